@@ -1,0 +1,3 @@
+module github.com/converge-sync/converge
+
+go 1.26.8
