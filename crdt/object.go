@@ -18,8 +18,8 @@ type object struct {
 	key    string
 	elem   causal.OpID
 
-	fields map[string]*register       // map
-	seq    seq.Sequence               // list and text
+	fields map[string]*register      // map
+	seq    seq.Sequence              // list and text
 	elems  map[causal.OpID]*register // list: the values of each element
 }
 

@@ -14,8 +14,8 @@ type PathElem struct {
 }
 
 // Key returns the path step for a map key; Index the step for a list index.
-func Key(k string) PathElem   { return PathElem{Key: k} }
-func Index(i int) PathElem    { return PathElem{Index: i, List: true} }
+func Key(k string) PathElem { return PathElem{Key: k} }
+func Index(i int) PathElem  { return PathElem{Index: i, List: true} }
 func (e PathElem) String() string {
 	if e.List {
 		return strconv.Itoa(e.Index)
