@@ -18,18 +18,9 @@ import (
 type applier struct {
 	d       *Doc
 	time    int64
-	undo    []func()
+	undo    []undoRec
 	patches *[]Patch // nil: the caller wants none
 }
-
-func (a *applier) rollback() {
-	for i := len(a.undo) - 1; i >= 0; i-- {
-		a.undo[i]()
-	}
-	a.undo = a.undo[:0]
-}
-
-func (a *applier) onUndo(f func()) { a.undo = append(a.undo, f) }
 
 func (a *applier) patch(p Patch) {
 	if a.patches != nil {
@@ -128,6 +119,7 @@ func (a *applier) register(id causal.OpID, o *object, op *Op) error {
 		add = &entry{op: id, value: v, time: a.time}
 	}
 	old := r.replace(op.Pred, add)
+	a.push(undoRec{kind: undoRegister, o: o, r: r, old: old, key: op.Key})
 	if o.kind == KindMap {
 		if len(r.vals) == 0 {
 			delete(o.fields, op.Key)
@@ -139,29 +131,15 @@ func (a *applier) register(id causal.OpID, o *object, op *Op) error {
 	if add != nil && add.value.kind.IsContainer() {
 		child = newObject(id, add.value.kind, o, op.Key, op.Elem)
 		a.d.objs[id] = child
+		a.push(undoRec{kind: undoObject, id: id})
 	}
 
 	// Lists show an element while its register holds a value.
 	var runs []seq.Run
 	if o.kind == KindList && (len(old) == 0) != (len(r.vals) == 0) {
 		runs, _ = o.seq.SetVisible(op.Elem, 1, len(r.vals) > 0)
+		a.push(undoRec{kind: undoSeqVisible, o: o, id: op.Elem, n: 1, visible: len(old) > 0})
 	}
-	a.onUndo(func() {
-		if len(runs) > 0 {
-			_, _ = o.seq.SetVisible(op.Elem, 1, len(old) > 0)
-		}
-		if child != nil {
-			delete(a.d.objs, id)
-		}
-		r.vals = old
-		if o.kind == KindMap {
-			if len(old) == 0 {
-				delete(o.fields, op.Key)
-			} else {
-				o.fields[op.Key] = r
-			}
-		}
-	})
 	if a.patches != nil {
 		a.registerPatches(o, op, r, before, hadBefore, conflictedBefore, runs)
 	}
@@ -266,7 +244,7 @@ func (a *applier) increment(o *object, r *register, op *Op) error {
 	}
 	delta := op.Value.num
 	r.vals[i].value.num += delta // wraps like int64 arithmetic, the same everywhere
-	a.onUndo(func() { r.vals[i].value.num -= delta })
+	a.push(undoRec{kind: undoIncrement, r: r, n: i, delta: delta})
 	if a.patches != nil && i == len(r.vals)-1 {
 		if base, ok := a.d.pathOf(o); ok {
 			var step PathElem
@@ -298,12 +276,12 @@ func (a *applier) insert(id causal.OpID, o *object, op *Op) error {
 		v = v.withObj(id)
 		a.d.objs[id] = newObject(id, v.kind, o, "", id)
 	}
+	a.push(undoRec{kind: undoSeqInsert, o: o, id: id, n: 1})
+	if v.kind.IsContainer() {
+		a.push(undoRec{kind: undoObject, id: id})
+	}
 	o.elems[id] = &register{vals: []entry{{op: id, value: v, time: a.time}}}
-	a.onUndo(func() {
-		delete(o.elems, id)
-		delete(a.d.objs, id)
-		_ = o.seq.Remove(id, 1)
-	})
+	a.push(undoRec{kind: undoElement, o: o, id: id})
 	if a.patches != nil {
 		if base, ok := a.d.pathOf(o); ok {
 			a.patch(Patch{Action: PatchInsert, Path: base, Index: idx, Values: []Value{v}})
@@ -324,7 +302,7 @@ func (a *applier) insertText(id causal.OpID, o *object, op *Op) error {
 	if err != nil {
 		return invalidOp(seqError(err), "%v", err)
 	}
-	a.onUndo(func() { _ = o.seq.Remove(id, n) })
+	a.push(undoRec{kind: undoSeqInsert, o: o, id: id, n: n})
 	if a.patches != nil {
 		if base, ok := a.d.pathOf(o); ok {
 			a.patch(Patch{Action: PatchSplice, Path: base, Index: idx, Text: op.Text})
@@ -354,11 +332,9 @@ func (a *applier) deleteText(o *object, op *Op) error {
 	if len(runs) == 0 {
 		return nil
 	}
-	a.onUndo(func() {
-		for i := len(runs) - 1; i >= 0; i-- {
-			_, _ = o.seq.SetVisible(runs[i].Start, runs[i].Len, true)
-		}
-	})
+	for _, r := range runs {
+		a.push(undoRec{kind: undoSeqVisible, o: o, id: r.Start, n: r.Len, visible: true})
+	}
 	if a.patches != nil {
 		if base, ok := a.d.pathOf(o); ok {
 			for _, r := range runs {
@@ -421,7 +397,9 @@ func (d *Doc) applyChange(c *Change, patches *[]Patch) error {
 	if patches != nil {
 		mark = len(*patches)
 	}
-	a := applier{d: d, time: c.Time, patches: patches}
+	a := &d.apply
+	a.time, a.patches = c.Time, patches
+	defer a.forget()
 	id := causal.OpID{Counter: c.StartOp, Actor: c.Actor}
 	for i := range c.Ops {
 		if err := a.apply(id, &c.Ops[i]); err != nil {
@@ -539,6 +517,10 @@ func (d *Doc) Apply(changes ...*Change) ([]Patch, error) {
 		return nil, ErrTxnDone
 	}
 	var patches []Patch
+	sink := &patches
+	if d.noPatches {
+		sink = nil
+	}
 	var errs []error
 	for _, c := range changes {
 		if c == nil {
@@ -559,7 +541,7 @@ func (d *Doc) Apply(changes ...*Change) ([]Patch, error) {
 			d.hold(c, missing)
 			continue
 		}
-		errs = append(errs, d.applyReady(c, &patches)...)
+		errs = append(errs, d.applyReady(c, sink)...)
 	}
 	return patches, errors.Join(errs...)
 }

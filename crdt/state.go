@@ -24,7 +24,10 @@ type Doc struct {
 	pending   map[causal.ChangeID]*Change
 	waitingOn map[causal.ChangeID][]causal.ChangeID
 
-	inTxn bool
+	inTxn     bool
+	apply     applier // reused for every change, with its undo records
+	txn       Txn     // reused for every local change
+	noPatches bool
 }
 
 // NewDoc returns an empty document (an empty root map) whose local changes
@@ -39,8 +42,13 @@ func NewDoc(actor causal.ActorID) *Doc {
 		waitingOn: make(map[causal.ChangeID][]causal.ChangeID),
 	}
 	d.objs[Root] = newObject(Root, KindMap, nil, "", causal.OpID{})
+	d.apply.d = d
 	return d
 }
+
+// SetPatches turns the patches returned by Change and Apply on or off (on
+// by default). A replica with no one watching saves their cost.
+func (d *Doc) SetPatches(on bool) { d.noPatches = !on }
 
 // Actor returns the actor that makes this replica's local changes.
 func (d *Doc) Actor() causal.ActorID { return d.actor }
@@ -63,10 +71,9 @@ func (d *Doc) record(c *Change) {
 	if m := c.MaxOp(); m > d.maxOp {
 		d.maxOp = m
 	}
-	deps := c.AllDeps()
 	heads := d.heads[:0]
 	for _, h := range d.heads {
-		if !slices.Contains(deps, h) {
+		if !(h.Actor == c.Actor && h.Seq == c.Seq-1) && !slices.Contains(c.Deps, h) {
 			heads = append(heads, h)
 		}
 	}

@@ -20,7 +20,7 @@ type ChangeOptions struct {
 // Doc.Change returns nil, and are all undone if it returns an error.
 type Txn struct {
 	d     *Doc
-	a     applier
+	a     *applier
 	ops   []Op
 	start uint64
 	next  uint64
@@ -40,7 +40,12 @@ func (d *Doc) Change(opts ChangeOptions, fn func(*Txn) error) (*Change, []Patch,
 	}
 	d.inTxn = true
 	var patches []Patch
-	tx := &Txn{d: d, a: applier{d: d, time: opts.Time, patches: &patches}, start: d.maxOp + 1, next: d.maxOp + 1}
+	tx := &d.txn
+	*tx = Txn{d: d, a: &d.apply, ops: tx.ops[:0], start: d.maxOp + 1, next: d.maxOp + 1}
+	tx.a.time, tx.a.patches = opts.Time, nil
+	if !d.noPatches {
+		tx.a.patches = &patches
+	}
 	ok := false
 	defer func() {
 		tx.done = true
@@ -48,6 +53,7 @@ func (d *Doc) Change(opts ChangeOptions, fn func(*Txn) error) (*Change, []Patch,
 		if !ok {
 			tx.a.rollback()
 		}
+		tx.a.forget()
 	}()
 	if err := fn(tx); err != nil {
 		return nil, nil, err
@@ -56,14 +62,10 @@ func (d *Doc) Change(opts ChangeOptions, fn func(*Txn) error) (*Change, []Patch,
 	if len(tx.ops) == 0 {
 		return nil, nil, nil
 	}
-	c := &Change{
-		Actor:   d.actor,
-		Seq:     d.version[d.actor] + 1,
-		StartOp: tx.start,
-		Time:    opts.Time,
-		Message: opts.Message,
-		Ops:     tx.ops,
-	}
+	c := newChange(tx.ops)
+	tx.ops = tx.ops[:0] // the change owns a copy; the buffer is reused
+	c.Actor, c.Seq, c.StartOp = d.actor, d.version[d.actor]+1, tx.start
+	c.Time, c.Message = opts.Time, opts.Message
 	for _, h := range d.heads {
 		if h.Actor != d.actor {
 			c.Deps = append(c.Deps, h)
@@ -71,6 +73,21 @@ func (d *Doc) Change(opts ChangeOptions, fn func(*Txn) error) (*Change, []Patch,
 	}
 	d.record(c)
 	return c, patches, nil
+}
+
+// newChange allocates a change holding a copy of ops. The common change of
+// one op (a keystroke) takes a single allocation.
+func newChange(ops []Op) *Change {
+	if len(ops) == 1 {
+		c := &struct {
+			Change
+			op [1]Op
+		}{}
+		c.op[0] = ops[0]
+		c.Ops = c.op[:]
+		return &c.Change
+	}
+	return &Change{Ops: slices.Clone(ops)}
 }
 
 // Doc returns the document, for reads inside the transaction.
