@@ -1,0 +1,238 @@
+package encoding
+
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/converge-sync/converge/causal"
+	"github.com/converge-sync/converge/crdt"
+)
+
+// The history section stores many changes as columns: the number of changes
+// and of ops, then the columns below in this order, each as a varint length
+// and its bytes. docs/format.md describes each one; the names are the ones
+// FormatError reports.
+const (
+	colChActor = iota
+	colChSeq
+	colChStartOp
+	colChTime
+	colChMsgLen
+	colChMsg
+	colChDepCount
+	colDepActor
+	colDepSeq
+	colChOpCount
+	colOpAction
+	colOpObjActor
+	colOpObjCtr
+	colTgtActor
+	colTgtCtr
+	colKeyLen
+	colKey
+	colValKind
+	colValInt
+	colValFloat
+	colValStrLen
+	colValStr
+	colPredCount
+	colPredActor
+	colPredCtr
+	colLeftActor
+	colLeftCtr
+	colRightActor
+	colRightCtr
+	colTextLen
+	colText
+	colDelActor
+	colDelCtr
+	colDelLen
+	numCols
+)
+
+var colNames = [numCols]string{
+	"chActor", "chSeq", "chStartOp", "chTime", "chMsgLen", "chMsg", "chDepCount", "depActor", "depSeq", "chOpCount",
+	"opAction", "opObjActor", "opObjCtr", "tgtActor", "tgtCtr", "keyLen", "key",
+	"valKind", "valInt", "valFloat", "valStrLen", "valStr", "predCount", "predActor", "predCtr",
+	"leftActor", "leftCtr", "rightActor", "rightCtr", "textLen", "text", "delActor", "delCtr", "delLen",
+}
+
+// actorTable maps actors to their index in a chunk's sorted actor table.
+type actorTable struct {
+	ids   []causal.ActorID
+	index map[causal.ActorID]int
+	lastA causal.ActorID
+	lastI int
+}
+
+func newActorTable(ids []causal.ActorID) *actorTable {
+	t := &actorTable{ids: ids, index: make(map[causal.ActorID]int, len(ids)), lastI: -1}
+	for i, a := range ids {
+		t.index[a] = i
+	}
+	return t
+}
+
+func (t *actorTable) of(a causal.ActorID) int {
+	if t.lastI >= 0 && a == t.lastA {
+		return t.lastI
+	}
+	i := t.index[a]
+	t.lastA, t.lastI = a, i
+	return i
+}
+
+// ref is the nullable form: 0 for the zero OpID, else index+1.
+func (t *actorTable) ref(id causal.OpID) uint64 {
+	if id.IsZero() {
+		return 0
+	}
+	return uint64(t.of(id.Actor)) + 1
+}
+
+type historyWriter struct {
+	actors  *actorTable
+	u       [numCols]uintCol // RLE columns of unsigned values
+	s       [numCols]intCol  // RLE columns of signed values
+	d       [numCols]deltaCol
+	raw     [numCols][]byte
+	lastSeq []uint64
+	maxOp   uint64
+	nOps    int
+}
+
+func appendHistory(b []byte, actors *actorTable, changes []*crdt.Change) []byte {
+	w := &historyWriter{actors: actors, lastSeq: make([]uint64, len(actors.ids))}
+	for _, c := range changes {
+		w.change(c)
+	}
+	b = appendUvarint(b, uint64(len(changes)))
+	b = appendUvarint(b, uint64(w.nOps))
+	for i := 0; i < numCols; i++ {
+		col := w.column(i)
+		b = appendUvarint(b, uint64(len(col)))
+		b = append(b, col...)
+	}
+	return b
+}
+
+// Which writer each column uses; the decoder mirrors this table.
+const (
+	kindU = iota
+	kindS
+	kindD
+	kindRaw
+)
+
+var colKinds = [numCols]int{
+	colChActor: kindU, colChSeq: kindS, colChStartOp: kindS, colChTime: kindD, colChMsgLen: kindU, colChMsg: kindRaw,
+	colChDepCount: kindU, colDepActor: kindU, colDepSeq: kindS, colChOpCount: kindU,
+	colOpAction: kindU, colOpObjActor: kindU, colOpObjCtr: kindU, colTgtActor: kindU, colTgtCtr: kindS,
+	colKeyLen: kindU, colKey: kindRaw, colValKind: kindU, colValInt: kindS, colValFloat: kindRaw,
+	colValStrLen: kindU, colValStr: kindRaw, colPredCount: kindU, colPredActor: kindU, colPredCtr: kindS,
+	colLeftActor: kindU, colLeftCtr: kindS, colRightActor: kindU, colRightCtr: kindD,
+	colTextLen: kindU, colText: kindRaw, colDelActor: kindU, colDelCtr: kindD, colDelLen: kindU,
+}
+
+func (w *historyWriter) column(i int) []byte {
+	switch colKinds[i] {
+	case kindU:
+		return w.u[i].bytes()
+	case kindS:
+		return w.s[i].bytes()
+	case kindD:
+		return w.d[i].bytes()
+	}
+	return w.raw[i]
+}
+
+func (w *historyWriter) change(c *crdt.Change) {
+	a := w.actors.of(c.Actor)
+	w.u[colChActor].add(uint64(a))
+	w.s[colChSeq].add(int64(c.Seq - (w.lastSeq[a] + 1)))
+	w.s[colChStartOp].add(int64(c.StartOp - (w.maxOp + 1)))
+	w.d[colChTime].add(uint64(c.Time))
+	w.u[colChMsgLen].add(uint64(len(c.Message)))
+	w.raw[colChMsg] = append(w.raw[colChMsg], c.Message...)
+	w.u[colChDepCount].add(uint64(len(c.Deps)))
+	for _, d := range c.Deps {
+		da := w.actors.of(d.Actor)
+		w.u[colDepActor].add(uint64(da))
+		w.s[colDepSeq].add(int64(w.lastSeq[da] - d.Seq))
+	}
+	w.u[colChOpCount].add(uint64(len(c.Ops)))
+	own := c.StartOp
+	for i := range c.Ops {
+		w.op(&c.Ops[i], own)
+		own += c.Ops[i].Width()
+	}
+	w.nOps += len(c.Ops)
+	w.lastSeq[a] = c.Seq
+	w.maxOp = own - 1
+}
+
+func (w *historyWriter) op(op *crdt.Op, own uint64) {
+	w.u[colOpAction].add(uint64(op.Action))
+	w.u[colOpObjActor].add(w.actors.ref(op.Obj))
+	if !op.Obj.IsZero() {
+		w.u[colOpObjCtr].add(op.Obj.Counter)
+	}
+	switch op.Action {
+	case crdt.ActPut, crdt.ActDelete, crdt.ActIncrement:
+		w.u[colTgtActor].add(w.actors.ref(op.Elem))
+		if op.Elem.IsZero() {
+			w.u[colKeyLen].add(uint64(len(op.Key)))
+			w.raw[colKey] = append(w.raw[colKey], op.Key...)
+		} else {
+			w.s[colTgtCtr].add(int64(own - op.Elem.Counter))
+		}
+		if op.Action != crdt.ActDelete {
+			w.value(op.Value)
+		}
+		w.u[colPredCount].add(uint64(len(op.Pred)))
+		for _, p := range op.Pred {
+			w.u[colPredActor].add(w.actors.ref(p))
+			w.s[colPredCtr].add(int64(own - p.Counter))
+		}
+	case crdt.ActInsert, crdt.ActInsertText:
+		w.u[colLeftActor].add(w.actors.ref(op.Left))
+		if !op.Left.IsZero() {
+			w.s[colLeftCtr].add(int64(own - op.Left.Counter))
+		}
+		w.u[colRightActor].add(w.actors.ref(op.Right))
+		if !op.Right.IsZero() {
+			w.d[colRightCtr].add(op.Right.Counter)
+		}
+		if op.Action == crdt.ActInsert {
+			w.value(op.Value)
+		} else {
+			w.u[colTextLen].add(uint64(len(op.Text)))
+			w.raw[colText] = append(w.raw[colText], op.Text...)
+		}
+	case crdt.ActDeleteText:
+		w.u[colDelActor].add(w.actors.ref(op.Elem))
+		if !op.Elem.IsZero() {
+			w.d[colDelCtr].add(op.Elem.Counter)
+		}
+		w.u[colDelLen].add(op.Len)
+	}
+}
+
+func (w *historyWriter) value(v crdt.Value) {
+	w.u[colValKind].add(uint64(v.Kind()))
+	switch v.Kind() {
+	case crdt.KindBool:
+		if v.Bool() {
+			w.s[colValInt].add(1)
+		} else {
+			w.s[colValInt].add(0)
+		}
+	case crdt.KindInt, crdt.KindCounter:
+		w.s[colValInt].add(v.Int())
+	case crdt.KindFloat:
+		w.raw[colValFloat] = binary.LittleEndian.AppendUint64(w.raw[colValFloat], math.Float64bits(v.Float()))
+	case crdt.KindString, crdt.KindBytes:
+		w.u[colValStrLen].add(uint64(len(v.Str())))
+		w.raw[colValStr] = append(w.raw[colValStr], v.Str()...)
+	}
+}
