@@ -90,45 +90,70 @@ func appendBody(b []byte, start int, raw []byte, compress bool) []byte {
 	return binary.LittleEndian.AppendUint32(b, checksum(b[start:]))
 }
 
-// readBody reads what appendBody wrote, verifies the checksum over
-// r.b[start:] and returns the uncompressed body.
-func readBody(r *reader, start int, what string) ([]byte, error) {
+// framed is a body whose checksum has been verified but which may still be
+// compressed: a document's history stays like this until someone asks.
+type framed struct {
+	stored   []byte
+	deflated bool
+	rawLen   int
+	what     string
+}
+
+// readFramed reads what appendBody wrote and verifies the checksum over
+// r.b[start:].
+func readFramed(r *reader, start int, what string) (framed, error) {
+	f := framed{what: what}
 	flags, err := r.byte()
 	if err != nil {
-		return nil, err
+		return f, err
 	}
 	if flags&^flagDeflate != 0 {
-		return nil, r.fail(ErrMalformed, "unknown flags %#x", flags)
+		return f, r.fail(ErrMalformed, "unknown flags %#x", flags)
 	}
+	f.deflated = flags&flagDeflate != 0
 	n, err := r.uvarint()
 	if err != nil {
-		return nil, err
+		return f, err
 	}
 	var rawLen uint64
-	if flags&flagDeflate != 0 {
+	if f.deflated {
 		if rawLen, err = r.uvarint(); err != nil {
-			return nil, err
+			return f, err
 		}
 	}
-	stored, err := r.bytes(n)
-	if err != nil {
-		return nil, err
+	if f.stored, err = r.bytes(n); err != nil {
+		return f, err
 	}
 	end := r.off
 	sum, err := r.uint32le()
 	if err != nil {
-		return nil, err
+		return f, err
 	}
 	if got := checksum(r.b[start:end]); got != sum {
-		return nil, formatErr(ErrChecksum, what, "", start, "stored %08x, computed %08x", sum, got)
+		return f, formatErr(ErrChecksum, what, "", start, "stored %08x, computed %08x", sum, got)
 	}
-	if flags&flagDeflate == 0 {
-		return stored, nil
+	if f.deflated && rawLen > uint64(len(f.stored))*maxDeflateRatio+64 {
+		return f, formatErr(ErrMalformed, what, "", start, "raw length %d impossible for %d compressed bytes", rawLen, len(f.stored))
 	}
-	if rawLen > uint64(len(stored))*maxDeflateRatio+64 {
-		return nil, formatErr(ErrMalformed, what, "", start, "raw length %d impossible for %d compressed bytes", rawLen, len(stored))
+	f.rawLen = int(rawLen)
+	return f, nil
+}
+
+// open returns the uncompressed body.
+func (f framed) open() ([]byte, error) {
+	if !f.deflated {
+		return f.stored, nil
 	}
-	return inflate(stored, int(rawLen), what)
+	return inflate(f.stored, f.rawLen, f.what)
+}
+
+// readBody is readFramed followed by open.
+func readBody(r *reader, start int, what string) ([]byte, error) {
+	f, err := readFramed(r, start, what)
+	if err != nil {
+		return nil, err
+	}
+	return f.open()
 }
 
 func deflate(raw []byte) []byte {

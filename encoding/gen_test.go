@@ -152,3 +152,94 @@ func (g *gen) change() *crdt.Change {
 	}
 	return c
 }
+
+// history makes a complete, causally consistent history of n changes by
+// the generator's actors: each change depends on what its actor has seen,
+// actors now and then learn each other's changes, and some changes are
+// empty (which exercises ties in the canonical order).
+func (g *gen) history(n int) []*crdt.Change {
+	type replica struct {
+		seen  map[causal.ActorID]uint64 // latest seq known per actor
+		maxOp uint64
+	}
+	reps := make([]*replica, len(g.actors))
+	for i := range reps {
+		reps[i] = &replica{seen: map[causal.ActorID]uint64{}}
+	}
+	var all []*crdt.Change
+	byID := map[causal.ChangeID]*crdt.Change{}
+	for len(all) < n {
+		i := g.r.IntN(len(g.actors))
+		me, rep := g.actors[i], reps[i]
+		if g.r.IntN(4) == 0 && len(all) > 0 { // learn everything another replica knows
+			o := reps[g.r.IntN(len(reps))]
+			for a, s := range o.seen {
+				if s > rep.seen[a] {
+					rep.seen[a] = s
+				}
+			}
+			rep.maxOp = max(rep.maxOp, o.maxOp)
+			continue
+		}
+		c := &crdt.Change{Actor: me, Seq: rep.seen[me] + 1, StartOp: rep.maxOp + 1, Time: int64(len(all)) * 1000}
+		for _, a := range g.actors {
+			if a != me && rep.seen[a] > 0 {
+				c.Deps = append(c.Deps, causal.ChangeID{Actor: a, Seq: rep.seen[a]})
+			}
+		}
+		slices.SortFunc(c.Deps, causal.ChangeID.Compare)
+		if g.r.IntN(5) > 0 {
+			for k := 1 + g.r.IntN(4); k > 0; k-- {
+				c.Ops = append(c.Ops, g.op())
+			}
+		}
+		_ = byID
+		rep.seen[me] = c.Seq
+		rep.maxOp = max(rep.maxOp, c.MaxOp())
+		all = append(all, c)
+	}
+	return all
+}
+
+// state makes a random state tree.
+func (g *gen) state(depth int) *State {
+	return &State{Root: g.node(crdt.KindMap, depth)}
+}
+
+func (g *gen) node(k crdt.Kind, depth int) *Node {
+	n := &Node{Kind: k}
+	if k.IsContainer() {
+		n.Obj = g.nonZeroOpID()
+	}
+	child := func() *Node {
+		if depth <= 0 || g.r.IntN(3) > 0 {
+			v := g.value()
+			if v.Kind().IsContainer() {
+				return g.node(v.Kind(), depth-1)
+			}
+			return &Node{Kind: v.Kind(), Value: v}
+		}
+		return g.node(crdt.Kind(7+g.r.IntN(3)), depth-1)
+	}
+	switch k {
+	case crdt.KindMap:
+		keys := map[string]bool{}
+		for i := g.r.IntN(6); i > 0; i-- {
+			keys[g.str(4)] = true
+		}
+		for key := range keys {
+			n.Keys = append(n.Keys, key)
+		}
+		slices.Sort(n.Keys)
+		for range n.Keys {
+			n.Items = append(n.Items, child())
+		}
+	case crdt.KindList:
+		for i := g.r.IntN(5); i > 0; i-- {
+			n.Items = append(n.Items, child())
+		}
+	case crdt.KindText:
+		n.Text = g.str(20)
+	}
+	return n
+}
