@@ -15,6 +15,7 @@ func TestPaperColumns(t *testing.T) {
 	for _, c := range cs {
 		w.change(c)
 	}
+	w.raw[colTextSeg], w.raw[colText] = matchText(w.raw[colText], stateDict(st))
 	total, ztotal := 0, 0
 	for i := 0; i < numCols; i++ {
 		col := w.column(i)

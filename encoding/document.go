@@ -108,7 +108,7 @@ func appendChunk(b []byte, st *State, changes []*crdt.Change, opt Options) []byt
 	if st != nil {
 		b = appendSection(b, secState, appendState(nil, tab, st), opt.Compress)
 	}
-	b = appendSection(b, secHistory, appendHistory(nil, tab, changes), opt.Compress)
+	b = appendSection(b, secHistory, appendHistory(nil, tab, changes, stateDict(st)), opt.Compress)
 	return append(b, secEnd)
 }
 
@@ -172,6 +172,7 @@ type Document struct {
 
 type chunk struct {
 	actors  []causal.ActorID
+	state   *State // nil if the chunk has none
 	history framed
 }
 
@@ -208,7 +209,7 @@ func decodeChunks(chunks []chunk) ([]*crdt.Change, error) {
 		if err != nil {
 			return nil, err
 		}
-		cs, err := decodeHistory(body, ch.actors)
+		cs, err := decodeHistory(body, ch.actors, stateDict(ch.state))
 		if err != nil {
 			if fe, ok := err.(*FormatError); ok && len(chunks) > 1 {
 				fe.Section = fmt.Sprintf("chunk %d %s", i, fe.Section)
@@ -290,6 +291,7 @@ func readChunk(r *reader) (chunk, *State, error) {
 			if st, err = decodeState(body, newActorTable(ch.actors)); err != nil {
 				return ch, nil, err
 			}
+			ch.state = st
 		case secHistory:
 			if ch.history, err = readFramed(r, start, "history"); err != nil {
 				return ch, nil, err

@@ -156,9 +156,12 @@ func readBody(r *reader, start int, what string) ([]byte, error) {
 	return f.open()
 }
 
+// The level is fixed: the same input must always give the same bytes.
+const deflateLevel = flate.DefaultCompression
+
 func deflate(raw []byte) []byte {
 	var buf bytes.Buffer
-	w, _ := flate.NewWriter(&buf, flate.DefaultCompression)
+	w, _ := flate.NewWriter(&buf, deflateLevel)
 	w.Write(raw)
 	w.Close()
 	return buf.Bytes()

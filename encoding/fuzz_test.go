@@ -107,4 +107,3 @@ func FuzzChangeReader(f *testing.F) {
 		}
 	})
 }
-

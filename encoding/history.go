@@ -43,6 +43,7 @@ const (
 	colRightActor
 	colRightCtr
 	colTextLen
+	colTextSeg
 	colText
 	colDelActor
 	colDelCtr
@@ -54,7 +55,7 @@ var colNames = [numCols]string{
 	"chActor", "chSeq", "chStartOp", "chTime", "chMsgLen", "chMsg", "chDepCount", "depActor", "depSeq", "chOpCount",
 	"opAction", "opObjActor", "opObjCtr", "tgtActor", "tgtCtr", "keyLen", "key",
 	"valKind", "valInt", "valFloat", "valStrLen", "valStr", "predCount", "predActor", "predCtr",
-	"leftActor", "leftCtr", "rightActor", "rightCtr", "textLen", "text", "delActor", "delCtr", "delLen",
+	"leftActor", "leftCtr", "rightActor", "rightCtr", "textLen", "textSeg", "text", "delActor", "delCtr", "delLen",
 }
 
 // actorTable maps actors to their index in a chunk's sorted actor table.
@@ -99,13 +100,88 @@ type historyWriter struct {
 	lastSeq []uint64
 	maxOp   uint64
 	nOps    int
+	cur     cursor
 }
 
-func appendHistory(b []byte, actors *actorTable, changes []*crdt.Change) []byte {
+// cursor predicts the counters of insert origins and deleted characters
+// from the ops before them in the chunk: people type on from where they
+// were, backspace over what they typed, and jump into the middle of what
+// they wrote earlier. A prediction that holds costs a small code; one that
+// fails costs the difference.
+type cursor struct {
+	lastIns   uint64 // counter of the last element inserted
+	prevRight uint64 // counter of the last non-null right origin
+	prevDel   uint64 // first counter of the last deleteText with an element
+	prevLen   uint64 // and its length
+}
+
+// Codes of the rightCtr column.
+const (
+	rightSame   = 0 // the previous right origin
+	rightAfterL = 1 // the element after the left origin: left + 1
+	rightOther  = 2 // 2 + zigzag(right - previous right)
+)
+
+// Codes of the delCtr column.
+const (
+	delBefore  = 0 // ends just before the previous deletion (backspace)
+	delAfter   = 1 // starts just after the previous deletion (delete key)
+	delLastIns = 2 // ends at the last inserted element
+	delOther   = 3 // 3 + zigzag(elem - previous deletion's elem)
+)
+
+func (k *cursor) rightCode(left, right uint64) uint64 {
+	switch right {
+	case k.prevRight:
+		return rightSame
+	case left + 1:
+		return rightAfterL
+	}
+	return rightOther + zigzag(int64(right-k.prevRight))
+}
+
+func (k *cursor) rightFrom(left, code uint64) uint64 {
+	switch code {
+	case rightSame:
+		return k.prevRight
+	case rightAfterL:
+		return left + 1
+	}
+	return k.prevRight + uint64(unzigzag(code-rightOther))
+}
+
+func (k *cursor) delCode(elem, n uint64) uint64 {
+	switch {
+	case elem+n == k.prevDel:
+		return delBefore
+	case elem == k.prevDel+k.prevLen:
+		return delAfter
+	case elem+n-1 == k.lastIns:
+		return delLastIns
+	}
+	return delOther + zigzag(int64(elem-k.prevDel))
+}
+
+func (k *cursor) delFrom(n, code uint64) uint64 {
+	switch code {
+	case delBefore:
+		return k.prevDel - n
+	case delAfter:
+		return k.prevDel + k.prevLen
+	case delLastIns:
+		return k.lastIns - n + 1
+	}
+	return k.prevDel + uint64(unzigzag(code-delOther))
+}
+
+// appendHistory writes the history section of changes; dict is the chunk's
+// text dictionary (see textdict.go).
+func appendHistory(b []byte, actors *actorTable, changes []*crdt.Change, dict []byte) []byte {
 	w := &historyWriter{actors: actors, lastSeq: make([]uint64, len(actors.ids))}
 	for _, c := range changes {
 		w.change(c)
 	}
+	w.raw[colTextSeg], w.raw[colText] = matchText(w.raw[colText], dict)
 	b = appendUvarint(b, uint64(len(changes)))
 	b = appendUvarint(b, uint64(w.nOps))
 	for i := 0; i < numCols; i++ {
@@ -130,8 +206,8 @@ var colKinds = [numCols]int{
 	colOpAction: kindU, colOpObjActor: kindU, colOpObjCtr: kindU, colTgtActor: kindU, colTgtCtr: kindS,
 	colKeyLen: kindU, colKey: kindRaw, colValKind: kindU, colValInt: kindS, colValFloat: kindRaw,
 	colValStrLen: kindU, colValStr: kindRaw, colPredCount: kindU, colPredActor: kindU, colPredCtr: kindS,
-	colLeftActor: kindU, colLeftCtr: kindS, colRightActor: kindU, colRightCtr: kindD,
-	colTextLen: kindU, colText: kindRaw, colDelActor: kindU, colDelCtr: kindD, colDelLen: kindU,
+	colLeftActor: kindU, colLeftCtr: kindS, colRightActor: kindU, colRightCtr: kindU,
+	colTextLen: kindU, colTextSeg: kindRaw, colText: kindRaw, colDelActor: kindU, colDelCtr: kindU, colDelLen: kindU,
 }
 
 func (w *historyWriter) column(i int) []byte {
@@ -197,12 +273,14 @@ func (w *historyWriter) op(op *crdt.Op, own uint64) {
 	case crdt.ActInsert, crdt.ActInsertText:
 		w.u[colLeftActor].add(w.actors.ref(op.Left))
 		if !op.Left.IsZero() {
-			w.s[colLeftCtr].add(int64(own - op.Left.Counter))
+			w.s[colLeftCtr].add(int64(op.Left.Counter - w.cur.lastIns))
 		}
 		w.u[colRightActor].add(w.actors.ref(op.Right))
 		if !op.Right.IsZero() {
-			w.d[colRightCtr].add(op.Right.Counter)
+			w.u[colRightCtr].add(w.cur.rightCode(op.Left.Counter, op.Right.Counter))
+			w.cur.prevRight = op.Right.Counter
 		}
+		w.cur.lastIns = own + op.Width() - 1
 		if op.Action == crdt.ActInsert {
 			w.value(op.Value)
 		} else {
@@ -212,7 +290,8 @@ func (w *historyWriter) op(op *crdt.Op, own uint64) {
 	case crdt.ActDeleteText:
 		w.u[colDelActor].add(w.actors.ref(op.Elem))
 		if !op.Elem.IsZero() {
-			w.d[colDelCtr].add(op.Elem.Counter)
+			w.u[colDelCtr].add(w.cur.delCode(op.Elem.Counter, op.Len))
+			w.cur.prevDel, w.cur.prevLen = op.Elem.Counter, op.Len
 		}
 		w.u[colDelLen].add(op.Len)
 	}

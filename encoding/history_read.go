@@ -49,6 +49,7 @@ type historyReader struct {
 	lastSeq []uint64
 	maxOp   uint64
 	top     *reader
+	cur     cursor
 }
 
 func (h *historyReader) spend(n int, what string) error {
@@ -59,8 +60,9 @@ func (h *historyReader) spend(n int, what string) error {
 	return nil
 }
 
-// decodeHistory decodes a history section's (uncompressed) bytes.
-func decodeHistory(body []byte, actors []causal.ActorID) ([]*crdt.Change, error) {
+// decodeHistory decodes a history section's (uncompressed) bytes; dict is
+// the chunk's text dictionary.
+func decodeHistory(body []byte, actors []causal.ActorID, dict []byte) ([]*crdt.Change, error) {
 	const section = "history"
 	r := newReader(body, section)
 	h := &historyReader{actors: actors, lastSeq: make([]uint64, len(actors)), top: r}
@@ -105,6 +107,12 @@ func decodeHistory(body []byte, actors []causal.ActorID) ([]*crdt.Change, error)
 	if !r.done() {
 		return nil, r.fail(ErrMalformed, "%d bytes after the last column", r.rest())
 	}
+	text, err := expandText(h.raw[colTextSeg].r.b, h.raw[colText].r.b, dict, h.budget+4*len(dict))
+	if err != nil {
+		return nil, err
+	}
+	h.raw[colTextSeg].r.off = len(h.raw[colTextSeg].r.b)
+	h.raw[colText] = &rawCol{r: reader{b: text, section: section, column: colNames[colText]}, s: string(text)}
 	changes := make([]*crdt.Change, nc)
 	cs := make([]crdt.Change, nc)
 	ops := make([]crdt.Op, no)
@@ -174,11 +182,19 @@ func (h *historyReader) opID(actorCol int, ctr func() (uint64, error)) (causal.O
 	return causal.OpID{Counter: c, Actor: h.actors[ref-1]}, err
 }
 
-// rel reads a counter stored as own minus counter.
+// rel reads a counter stored as base minus counter.
 func (h *historyReader) rel(col int, own uint64) func() (uint64, error) {
 	return func() (uint64, error) {
 		d, err := h.u[col].nextInt()
 		return own - uint64(d), err
+	}
+}
+
+// plus reads a counter stored as counter minus base.
+func (h *historyReader) plus(col int, base uint64) func() (uint64, error) {
+	return func() (uint64, error) {
+		d, err := h.u[col].nextInt()
+		return base + uint64(d), err
 	}
 }
 
@@ -287,28 +303,45 @@ func (h *historyReader) op(op *crdt.Op, own uint64) error {
 			}
 		}
 	case crdt.ActInsert, crdt.ActInsertText:
-		if op.Left, err = h.opID(colLeftActor, h.rel(colLeftCtr, own)); err != nil {
+		if op.Left, err = h.opID(colLeftActor, h.plus(colLeftCtr, h.cur.lastIns)); err != nil {
 			return err
 		}
-		if op.Right, err = h.opID(colRightActor, h.delta(colRightCtr)); err != nil {
+		right := func() (uint64, error) {
+			code, err := h.u[colRightCtr].next()
+			return h.cur.rightFrom(op.Left.Counter, code), err
+		}
+		if op.Right, err = h.opID(colRightActor, right); err != nil {
 			return err
+		}
+		if !op.Right.IsZero() {
+			h.cur.prevRight = op.Right.Counter
 		}
 		if op.Action == crdt.ActInsert {
 			op.Value, err = h.value()
-			return err
+		} else {
+			n, err2 := h.u[colTextLen].next()
+			if err2 != nil {
+				return err2
+			}
+			op.Text, err = h.raw[colText].take(n)
 		}
-		n, err := h.u[colTextLen].next()
-		if err != nil {
-			return err
-		}
-		op.Text, err = h.raw[colText].take(n)
+		h.cur.lastIns = own + op.Width() - 1
 		return err
 	case crdt.ActDeleteText:
-		if op.Elem, err = h.opID(colDelActor, h.delta(colDelCtr)); err != nil {
+		if op.Len, err = h.u[colDelLen].next(); err != nil {
 			return err
 		}
-		op.Len, err = h.u[colDelLen].next()
-		return err
+		elem := func() (uint64, error) {
+			code, err := h.u[colDelCtr].next()
+			return h.cur.delFrom(op.Len, code), err
+		}
+		if op.Elem, err = h.opID(colDelActor, elem); err != nil {
+			return err
+		}
+		if !op.Elem.IsZero() {
+			h.cur.prevDel, h.cur.prevLen = op.Elem.Counter, op.Len
+		}
+		return nil
 	}
 	return nil
 }
