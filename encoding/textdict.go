@@ -46,7 +46,7 @@ const (
 	minContinue = 4
 	minJump     = 12
 	gram        = 8
-	hashBits = 17
+	hashBits    = 17
 )
 
 func gramHash(b []byte) uint32 {
