@@ -72,22 +72,23 @@ func AppendState(saved []byte, st *State, changes []*crdt.Change, opt Options) (
 }
 
 // Compact rewrites a saved document as one canonical chunk. st is the
-// current state; if it is nil the saved state is kept, which is only
-// possible when it is current.
+// current state; if it is nil, the saved state is kept when it is current,
+// and otherwise computed by replaying the history.
 func Compact(saved []byte, st *State, opt Options) ([]byte, error) {
 	d, err := DecodeDocument(saved)
 	if err != nil {
 		return nil, err
 	}
-	if st == nil {
-		if !d.StateIsCurrent() {
-			return nil, fmt.Errorf("%w: the saved state lags behind appended changes; pass the current state", ErrInvalid)
-		}
-		st = d.State()
-	}
 	cs, err := d.Changes()
 	if err != nil {
 		return nil, err
+	}
+	if st == nil && d.StateIsCurrent() {
+		st = d.State()
+	} else if st == nil {
+		if st, err = replayState(cs); err != nil {
+			return nil, fmt.Errorf("%w: replaying the history to compute its state: %v", ErrInvalid, err)
+		}
 	}
 	return EncodeDocument(st, cs, opt)
 }

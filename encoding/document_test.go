@@ -152,7 +152,7 @@ func TestAppendAndCompact(t *testing.T) {
 		t.Fatalf("after state: %d, %v", len(after), err)
 	}
 	if _, err := Compact(grown, nil, Options{}); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("compacting with a stale state: %v", err)
+		t.Fatalf("compacting a random (unreplayable) history with a stale state: %v", err)
 	}
 	st2 := g.state(2)
 	compact, err := Compact(grown, st2, Options{Compress: true})
