@@ -1,0 +1,89 @@
+package encoding
+
+import (
+	"testing"
+)
+
+// Benchmarks on the automerge-paper trace (259,778 single-author changes).
+//
+//	go test -run '^$' -bench Paper -benchmem ./encoding
+func BenchmarkPaperEncode(b *testing.B) {
+	cs, st := paperHistory(b)
+	for _, bc := range []struct {
+		name string
+		opt  Options
+	}{{"raw", Options{}}, {"deflate", Options{Compress: true}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				out, err := EncodeDocument(st, cs, bc.opt)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = len(out)
+			}
+			b.ReportMetric(float64(n), "bytes")
+		})
+	}
+}
+
+func paperSaved(b *testing.B, opt Options) []byte {
+	cs, st := paperHistory(b)
+	out, err := EncodeDocument(st, cs, opt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
+
+// BenchmarkPaperLoadText measures load until the text is readable.
+func BenchmarkPaperLoadText(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		opt  Options
+	}{{"raw", Options{}}, {"deflate", Options{Compress: true}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			saved := paperSaved(b, bc.opt)
+			for b.Loop() {
+				d, err := DecodeDocument(saved)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, ok := d.State().Root.Get("text"); !ok || len(n.Text) == 0 {
+					b.Fatal("no text")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPaperDecodeHistory measures load plus decoding every change.
+func BenchmarkPaperDecodeHistory(b *testing.B) {
+	saved := paperSaved(b, Options{Compress: true})
+	for b.Loop() {
+		d, err := DecodeDocument(saved)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := d.Changes(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkKeystroke(b *testing.B) {
+	cs := keystrokes(1000)
+	b.Run("stream", func(b *testing.B) {
+		w := NewChangeWriter()
+		i := 0
+		for b.Loop() {
+			w.Encode(cs[i%len(cs)])
+			i++
+		}
+	})
+	b.Run("standalone", func(b *testing.B) {
+		for b.Loop() {
+			DecodeChange(EncodeChange(cs[len(cs)-1]))
+		}
+	})
+}

@@ -1,0 +1,141 @@
+package encoding
+
+// Columns hold one field of many rows. Integer columns are run-length
+// encoded: a sequence of groups, each starting with a varint header h.
+// If h is even, h/2 copies of the single varint value that follows;
+// if h is odd, h/2 literal varint values follow. h/2 is never zero.
+// Histories repeat themselves (the same object, the same action, a counter
+// that grows by one), so most columns collapse to a few runs.
+
+// uintCol writes an integer column.
+type uintCol struct {
+	buf  []byte
+	lits []uint64 // literals waiting for their group header
+	val  uint64   // value of the open run
+	n    uint64   // length of the open run
+}
+
+func (c *uintCol) add(v uint64) {
+	if c.n > 0 && v == c.val {
+		c.n++
+		return
+	}
+	c.closeRun()
+	c.val, c.n = v, 1
+}
+
+// closeRun writes a run of two or more as a run; a single value joins the
+// pending literals, because a run of one costs a header of its own.
+func (c *uintCol) closeRun() {
+	switch c.n {
+	case 0:
+		return
+	case 1:
+		c.lits = append(c.lits, c.val)
+	default:
+		c.flushLits()
+		c.buf = appendUvarint(c.buf, c.n<<1)
+		c.buf = appendUvarint(c.buf, c.val)
+	}
+	c.n = 0
+}
+
+func (c *uintCol) flushLits() {
+	if len(c.lits) == 0 {
+		return
+	}
+	c.buf = appendUvarint(c.buf, uint64(len(c.lits))<<1|1)
+	for _, v := range c.lits {
+		c.buf = appendUvarint(c.buf, v)
+	}
+	c.lits = c.lits[:0]
+}
+
+func (c *uintCol) bytes() []byte {
+	c.closeRun()
+	c.flushLits()
+	return c.buf
+}
+
+// intCol writes signed integers, zigzag-mapped.
+type intCol struct{ uintCol }
+
+func (c *intCol) add(v int64) { c.uintCol.add(zigzag(v)) }
+
+// deltaCol writes each value as its difference (mod 2^64) from the previous
+// one in the column, the first from zero; a counter that grows steadily
+// becomes one run.
+type deltaCol struct {
+	uintCol
+	prev uint64
+}
+
+func (c *deltaCol) add(v uint64) {
+	c.uintCol.add(zigzag(int64(v - c.prev)))
+	c.prev = v
+}
+
+// uintIter reads an integer column.
+type uintIter struct {
+	r    reader
+	left uint64 // values left in the current group
+	lit  bool
+	val  uint64
+}
+
+func newUintIter(b []byte, section, column string) *uintIter {
+	return &uintIter{r: reader{b: b, section: section, column: column}}
+}
+
+func (it *uintIter) next() (uint64, error) {
+	if it.left == 0 {
+		h, err := it.r.uvarint()
+		if err != nil {
+			return 0, err
+		}
+		if h>>1 == 0 {
+			return 0, it.r.fail(ErrMalformed, "empty run")
+		}
+		it.left, it.lit = h>>1, h&1 == 1
+		if !it.lit {
+			if it.val, err = it.r.uvarint(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	it.left--
+	if it.lit {
+		return it.r.uvarint()
+	}
+	return it.val, nil
+}
+
+// end reports an error unless the column was read exactly to its end:
+// extra values mean the column and the row count disagree.
+func (it *uintIter) end() error {
+	if it.left != 0 || !it.r.done() {
+		return it.r.fail(ErrMalformed, "column holds more values than rows")
+	}
+	return nil
+}
+
+func (it *uintIter) nextInt() (int64, error) {
+	u, err := it.next()
+	return unzigzag(u), err
+}
+
+// deltaIter reads a deltaCol.
+type deltaIter struct {
+	uintIter
+	prev uint64
+}
+
+func newDeltaIter(b []byte, section, column string) *deltaIter {
+	return &deltaIter{uintIter: uintIter{r: reader{b: b, section: section, column: column}}}
+}
+
+func (it *deltaIter) next() (uint64, error) {
+	d, err := it.uintIter.nextInt()
+	it.prev += uint64(d)
+	return it.prev, err
+}

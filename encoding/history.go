@@ -1,0 +1,317 @@
+package encoding
+
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/converge-sync/converge/causal"
+	"github.com/converge-sync/converge/crdt"
+)
+
+// The history section stores many changes as columns: the number of changes
+// and of ops, then the columns below in this order, each as a varint length
+// and its bytes. docs/format.md describes each one; the names are the ones
+// FormatError reports.
+const (
+	colChActor = iota
+	colChSeq
+	colChStartOp
+	colChTime
+	colChMsgLen
+	colChMsg
+	colChDepCount
+	colDepActor
+	colDepSeq
+	colChOpCount
+	colOpAction
+	colOpObjActor
+	colOpObjCtr
+	colTgtActor
+	colTgtCtr
+	colKeyLen
+	colKey
+	colValKind
+	colValInt
+	colValFloat
+	colValStrLen
+	colValStr
+	colPredCount
+	colPredActor
+	colPredCtr
+	colLeftActor
+	colLeftCtr
+	colRightActor
+	colRightCtr
+	colTextLen
+	colTextSeg
+	colText
+	colDelActor
+	colDelCtr
+	colDelLen
+	numCols
+)
+
+var colNames = [numCols]string{
+	"chActor", "chSeq", "chStartOp", "chTime", "chMsgLen", "chMsg", "chDepCount", "depActor", "depSeq", "chOpCount",
+	"opAction", "opObjActor", "opObjCtr", "tgtActor", "tgtCtr", "keyLen", "key",
+	"valKind", "valInt", "valFloat", "valStrLen", "valStr", "predCount", "predActor", "predCtr",
+	"leftActor", "leftCtr", "rightActor", "rightCtr", "textLen", "textSeg", "text", "delActor", "delCtr", "delLen",
+}
+
+// actorTable maps actors to their index in a chunk's sorted actor table.
+type actorTable struct {
+	ids   []causal.ActorID
+	index map[causal.ActorID]int
+	lastA causal.ActorID
+	lastI int
+}
+
+func newActorTable(ids []causal.ActorID) *actorTable {
+	t := &actorTable{ids: ids, index: make(map[causal.ActorID]int, len(ids)), lastI: -1}
+	for i, a := range ids {
+		t.index[a] = i
+	}
+	return t
+}
+
+func (t *actorTable) of(a causal.ActorID) int {
+	if t.lastI >= 0 && a == t.lastA {
+		return t.lastI
+	}
+	i := t.index[a]
+	t.lastA, t.lastI = a, i
+	return i
+}
+
+// ref is the nullable form: 0 for the zero OpID, else index+1.
+func (t *actorTable) ref(id causal.OpID) uint64 {
+	if id.IsZero() {
+		return 0
+	}
+	return uint64(t.of(id.Actor)) + 1
+}
+
+type historyWriter struct {
+	actors  *actorTable
+	u       [numCols]uintCol // RLE columns of unsigned values
+	s       [numCols]intCol  // RLE columns of signed values
+	d       [numCols]deltaCol
+	raw     [numCols][]byte
+	lastSeq []uint64
+	maxOp   uint64
+	nOps    int
+	cur     cursor
+}
+
+// cursor predicts the counters of insert origins and deleted characters
+// from the ops before them in the chunk: people type on from where they
+// were, backspace over what they typed, and jump into the middle of what
+// they wrote earlier. A prediction that holds costs a small code; one that
+// fails costs the difference.
+type cursor struct {
+	lastIns   uint64 // counter of the last element inserted
+	prevRight uint64 // counter of the last non-null right origin
+	prevDel   uint64 // first counter of the last deleteText with an element
+	prevLen   uint64 // and its length
+}
+
+// Codes of the rightCtr column.
+const (
+	rightSame   = 0 // the previous right origin
+	rightAfterL = 1 // the element after the left origin: left + 1
+	rightOther  = 2 // 2 + zigzag(right - previous right)
+)
+
+// Codes of the delCtr column.
+const (
+	delBefore  = 0 // ends just before the previous deletion (backspace)
+	delAfter   = 1 // starts just after the previous deletion (delete key)
+	delLastIns = 2 // ends at the last inserted element
+	delOther   = 3 // 3 + zigzag(elem - previous deletion's elem)
+)
+
+func (k *cursor) rightCode(left, right uint64) uint64 {
+	switch right {
+	case k.prevRight:
+		return rightSame
+	case left + 1:
+		return rightAfterL
+	}
+	return rightOther + zigzag(int64(right-k.prevRight))
+}
+
+func (k *cursor) rightFrom(left, code uint64) uint64 {
+	switch code {
+	case rightSame:
+		return k.prevRight
+	case rightAfterL:
+		return left + 1
+	}
+	return k.prevRight + uint64(unzigzag(code-rightOther))
+}
+
+func (k *cursor) delCode(elem, n uint64) uint64 {
+	switch {
+	case elem+n == k.prevDel:
+		return delBefore
+	case elem == k.prevDel+k.prevLen:
+		return delAfter
+	case elem+n-1 == k.lastIns:
+		return delLastIns
+	}
+	return delOther + zigzag(int64(elem-k.prevDel))
+}
+
+func (k *cursor) delFrom(n, code uint64) uint64 {
+	switch code {
+	case delBefore:
+		return k.prevDel - n
+	case delAfter:
+		return k.prevDel + k.prevLen
+	case delLastIns:
+		return k.lastIns - n + 1
+	}
+	return k.prevDel + uint64(unzigzag(code-delOther))
+}
+
+// appendHistory writes the history section of changes; dict is the chunk's
+// text dictionary (see textdict.go).
+func appendHistory(b []byte, actors *actorTable, changes []*crdt.Change, dict []byte) []byte {
+	w := &historyWriter{actors: actors, lastSeq: make([]uint64, len(actors.ids))}
+	for _, c := range changes {
+		w.change(c)
+	}
+	w.raw[colTextSeg], w.raw[colText] = matchText(w.raw[colText], dict)
+	b = appendUvarint(b, uint64(len(changes)))
+	b = appendUvarint(b, uint64(w.nOps))
+	for i := 0; i < numCols; i++ {
+		col := w.column(i)
+		b = appendUvarint(b, uint64(len(col)))
+		b = append(b, col...)
+	}
+	return b
+}
+
+// Which writer each column uses; the decoder mirrors this table.
+const (
+	kindU = iota
+	kindS
+	kindD
+	kindRaw
+)
+
+var colKinds = [numCols]int{
+	colChActor: kindU, colChSeq: kindS, colChStartOp: kindS, colChTime: kindD, colChMsgLen: kindU, colChMsg: kindRaw,
+	colChDepCount: kindU, colDepActor: kindU, colDepSeq: kindS, colChOpCount: kindU,
+	colOpAction: kindU, colOpObjActor: kindU, colOpObjCtr: kindU, colTgtActor: kindU, colTgtCtr: kindS,
+	colKeyLen: kindU, colKey: kindRaw, colValKind: kindU, colValInt: kindS, colValFloat: kindRaw,
+	colValStrLen: kindU, colValStr: kindRaw, colPredCount: kindU, colPredActor: kindU, colPredCtr: kindS,
+	colLeftActor: kindU, colLeftCtr: kindS, colRightActor: kindU, colRightCtr: kindU,
+	colTextLen: kindU, colTextSeg: kindRaw, colText: kindRaw, colDelActor: kindU, colDelCtr: kindU, colDelLen: kindU,
+}
+
+func (w *historyWriter) column(i int) []byte {
+	switch colKinds[i] {
+	case kindU:
+		return w.u[i].bytes()
+	case kindS:
+		return w.s[i].bytes()
+	case kindD:
+		return w.d[i].bytes()
+	}
+	return w.raw[i]
+}
+
+func (w *historyWriter) change(c *crdt.Change) {
+	a := w.actors.of(c.Actor)
+	w.u[colChActor].add(uint64(a))
+	w.s[colChSeq].add(int64(c.Seq - (w.lastSeq[a] + 1)))
+	w.s[colChStartOp].add(int64(c.StartOp - (w.maxOp + 1)))
+	w.d[colChTime].add(uint64(c.Time))
+	w.u[colChMsgLen].add(uint64(len(c.Message)))
+	w.raw[colChMsg] = append(w.raw[colChMsg], c.Message...)
+	w.u[colChDepCount].add(uint64(len(c.Deps)))
+	for _, d := range c.Deps {
+		da := w.actors.of(d.Actor)
+		w.u[colDepActor].add(uint64(da))
+		w.s[colDepSeq].add(int64(w.lastSeq[da] - d.Seq))
+	}
+	w.u[colChOpCount].add(uint64(len(c.Ops)))
+	own := c.StartOp
+	for i := range c.Ops {
+		w.op(&c.Ops[i], own)
+		own += c.Ops[i].Width()
+	}
+	w.nOps += len(c.Ops)
+	w.lastSeq[a] = c.Seq
+	w.maxOp = own - 1
+}
+
+func (w *historyWriter) op(op *crdt.Op, own uint64) {
+	w.u[colOpAction].add(uint64(op.Action))
+	w.u[colOpObjActor].add(w.actors.ref(op.Obj))
+	if !op.Obj.IsZero() {
+		w.u[colOpObjCtr].add(op.Obj.Counter)
+	}
+	switch op.Action {
+	case crdt.ActPut, crdt.ActDelete, crdt.ActIncrement:
+		w.u[colTgtActor].add(w.actors.ref(op.Elem))
+		if op.Elem.IsZero() {
+			w.u[colKeyLen].add(uint64(len(op.Key)))
+			w.raw[colKey] = append(w.raw[colKey], op.Key...)
+		} else {
+			w.s[colTgtCtr].add(int64(own - op.Elem.Counter))
+		}
+		if op.Action != crdt.ActDelete {
+			w.value(op.Value)
+		}
+		w.u[colPredCount].add(uint64(len(op.Pred)))
+		for _, p := range op.Pred {
+			w.u[colPredActor].add(w.actors.ref(p))
+			w.s[colPredCtr].add(int64(own - p.Counter))
+		}
+	case crdt.ActInsert, crdt.ActInsertText:
+		w.u[colLeftActor].add(w.actors.ref(op.Left))
+		if !op.Left.IsZero() {
+			w.s[colLeftCtr].add(int64(op.Left.Counter - w.cur.lastIns))
+		}
+		w.u[colRightActor].add(w.actors.ref(op.Right))
+		if !op.Right.IsZero() {
+			w.u[colRightCtr].add(w.cur.rightCode(op.Left.Counter, op.Right.Counter))
+			w.cur.prevRight = op.Right.Counter
+		}
+		w.cur.lastIns = own + op.Width() - 1
+		if op.Action == crdt.ActInsert {
+			w.value(op.Value)
+		} else {
+			w.u[colTextLen].add(uint64(len(op.Text)))
+			w.raw[colText] = append(w.raw[colText], op.Text...)
+		}
+	case crdt.ActDeleteText:
+		w.u[colDelActor].add(w.actors.ref(op.Elem))
+		if !op.Elem.IsZero() {
+			w.u[colDelCtr].add(w.cur.delCode(op.Elem.Counter, op.Len))
+			w.cur.prevDel, w.cur.prevLen = op.Elem.Counter, op.Len
+		}
+		w.u[colDelLen].add(op.Len)
+	}
+}
+
+func (w *historyWriter) value(v crdt.Value) {
+	w.u[colValKind].add(uint64(v.Kind()))
+	switch v.Kind() {
+	case crdt.KindBool:
+		if v.Bool() {
+			w.s[colValInt].add(1)
+		} else {
+			w.s[colValInt].add(0)
+		}
+	case crdt.KindInt, crdt.KindCounter:
+		w.s[colValInt].add(v.Int())
+	case crdt.KindFloat:
+		w.raw[colValFloat] = binary.LittleEndian.AppendUint64(w.raw[colValFloat], math.Float64bits(v.Float()))
+	case crdt.KindString, crdt.KindBytes:
+		w.u[colValStrLen].add(uint64(len(v.Str())))
+		w.raw[colValStr] = append(w.raw[colValStr], v.Str()...)
+	}
+}

@@ -1,0 +1,393 @@
+package encoding
+
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/converge-sync/converge/causal"
+	"github.com/converge-sync/converge/crdt"
+)
+
+// Decoder limit: run-length encoding lets a few bytes stand for many rows,
+// so the rows a history section may announce (changes, ops, dependencies and
+// predecessors together) are capped at maxRowsPerByte per byte of the
+// section, plus minRowAllowance. Real histories stay far below (about one
+// row per byte); a forged count is refused before anything is allocated.
+const (
+	maxRowsPerByte  = 64
+	minRowAllowance = 1 << 16
+)
+
+// rawCol reads byte strings out of a raw column. The column is converted to
+// a string once and sliced, so decoded keys and texts share its memory.
+type rawCol struct {
+	r reader
+	s string
+}
+
+func (c *rawCol) take(n uint64) (string, error) {
+	start := c.r.off
+	if _, err := c.r.bytes(n); err != nil {
+		return "", err
+	}
+	return c.s[start:c.r.off], nil
+}
+
+func (c *rawCol) end() error {
+	if !c.r.done() {
+		return c.r.fail(ErrMalformed, "%d bytes not used by any row", c.r.rest())
+	}
+	return nil
+}
+
+type historyReader struct {
+	actors  []causal.ActorID
+	u       [numCols]*uintIter
+	d       [numCols]*deltaIter
+	raw     [numCols]*rawCol
+	budget  int
+	lastSeq []uint64
+	maxOp   uint64
+	top     *reader
+	cur     cursor
+}
+
+func (h *historyReader) spend(n int, what string) error {
+	if n > h.budget {
+		return h.top.fail(ErrMalformed, "%s exceed the decoder limit", what)
+	}
+	h.budget -= n
+	return nil
+}
+
+// decodeHistory decodes a history section's (uncompressed) bytes; dict is
+// the chunk's text dictionary.
+func decodeHistory(body []byte, actors []causal.ActorID, dict []byte) ([]*crdt.Change, error) {
+	const section = "history"
+	r := newReader(body, section)
+	h := &historyReader{actors: actors, lastSeq: make([]uint64, len(actors)), top: r}
+	h.budget = minRowAllowance
+	if len(body) <= (math.MaxInt-minRowAllowance)/maxRowsPerByte {
+		h.budget += maxRowsPerByte * len(body)
+	}
+	nc, err := r.uvarint()
+	if err != nil {
+		return nil, err
+	}
+	no, err := r.uvarint()
+	if err != nil {
+		return nil, err
+	}
+	if nc > uint64(h.budget) || no > uint64(h.budget) {
+		return nil, r.fail(ErrMalformed, "%d changes and %d ops exceed the decoder limit", nc, no)
+	}
+	if err := h.spend(int(nc)+int(no), "changes and ops"); err != nil {
+		return nil, err
+	}
+	for i := 0; i < numCols; i++ {
+		r.column = colNames[i]
+		n, err := r.uvarint()
+		if err != nil {
+			return nil, err
+		}
+		b, err := r.bytes(n)
+		if err != nil {
+			return nil, err
+		}
+		switch colKinds[i] {
+		case kindU, kindS:
+			h.u[i] = newUintIter(b, section, colNames[i])
+		case kindD:
+			h.d[i] = newDeltaIter(b, section, colNames[i])
+		default:
+			h.raw[i] = &rawCol{r: reader{b: b, section: section, column: colNames[i]}, s: string(b)}
+		}
+	}
+	r.column = ""
+	if !r.done() {
+		return nil, r.fail(ErrMalformed, "%d bytes after the last column", r.rest())
+	}
+	text, err := expandText(h.raw[colTextSeg].r.b, h.raw[colText].r.b, dict, h.budget+4*len(dict))
+	if err != nil {
+		return nil, err
+	}
+	h.raw[colTextSeg].r.off = len(h.raw[colTextSeg].r.b)
+	h.raw[colText] = &rawCol{r: reader{b: text, section: section, column: colNames[colText]}, s: string(text)}
+	changes := make([]*crdt.Change, nc)
+	cs := make([]crdt.Change, nc)
+	ops := make([]crdt.Op, no)
+	for i := range cs {
+		c := &cs[i]
+		a, n, err := h.change(c)
+		if err != nil {
+			return nil, err
+		}
+		if n > uint64(len(ops)) {
+			return nil, r.fail(ErrMalformed, "change %d has %d ops, only %d left", i, n, len(ops))
+		}
+		if n > 0 {
+			c.Ops = ops[:n:n]
+			ops = ops[n:]
+		}
+		own := c.StartOp
+		for j := range c.Ops {
+			if err := h.op(&c.Ops[j], own); err != nil {
+				return nil, err
+			}
+			own += c.Ops[j].Width()
+		}
+		h.lastSeq[a] = c.Seq
+		h.maxOp = own - 1
+		changes[i] = c
+	}
+	if len(ops) != 0 {
+		return nil, r.fail(ErrMalformed, "%d ops announced but not used", len(ops))
+	}
+	for i := 0; i < numCols; i++ {
+		var err error
+		switch {
+		case h.u[i] != nil:
+			err = h.u[i].end()
+		case h.d[i] != nil:
+			err = h.d[i].end()
+		default:
+			err = h.raw[i].end()
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return changes, nil
+}
+
+func (h *historyReader) actor(col int) (int, error) {
+	i, err := h.u[col].next()
+	if err == nil && i >= uint64(len(h.actors)) {
+		err = h.u[col].r.fail(ErrMalformed, "actor index %d beyond table of %d", i, len(h.actors))
+	}
+	return int(i), err
+}
+
+// opID reads a nullable actor column and, for a non-null ID, its counter
+// through ctr.
+func (h *historyReader) opID(actorCol int, ctr func() (uint64, error)) (causal.OpID, error) {
+	ref, err := h.u[actorCol].next()
+	if err != nil || ref == 0 {
+		return causal.OpID{}, err
+	}
+	if ref > uint64(len(h.actors)) {
+		return causal.OpID{}, h.u[actorCol].r.fail(ErrMalformed, "actor index %d beyond table of %d", ref-1, len(h.actors))
+	}
+	c, err := ctr()
+	return causal.OpID{Counter: c, Actor: h.actors[ref-1]}, err
+}
+
+// rel reads a counter stored as base minus counter.
+func (h *historyReader) rel(col int, own uint64) func() (uint64, error) {
+	return func() (uint64, error) {
+		d, err := h.u[col].nextInt()
+		return own - uint64(d), err
+	}
+}
+
+// plus reads a counter stored as counter minus base.
+func (h *historyReader) plus(col int, base uint64) func() (uint64, error) {
+	return func() (uint64, error) {
+		d, err := h.u[col].nextInt()
+		return base + uint64(d), err
+	}
+}
+
+func (h *historyReader) delta(col int) func() (uint64, error) { return h.d[col].next }
+
+func (h *historyReader) change(c *crdt.Change) (actor int, nOps uint64, err error) {
+	a, err := h.actor(colChActor)
+	if err != nil {
+		return 0, 0, err
+	}
+	c.Actor = h.actors[a]
+	d, err := h.u[colChSeq].nextInt()
+	if err != nil {
+		return 0, 0, err
+	}
+	c.Seq = h.lastSeq[a] + 1 + uint64(d)
+	if d, err = h.u[colChStartOp].nextInt(); err != nil {
+		return 0, 0, err
+	}
+	c.StartOp = h.maxOp + 1 + uint64(d)
+	t, err := h.d[colChTime].next()
+	if err != nil {
+		return 0, 0, err
+	}
+	c.Time = int64(t)
+	n, err := h.u[colChMsgLen].next()
+	if err != nil {
+		return 0, 0, err
+	}
+	if c.Message, err = h.raw[colChMsg].take(n); err != nil {
+		return 0, 0, err
+	}
+	if n, err = h.u[colChDepCount].next(); err != nil {
+		return 0, 0, err
+	}
+	if n > 0 {
+		if n > uint64(h.budget) {
+			return 0, 0, h.top.fail(ErrMalformed, "%d dependencies exceed the decoder limit", n)
+		}
+		if err := h.spend(int(n), "dependencies"); err != nil {
+			return 0, 0, err
+		}
+		c.Deps = make([]causal.ChangeID, n)
+	}
+	for i := range c.Deps {
+		da, err := h.actor(colDepActor)
+		if err != nil {
+			return 0, 0, err
+		}
+		if d, err = h.u[colDepSeq].nextInt(); err != nil {
+			return 0, 0, err
+		}
+		c.Deps[i] = causal.ChangeID{Actor: h.actors[da], Seq: h.lastSeq[da] - uint64(d)}
+	}
+	nOps, err = h.u[colChOpCount].next()
+	return a, nOps, err
+}
+
+func (h *historyReader) op(op *crdt.Op, own uint64) error {
+	act, err := h.u[colOpAction].next()
+	if err != nil {
+		return err
+	}
+	op.Action = crdt.Action(act)
+	if act > math.MaxUint8 || !validAction(op.Action) {
+		return h.u[colOpAction].r.fail(ErrMalformed, "unknown action %d", act)
+	}
+	if op.Obj, err = h.opID(colOpObjActor, h.u[colOpObjCtr].next); err != nil {
+		return err
+	}
+	switch op.Action {
+	case crdt.ActPut, crdt.ActDelete, crdt.ActIncrement:
+		if op.Elem, err = h.opID(colTgtActor, h.rel(colTgtCtr, own)); err != nil {
+			return err
+		}
+		if op.Elem.IsZero() {
+			n, err := h.u[colKeyLen].next()
+			if err != nil {
+				return err
+			}
+			if op.Key, err = h.raw[colKey].take(n); err != nil {
+				return err
+			}
+		}
+		if op.Action != crdt.ActDelete {
+			if op.Value, err = h.value(); err != nil {
+				return err
+			}
+		}
+		n, err := h.u[colPredCount].next()
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			if n > uint64(h.budget) {
+				return h.top.fail(ErrMalformed, "%d predecessors exceed the decoder limit", n)
+			}
+			if err := h.spend(int(n), "predecessors"); err != nil {
+				return err
+			}
+			op.Pred = make([]causal.OpID, n)
+		}
+		for i := range op.Pred {
+			if op.Pred[i], err = h.opID(colPredActor, h.rel(colPredCtr, own)); err != nil {
+				return err
+			}
+		}
+	case crdt.ActInsert, crdt.ActInsertText:
+		if op.Left, err = h.opID(colLeftActor, h.plus(colLeftCtr, h.cur.lastIns)); err != nil {
+			return err
+		}
+		right := func() (uint64, error) {
+			code, err := h.u[colRightCtr].next()
+			return h.cur.rightFrom(op.Left.Counter, code), err
+		}
+		if op.Right, err = h.opID(colRightActor, right); err != nil {
+			return err
+		}
+		if !op.Right.IsZero() {
+			h.cur.prevRight = op.Right.Counter
+		}
+		if op.Action == crdt.ActInsert {
+			op.Value, err = h.value()
+		} else {
+			n, err2 := h.u[colTextLen].next()
+			if err2 != nil {
+				return err2
+			}
+			op.Text, err = h.raw[colText].take(n)
+		}
+		h.cur.lastIns = own + op.Width() - 1
+		return err
+	case crdt.ActDeleteText:
+		if op.Len, err = h.u[colDelLen].next(); err != nil {
+			return err
+		}
+		elem := func() (uint64, error) {
+			code, err := h.u[colDelCtr].next()
+			return h.cur.delFrom(op.Len, code), err
+		}
+		if op.Elem, err = h.opID(colDelActor, elem); err != nil {
+			return err
+		}
+		if !op.Elem.IsZero() {
+			h.cur.prevDel, h.cur.prevLen = op.Elem.Counter, op.Len
+		}
+		return nil
+	}
+	return nil
+}
+
+func (h *historyReader) value() (crdt.Value, error) {
+	k, err := h.u[colValKind].next()
+	if err != nil {
+		return crdt.Value{}, err
+	}
+	switch kind := crdt.Kind(k); {
+	case k > math.MaxUint8 || !kind.Valid():
+		return crdt.Value{}, h.u[colValKind].r.fail(ErrMalformed, "unknown value kind %d", k)
+	case kind == crdt.KindBool:
+		n, err := h.u[colValInt].nextInt()
+		if err == nil && n != 0 && n != 1 {
+			err = h.u[colValInt].r.fail(ErrMalformed, "bool value %d", n)
+		}
+		return crdt.Bool(n == 1), err
+	case kind == crdt.KindInt:
+		n, err := h.u[colValInt].nextInt()
+		return crdt.Int(n), err
+	case kind == crdt.KindCounter:
+		n, err := h.u[colValInt].nextInt()
+		return crdt.Counter(n), err
+	case kind == crdt.KindFloat:
+		s, err := h.raw[colValFloat].take(8)
+		if err != nil {
+			return crdt.Value{}, err
+		}
+		return crdt.Float(math.Float64frombits(binary.LittleEndian.Uint64([]byte(s)))), nil
+	case kind == crdt.KindString || kind == crdt.KindBytes:
+		n, err := h.u[colValStrLen].next()
+		if err != nil {
+			return crdt.Value{}, err
+		}
+		s, err := h.raw[colValStr].take(n)
+		if kind == crdt.KindBytes {
+			return crdt.Bytes([]byte(s)), err
+		}
+		return crdt.String(s), err
+	case kind == crdt.KindNull:
+		return crdt.Null(), nil
+	case kind == crdt.KindMap:
+		return crdt.NewMap(), nil
+	case kind == crdt.KindList:
+		return crdt.NewList(), nil
+	}
+	return crdt.NewText(), nil
+}
