@@ -468,7 +468,7 @@ func checkHeader(c *Change) error {
 // changes it depends on.
 func (d *Doc) checkLamport(c *Change) error {
 	for _, dep := range c.AllDeps() {
-		if prev, ok := d.changeByID(dep); ok && prev.MaxOp() >= c.StartOp {
+		if maxOp, ok := d.history.MaxOp(dep); ok && maxOp >= c.StartOp {
 			return &ChangeError{Change: c.ID(), Op: -1,
 				Reason: "start op " + itoa(c.StartOp) + " is not after dependency " + dep.String() + "'s ops"}
 		}

@@ -16,8 +16,7 @@ type Doc struct {
 	maxOp   uint64               // highest op counter seen
 	version causal.VersionVector // the changes applied
 	heads   []causal.ChangeID    // applied changes no other applied change depends on, sorted
-	history []*Change            // in the order applied (a causal order)
-	byActor map[causal.ActorID][]*Change
+	history History              // every applied change, in the order applied
 
 	// Remote changes whose dependencies have not arrived yet, and for each
 	// missing change the waiting changes that found it missing first.
@@ -32,17 +31,22 @@ type Doc struct {
 
 // NewDoc returns an empty document (an empty root map) whose local changes
 // are made by actor. A read-only replica may use the zero actor.
-func NewDoc(actor causal.ActorID) *Doc {
+func NewDoc(actor causal.ActorID, opts ...Option) *Doc {
 	d := &Doc{
 		actor:     actor,
 		objs:      make(map[ObjID]*object),
 		version:   causal.VersionVector{},
-		byActor:   make(map[causal.ActorID][]*Change),
 		pending:   make(map[causal.ChangeID]*Change),
 		waitingOn: make(map[causal.ChangeID][]causal.ChangeID),
 	}
 	d.objs[Root] = newObject(Root, KindMap, nil, "", causal.OpID{})
 	d.apply.d = d
+	for _, o := range opts {
+		o(d)
+	}
+	if d.history == nil {
+		d.history = NewSliceHistory()
+	}
 	return d
 }
 
@@ -65,8 +69,7 @@ func (d *Doc) MaxOp() uint64 { return d.maxOp }
 
 // record adds an applied change to the causal bookkeeping.
 func (d *Doc) record(c *Change) {
-	d.history = append(d.history, c)
-	d.byActor[c.Actor] = append(d.byActor[c.Actor], c)
+	d.history.Append(c)
 	d.version[c.Actor] = c.Seq
 	if m := c.MaxOp(); m > d.maxOp {
 		d.maxOp = m
@@ -82,14 +85,13 @@ func (d *Doc) record(c *Change) {
 	d.heads = slices.Insert(heads, i, id)
 }
 
-// changeByID returns an applied change.
-func (d *Doc) changeByID(id causal.ChangeID) (*Change, bool) {
-	log := d.byActor[id.Actor]
-	if id.Seq == 0 || id.Seq > uint64(len(log)) {
-		return nil, false
-	}
-	return log[id.Seq-1], true
-}
+// Option configures a new Doc.
+type Option func(*Doc)
+
+// WithHistory makes the document keep its applied changes in h (which must
+// be empty) instead of a plain slice: for example a compact, encoded history
+// that keeps a long-lived document's memory small.
+func WithHistory(h History) Option { return func(d *Doc) { d.history = h } }
 
 func (d *Doc) object(id ObjID) (*object, error) {
 	o, ok := d.objs[id]
