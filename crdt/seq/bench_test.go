@@ -9,7 +9,8 @@ import (
 
 // Benchmarks over the editing traces. Each reports, besides the usual
 // figures for one whole replay, ns/edit and allocs/edit (per patch of the
-// trace) and heap-MB: the live heap the finished sequence holds, after GC.
+// trace), cpu-ns/edit (CPU time rather than wall time: steadier on a busy
+// machine) and heap-MB: the live heap the finished sequence holds, after GC.
 //
 //	go test ./crdt/seq -run '^$' -bench . -count 6 | tee new.txt; benchstat new.txt
 
@@ -21,12 +22,15 @@ func measure(b *testing.B, edits int, replay func() any) {
 	runtime.ReadMemStats(&ms)
 	mallocs := ms.Mallocs
 	b.ResetTimer()
+	cpu := cpuTime()
 	var last any
 	for i := 0; i < b.N; i++ {
 		last = replay()
 	}
 	b.StopTimer()
+	cpu = cpuTime() - cpu
 	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(cpu)/float64(b.N*edits), "cpu-ns/edit")
 	b.ReportMetric(float64(ms.Mallocs-mallocs)/float64(b.N*edits), "allocs/edit")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*edits), "ns/edit")
 	runtime.GC()

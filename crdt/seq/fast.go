@@ -29,6 +29,7 @@ type Fast struct {
 	hintStart int
 	loc       cursor // the run an ID was last found in
 	org       originsCache
+	runSlab   slab
 	// The element whose character is last in the arena, and before the
 	// last insert the same and where the arena ended: see extends.
 	textLast, textPrevLast cid
@@ -41,8 +42,10 @@ type Fast struct {
 type originsCache struct {
 	ver         uint64
 	left, right ID
+	lc, rc      cid
 	at          cursor
 	index       int
+	next        bool // set by Insert: at is visible index index, origins not filled in
 }
 
 var _ Sequence = (*Fast)(nil)
@@ -75,9 +78,15 @@ func (f *Fast) Origins(i int) (left, right ID, err error) {
 	if i < 0 || i > f.vis {
 		return ID{}, ID{}, fmt.Errorf("%w: index %d, length %d", ErrOutOfRange, i, f.vis)
 	}
-	c := f.cursorAtVis(i)
-	left, right = f.actors.id(before(c)), f.actors.id(atCursor(c))
-	f.org = originsCache{ver: f.ver, left: left, right: right, at: c, index: i}
+	var c cursor
+	if o := &f.org; o.next && o.ver == f.ver && o.index == i {
+		c = o.at // typing on: the place after the last insert
+	} else {
+		c = f.cursorAtVis(i)
+	}
+	lc, rc := before(c), atCursor(c)
+	left, right = f.actors.id(lc), f.actors.id(rc)
+	f.org = originsCache{ver: f.ver, left: left, right: right, lc: lc, rc: rc, at: c, index: i}
 	return left, right, nil
 }
 
@@ -131,19 +140,21 @@ func (f *Fast) Insert(id ID, n int, left, right ID, text string) (int, error) {
 	if !ownRange(id, n) {
 		return 0, fmt.Errorf("%w: insert of %d elements from %v", ErrOutOfRange, n, id)
 	}
-	if a, ok := f.actors.lookup(id.Actor); ok {
-		if c, dup := f.actors.idx[a].firstIn(id.Counter, id.Counter+uint64(n)); dup {
+	act, known := f.actors.lookup(id.Actor)
+	if known {
+		if c, dup := f.actors.idx[act].firstIn(id.Counter, id.Counter+uint64(n)); dup {
 			return 0, fmt.Errorf("%w: %v", ErrDuplicate, ID{Counter: c, Actor: id.Actor})
 		}
 	}
 	var dest cursor
 	var index int
-	if o := &f.org; o.ver == f.ver && o.left == left && o.right == right {
+	var lc, rc cid
+	if o := &f.org; o.ver == f.ver && !o.next && o.left == left && o.right == right {
 		// Local typing: the place was found by the Origins call just made.
-		dest, index = o.at, o.index
+		dest, index, lc, rc = o.at, o.index, o.lc, o.rc
 	} else {
 		var err error
-		if dest, err = f.findPlace(id, left, right); err != nil {
+		if dest, lc, rc, err = f.findPlace(id, left, right); err != nil {
 			return 0, err
 		}
 		index = f.visBefore(dest)
@@ -152,19 +163,28 @@ func (f *Fast) Insert(id ID, n int, left, right ID, text string) (int, error) {
 		// Store what Simple stores: one U+FFFD per invalid byte.
 		text = string([]rune(text))
 	}
-	f.place(dest, id, n, f.actors.known(left), f.actors.known(right), text)
+	if !known {
+		act = f.actors.intern(id.Actor)
+	}
+	last := f.place(dest, act, id.Counter, n, lc, rc, text)
+	// Remember where the next visible index is, for the Origins call of
+	// the next keystroke; only where that is unambiguous: at a visible
+	// element or at the very end.
+	if c := after(last.l, last.ri, last.off); (c.ri < c.l.n && c.run().visible()) || c.l == f.tail {
+		f.org = originsCache{ver: f.ver, at: c, index: index + n, next: true}
+	}
 	return index, nil
 }
 
 // findPlace returns where a new element with origins left and right goes,
 // by the FugueMax rule, or the error Simple gives for them.
-func (f *Fast) findPlace(id ID, left, right ID) (cursor, error) {
+func (f *Fast) findPlace(id ID, left, right ID) (cursor, cid, cid, error) {
 	var from cursor // just after left
 	lc, rc := cid{}, cid{}
 	if !left.IsZero() {
 		c, at, ok := f.locateID(left)
 		if !ok {
-			return cursor{}, fmt.Errorf("%w: left origin %v", ErrUnknownElement, left)
+			return cursor{}, cid{}, cid{}, fmt.Errorf("%w: left origin %v", ErrUnknownElement, left)
 		}
 		lc, from = c, after(at.l, at.ri, at.off)
 	} else {
@@ -173,26 +193,26 @@ func (f *Fast) findPlace(id ID, left, right ID) (cursor, error) {
 	if !right.IsZero() {
 		c, _, ok := f.locateID(right)
 		if !ok {
-			return cursor{}, fmt.Errorf("%w: right origin %v", ErrUnknownElement, right)
+			return cursor{}, cid{}, cid{}, fmt.Errorf("%w: right origin %v", ErrUnknownElement, right)
 		}
 		rc = c
 	}
 	if atCursor(from) == rc {
 		// Nothing between the origins (the non-concurrent case): the scan
 		// would stop at once.
-		return from, nil
+		return from, lc, rc, nil
 	}
 	lpos, rpos := f.pos(lc, -1), f.pos(rc, f.tot)
 	if rpos <= lpos {
-		return cursor{}, fmt.Errorf("seq: right origin %v is not after left origin %v", right, left)
+		return cursor{}, cid{}, cid{}, fmt.Errorf("seq: right origin %v is not after left origin %v", right, left)
 	}
-	return f.integrate(id.Actor, lpos, rpos, from), nil
+	return f.integrate(id.Actor, lpos, rpos, from), lc, rc, nil
 }
 
-// place puts elements id…id+n-1 at dest, the first with origins left and
-// right, each next one after the one before.
-func (f *Fast) place(dest cursor, id ID, n int, left, right cid, text string) {
-	act := f.actors.intern(id.Actor)
+// place puts elements act:ctr… (n of them) at dest, the first with origins
+// left and right, each next one after the one before, and returns the
+// place of the last.
+func (f *Fast) place(dest cursor, act uint32, ctr uint64, n int, left, right cid, text string) cursor {
 	flags := uint64(flagVisible)
 	off := uint64(len(f.arena))
 	switch {
@@ -205,22 +225,20 @@ func (f *Fast) place(dest cursor, id ID, n int, left, right cid, text string) {
 	if text != "" {
 		f.textPrevLast, f.textPrevEnd = f.textLast, off
 		f.arena = append(f.arena, text...)
-		f.textLast = cid{id.Counter + uint64(n-1), act}
+		f.textLast = cid{ctr + uint64(n-1), act}
 	}
 	f.ver++
-	for done := 0; done < n; {
-		k := min(n-done, maxRun)
-		r := run{ctr: id.Counter + uint64(done), n: uint32(k), act: act,
-			lctr: left.ctr, lact: left.act, rctr: right.ctr, ract: right.act, txt: off | flags}
-		if done > 0 {
-			r.lctr, r.lact = r.ctr-1, act
-			r.txt += (&run{txt: off | flags}).textBytes(f.arena, done)
-			at, _ := f.locate(cid{r.ctr - 1, act})
-			dest = after(at.l, at.ri, at.off)
-		}
-		f.placeRun(dest, r)
-		done += k
+	r := run{ctr: ctr, n: uint32(min(n, maxRun)), act: act,
+		lctr: left.ctr, lact: left.act, rctr: right.ctr, ract: right.act, txt: off | flags}
+	last := f.placeRun(dest, r)
+	for done := r.len(); done < n; done += r.len() {
+		// Only lists of over 4G elements get here.
+		r.ctr, r.n = ctr+uint64(done), uint32(min(n-done, maxRun))
+		r.lctr, r.lact = r.ctr-1, act
+		r.txt = off | flags + (&run{txt: off | flags}).textBytes(f.arena, done)
+		last = f.placeRun(after(last.l, last.ri, last.off), r)
 	}
+	return last
 }
 
 func isASCII(s string) bool {
@@ -232,8 +250,9 @@ func isASCII(s string) bool {
 	return true
 }
 
-// placeRun inserts run r before the element at c.
-func (f *Fast) placeRun(c cursor, r run) {
+// placeRun inserts run r before the element at c and returns the place of
+// r's last element.
+func (f *Fast) placeRun(c cursor, r run) cursor {
 	if c.off == 0 && c.ri == 0 {
 		// At a leaf's start the run before is the previous leaf's last:
 		// look there, so that typing across a leaf boundary still extends.
@@ -249,7 +268,7 @@ func (f *Fast) placeRun(c cursor, r run) {
 			p.n += r.n
 			f.bump(c.l, r.len(), r.len())
 			f.actors.idx[r.act].insert(r.ctr, r.end(), c.l)
-			return
+			return cursor{c.l, c.ri - 1, p.len() - 1}
 		}
 	}
 	need := 1
@@ -266,6 +285,7 @@ func (f *Fast) placeRun(c cursor, r run) {
 	c.l.insertRun(c.ri, r)
 	f.bump(c.l, r.len(), r.len())
 	f.actors.idx[r.act].insert(r.ctr, r.end(), c.l)
+	return cursor{c.l, c.ri, r.len() - 1}
 }
 
 // extends reports whether new run r can be appended to run p, which is
@@ -324,7 +344,7 @@ func (f *Fast) Spans(i, n int) ([]Run, error) {
 	}
 	c := f.cursorAtVis(i)
 	f.loc = cursor{c.l, c.ri, 0}
-	var runs []Run
+	runs := f.runSlab.one()[:0]
 	var lastEnd cid // the ID after the last run's end, while adjacent
 	for n > 0 {
 		r := c.run()

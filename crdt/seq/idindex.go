@@ -132,6 +132,14 @@ func (x *actorIndex) each(lo, hi uint64, fn func(lo, hi uint64, l *leaf)) {
 
 // insert records that the absent counters [lo, hi) are in leaf l.
 func (x *actorIndex) insert(lo, hi uint64, l *leaf) {
+	if nb := len(x.blocks); nb > 0 {
+		// Typing: the new counters continue the newest entry.
+		last := x.blocks[nb-1]
+		if e := &last.e[last.n-1]; e.hi == lo && e.l == l {
+			e.hi = hi
+			return
+		}
+	}
 	b, j := x.search(lo)
 	var pred, succ *idxEntry
 	if j > 0 {

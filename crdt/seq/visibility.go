@@ -10,6 +10,22 @@ func (f *Fast) SetVisible(id ID, n int, visible bool) ([]Run, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("%w: count %d", ErrOutOfRange, n)
 	}
+	act, known := f.actors.lookup(id.Actor)
+	lo, hi := id.Counter, id.Counter+uint64(n)
+	if n > 0 && known && ownRange(id, n) {
+		if at, ok := f.locate(cid{lo, act}); ok && hi <= at.run().end() {
+			// The usual case, a delete of what Spans just returned: one run.
+			if at.run().visible() == visible {
+				return nil, nil
+			}
+			f.ver++
+			index := f.visBefore(at)
+			f.setVis(at, n, visible)
+			runs := f.runSlab.one()
+			runs[0] = Run{Index: index, Start: id, Len: n}
+			return runs, nil
+		}
+	}
 	if !f.Has(id, n) {
 		return nil, fmt.Errorf("%w: %v (+%d)", ErrUnknownElement, id, n)
 	}
@@ -17,17 +33,6 @@ func (f *Fast) SetVisible(id ID, n int, visible bool) ([]Run, error) {
 		return nil, nil
 	}
 	f.ver++
-	act, _ := f.actors.lookup(id.Actor)
-	lo, hi := id.Counter, id.Counter+uint64(n)
-	if at, _ := f.locate(cid{lo, act}); hi <= at.run().end() {
-		// The usual case, a delete of what Spans just returned: one run.
-		if at.run().visible() == visible {
-			return nil, nil
-		}
-		index := f.visBefore(at)
-		f.setVis(at, n, visible)
-		return []Run{{Index: index, Start: id, Len: n}}, nil
-	}
 
 	// The IDs may be spread over the sequence in any order: find the pieces
 	// that change, then change them in sequence order, as Simple reports.
