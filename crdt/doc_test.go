@@ -1,0 +1,116 @@
+package crdt
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestLocalEditsAndReads(t *testing.T) {
+	d := NewDoc(actorN(1))
+	var list, text, nested ObjID
+	change(t, d, func(tx *Txn) error {
+		if _, err := tx.Put(Root, "title", String("groceries")); err != nil {
+			return err
+		}
+		var err error
+		if list, err = tx.Put(Root, "items", NewList()); err != nil {
+			return err
+		}
+		if _, err = tx.Insert(list, 0, String("milk")); err != nil {
+			return err
+		}
+		if nested, err = tx.Insert(list, 1, NewMap()); err != nil {
+			return err
+		}
+		if _, err = tx.Put(nested, "n", Counter(2)); err != nil {
+			return err
+		}
+		if text, err = tx.Put(Root, "notes", NewText()); err != nil {
+			return err
+		}
+		return tx.Splice(text, 0, 0, "héllo wörld")
+	})
+	change(t, d, func(tx *Txn) error {
+		if err := tx.Splice(text, 6, 5, "there"); err != nil {
+			return err
+		}
+		return tx.Increment(nested, "n", 3)
+	})
+	want := `{"items":["milk",{"n":5}],"notes":"héllo there","title":"groceries"}`
+	if got := jsonOf(d); got != want {
+		t.Fatalf("got %s\nwant %s", got, want)
+	}
+	v, err := d.Lookup("/items/1/n")
+	if err != nil || v.Int() != 5 || v.Kind() != KindCounter {
+		t.Fatalf("lookup: %#v %v", v, err)
+	}
+	if _, err := d.Lookup("/items/2"); !errors.Is(err, ErrOutOfRange) {
+		t.Fatalf("lookup past end: %v", err)
+	}
+	if _, err := d.Lookup("/nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("lookup missing: %v", err)
+	}
+	if got := len(d.Changes()); got != 2 {
+		t.Fatalf("%d changes", got)
+	}
+}
+
+func TestFailedTxnLeavesNoTrace(t *testing.T) {
+	d := NewDoc(actorN(1))
+	var text ObjID
+	change(t, d, func(tx *Txn) error {
+		var err error
+		text, err = tx.Put(Root, "t", NewText())
+		if err != nil {
+			return err
+		}
+		return tx.Splice(text, 0, 0, "abc")
+	})
+	before := fingerprint(d)
+	boom := errors.New("boom")
+	_, _, err := d.Change(ChangeOptions{}, func(tx *Txn) error {
+		if err := tx.Splice(text, 1, 1, "XYZ"); err != nil {
+			return err
+		}
+		if _, err := tx.Put(Root, "k", NewList()); err != nil {
+			return err
+		}
+		if got := tx.Doc().Text(text); got != "aXYZc" {
+			t.Errorf("txn does not see its own writes: %q", got)
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err %v", err)
+	}
+	if after := fingerprint(d); after != before {
+		t.Fatalf("rolled back state differs:\n%s\n%s", after, before)
+	}
+	// The next change reuses the counters the failed one had taken.
+	c := change(t, d, func(tx *Txn) error { return tx.Splice(text, 0, 0, "!") })
+	if c.StartOp != 5 || c.Seq != 2 {
+		t.Fatalf("next change: seq %d start %d", c.Seq, c.StartOp)
+	}
+}
+
+func TestOutOfRangeAndWrongKind(t *testing.T) {
+	d := NewDoc(actorN(1))
+	_, _, err := d.Change(ChangeOptions{}, func(tx *Txn) error {
+		l, _ := tx.Put(Root, "l", NewList())
+		return tx.Splice(l, 0, 0, "x")
+	})
+	if !errors.Is(err, ErrWrongKind) {
+		t.Fatalf("splice on list: %v", err)
+	}
+	_, _, err = d.Change(ChangeOptions{}, func(tx *Txn) error {
+		l, _ := tx.Put(Root, "l", NewList())
+		_, err := tx.Insert(l, 1, Int(1))
+		return err
+	})
+	if !errors.Is(err, ErrOutOfRange) {
+		t.Fatalf("insert past end: %v", err)
+	}
+	if jsonOf(d) != "{}" {
+		t.Fatalf("failed changes left %s", jsonOf(d))
+	}
+}

@@ -1,0 +1,320 @@
+package crdt
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/converge-sync/converge/causal"
+)
+
+// ChangeOptions are the informational parts of a local change.
+type ChangeOptions struct {
+	Time    int64  // wall-clock time, Unix milliseconds, supplied by the caller
+	Message string // optional, shown in history
+}
+
+// Txn is an open local transaction. Its writes are visible to reads of the
+// document at once; they become one Change when the function given to
+// Doc.Change returns nil, and are all undone if it returns an error.
+type Txn struct {
+	d     *Doc
+	a     applier
+	ops   []Op
+	start uint64
+	next  uint64
+	done  bool
+}
+
+// Change runs fn as one atomic local change. If fn returns an error (or
+// panics), every write it made is undone and the error is returned (the
+// panic goes on). Otherwise Change returns the new Change (to persist and
+// send; nil if fn wrote nothing) and the patches it caused.
+func (d *Doc) Change(opts ChangeOptions, fn func(*Txn) error) (*Change, []Patch, error) {
+	if d.inTxn {
+		return nil, nil, ErrTxnDone
+	}
+	if d.actor.IsZero() {
+		return nil, nil, fmt.Errorf("crdt: a document opened without an actor is read-only: %w", ErrTxnDone)
+	}
+	d.inTxn = true
+	var patches []Patch
+	tx := &Txn{d: d, a: applier{d: d, time: opts.Time, patches: &patches}, start: d.maxOp + 1, next: d.maxOp + 1}
+	ok := false
+	defer func() {
+		tx.done = true
+		d.inTxn = false
+		if !ok {
+			tx.a.rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return nil, nil, err
+	}
+	ok = true
+	if len(tx.ops) == 0 {
+		return nil, nil, nil
+	}
+	c := &Change{
+		Actor:   d.actor,
+		Seq:     d.version[d.actor] + 1,
+		StartOp: tx.start,
+		Time:    opts.Time,
+		Message: opts.Message,
+		Ops:     tx.ops,
+	}
+	for _, h := range d.heads {
+		if h.Actor != d.actor {
+			c.Deps = append(c.Deps, h)
+		}
+	}
+	d.record(c)
+	return c, patches, nil
+}
+
+// Doc returns the document, for reads inside the transaction.
+func (tx *Txn) Doc() *Doc { return tx.d }
+
+// add applies one local op and appends it to the change.
+func (tx *Txn) add(op Op) (causal.OpID, error) {
+	if tx.done {
+		return causal.OpID{}, ErrTxnDone
+	}
+	id := causal.OpID{Counter: tx.next, Actor: tx.d.actor}
+	if err := tx.a.apply(id, &op); err != nil {
+		var oe *opError
+		if errors.As(err, &oe) && oe.err != nil {
+			return causal.OpID{}, fmt.Errorf("crdt: %s: %w", oe.reason, oe.err)
+		}
+		return causal.OpID{}, fmt.Errorf("crdt: %w", err)
+	}
+	tx.next += op.Width()
+	tx.ops = append(tx.ops, op)
+	return id, nil
+}
+
+func (tx *Txn) container(id ObjID, kinds ...Kind) (*object, error) {
+	if tx.done {
+		return nil, ErrTxnDone
+	}
+	o, ok := tx.d.objs[id]
+	if !ok {
+		return nil, fmt.Errorf("crdt: no container %v: %w", id, ErrNotFound)
+	}
+	if !slices.Contains(kinds, o.kind) {
+		return nil, fmt.Errorf("crdt: container %v is a %s, not a %s: %w", id, o.kind, kinds[0], ErrWrongKind)
+	}
+	return o, nil
+}
+
+func created(id causal.OpID, v Value) ObjID {
+	if v.kind.IsContainer() {
+		return id
+	}
+	return ObjID{}
+}
+
+// Put writes v at key of the map obj, replacing every value there. If v is
+// NewMap(), NewList() or NewText(), it creates that container and returns
+// its ObjID.
+func (tx *Txn) Put(obj ObjID, key string, v Value) (ObjID, error) {
+	o, err := tx.container(obj, KindMap)
+	if err != nil {
+		return ObjID{}, err
+	}
+	id, err := tx.add(Op{Action: ActPut, Obj: obj, Key: key, Value: v, Pred: o.fields[key].ops()})
+	return created(id, v), err
+}
+
+// Delete removes key from the map obj. Values written concurrently by other
+// replicas, which this replica has not seen, survive.
+func (tx *Txn) Delete(obj ObjID, key string) error {
+	o, err := tx.container(obj, KindMap)
+	if err != nil {
+		return err
+	}
+	pred := o.fields[key].ops()
+	if len(pred) == 0 {
+		return fmt.Errorf("crdt: no key %q: %w", key, ErrNotFound)
+	}
+	_, err = tx.add(Op{Action: ActDelete, Obj: obj, Key: key, Pred: pred})
+	return err
+}
+
+// Increment adds delta to the counter at key of the map obj.
+func (tx *Txn) Increment(obj ObjID, key string, delta int64) error {
+	o, err := tx.container(obj, KindMap)
+	if err != nil {
+		return err
+	}
+	w, ok := o.fields[key].winner()
+	if !ok {
+		return fmt.Errorf("crdt: no counter at %q: %w", key, ErrNotFound)
+	}
+	if w.value.kind != KindCounter {
+		return fmt.Errorf("crdt: %q holds a %s, not a counter: %w", key, w.value.kind, ErrWrongKind)
+	}
+	_, err = tx.add(Op{Action: ActIncrement, Obj: obj, Key: key, Value: Int(delta), Pred: []causal.OpID{w.op}})
+	return err
+}
+
+// Resolve ends a conflict at key of the map obj by keeping the value written
+// by op keep and removing the others (see Doc.Values). Unlike writing the
+// chosen value again, it keeps a chosen container with its contents.
+func (tx *Txn) Resolve(obj ObjID, key string, keep causal.OpID) error {
+	o, err := tx.container(obj, KindMap)
+	if err != nil {
+		return err
+	}
+	return tx.resolve(o.fields[key], keep, Op{Action: ActDelete, Obj: obj, Key: key})
+}
+
+func (tx *Txn) resolve(r *register, keep causal.OpID, op Op) error {
+	if r.find(keep) < 0 {
+		return fmt.Errorf("crdt: no value by op %v: %w", keep, ErrNotFound)
+	}
+	for _, id := range r.ops() {
+		if id != keep {
+			op.Pred = append(op.Pred, id)
+		}
+	}
+	if len(op.Pred) == 0 {
+		return nil
+	}
+	_, err := tx.add(op)
+	return err
+}
+
+// elementAt returns the ID and register of the visible list element at i.
+func (tx *Txn) elementAt(o *object, i int) (causal.OpID, *register, error) {
+	if i < 0 || i >= o.seq.Len() {
+		return causal.OpID{}, nil, fmt.Errorf("crdt: index %d of a list of %d: %w", i, o.seq.Len(), ErrOutOfRange)
+	}
+	id, err := o.seq.IDAt(i)
+	if err != nil {
+		return causal.OpID{}, nil, err
+	}
+	return id, o.elems[id], nil
+}
+
+// Insert inserts v into the list obj at index (0 ≤ index ≤ length). A
+// container value creates the container and returns its ObjID.
+func (tx *Txn) Insert(obj ObjID, index int, v Value) (ObjID, error) {
+	o, err := tx.container(obj, KindList)
+	if err != nil {
+		return ObjID{}, err
+	}
+	if index < 0 || index > o.seq.Len() {
+		return ObjID{}, fmt.Errorf("crdt: insert at %d of a list of %d: %w", index, o.seq.Len(), ErrOutOfRange)
+	}
+	left, right, err := o.seq.Origins(index)
+	if err != nil {
+		return ObjID{}, err
+	}
+	id, err := tx.add(Op{Action: ActInsert, Obj: obj, Left: left, Right: right, Value: v})
+	return created(id, v), err
+}
+
+// Set overwrites the list element at index.
+func (tx *Txn) Set(obj ObjID, index int, v Value) (ObjID, error) {
+	o, err := tx.container(obj, KindList)
+	if err != nil {
+		return ObjID{}, err
+	}
+	elem, r, err := tx.elementAt(o, index)
+	if err != nil {
+		return ObjID{}, err
+	}
+	id, err := tx.add(Op{Action: ActPut, Obj: obj, Elem: elem, Value: v, Pred: r.ops()})
+	return created(id, v), err
+}
+
+// IncrementAt adds delta to the counter at index of the list obj.
+func (tx *Txn) IncrementAt(obj ObjID, index int, delta int64) error {
+	o, err := tx.container(obj, KindList)
+	if err != nil {
+		return err
+	}
+	elem, r, err := tx.elementAt(o, index)
+	if err != nil {
+		return err
+	}
+	w, _ := r.winner()
+	if w.value.kind != KindCounter {
+		return fmt.Errorf("crdt: index %d holds a %s, not a counter: %w", index, w.value.kind, ErrWrongKind)
+	}
+	_, err = tx.add(Op{Action: ActIncrement, Obj: obj, Elem: elem, Value: Int(delta), Pred: []causal.OpID{w.op}})
+	return err
+}
+
+// ResolveAt ends a conflict at index of the list obj, keeping op keep's value.
+func (tx *Txn) ResolveAt(obj ObjID, index int, keep causal.OpID) error {
+	o, err := tx.container(obj, KindList)
+	if err != nil {
+		return err
+	}
+	elem, r, err := tx.elementAt(o, index)
+	if err != nil {
+		return err
+	}
+	return tx.resolve(r, keep, Op{Action: ActDelete, Obj: obj, Elem: elem})
+}
+
+// Remove deletes n elements of the list obj from index. An element that
+// another replica overwrites concurrently survives.
+func (tx *Txn) Remove(obj ObjID, index, n int) error {
+	o, err := tx.container(obj, KindList)
+	if err != nil {
+		return err
+	}
+	if n < 0 || index < 0 || index+n > o.seq.Len() {
+		return fmt.Errorf("crdt: remove %d from %d of a list of %d: %w", n, index, o.seq.Len(), ErrOutOfRange)
+	}
+	for ; n > 0; n-- {
+		elem, r, err := tx.elementAt(o, index)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.add(Op{Action: ActDelete, Obj: obj, Elem: elem, Pred: r.ops()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Splice deletes del characters of the text obj at pos and inserts text
+// there. Positions count Unicode code points (see docs/semantics.md for
+// converting from UTF-16 offsets).
+func (tx *Txn) Splice(obj ObjID, pos, del int, text string) error {
+	o, err := tx.container(obj, KindText)
+	if err != nil {
+		return err
+	}
+	if pos < 0 || del < 0 || pos+del > o.seq.Len() {
+		return fmt.Errorf("crdt: splice %d+%d of a text of %d: %w", pos, del, o.seq.Len(), ErrOutOfRange)
+	}
+	if !utf8.ValidString(text) {
+		return fmt.Errorf("crdt: splice text is not UTF-8: %w", ErrBadValue)
+	}
+	if del > 0 {
+		runs, err := o.seq.Spans(pos, del)
+		if err != nil {
+			return err
+		}
+		for _, r := range runs {
+			if _, err := tx.add(Op{Action: ActDeleteText, Obj: obj, Elem: r.Start, Len: uint64(r.Len)}); err != nil {
+				return err
+			}
+		}
+	}
+	if text == "" {
+		return nil
+	}
+	left, right, err := o.seq.Origins(pos)
+	if err != nil {
+		return err
+	}
+	_, err = tx.add(Op{Action: ActInsertText, Obj: obj, Left: left, Right: right, Text: text})
+	return err
+}

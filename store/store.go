@@ -1,0 +1,115 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/converge-sync/converge/causal"
+)
+
+// Errors every backend returns, for errors.Is.
+var (
+	// ErrNotFound: no document by that ID.
+	ErrNotFound = errors.New("store: not found")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store: closed")
+	// ErrLocked: another process holds the store (one writer per folder).
+	ErrLocked = errors.New("store: locked by another process")
+	// ErrConflict: a change ID already held with different bytes. Two
+	// different changes must never share an ID; this is a broken or hostile
+	// peer, and the store keeps what it had.
+	ErrConflict = errors.New("store: different change with the same ID")
+	// ErrCorrupt: stored bytes failed their check.
+	ErrCorrupt = errors.New("store: corrupt data")
+)
+
+// CorruptError names the document whose stored data is damaged, so that an
+// operator knows what to restore; the other documents stay readable.
+type CorruptError struct {
+	Doc    string
+	Detail string
+	Err    error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("store: document %q is corrupt: %s", e.Doc, e.Detail)
+}
+
+func (e *CorruptError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrCorrupt, e.Err}
+	}
+	return []error{ErrCorrupt}
+}
+
+// Change is one encoded change as the store keeps it.
+type Change struct {
+	ID    causal.ChangeID
+	Bytes []byte
+}
+
+// Snapshot is a saved copy of a whole document (encoded with its history)
+// and the version it holds.
+type Snapshot struct {
+	Version causal.VersionVector
+	Bytes   []byte
+}
+
+// DocInfo describes one stored document.
+type DocInfo struct {
+	ID         string
+	Version    causal.VersionVector // every change held: in the snapshot or the log
+	LogChanges int                  // changes in the log not yet folded into the snapshot
+	Bytes      int64                // stored size, snapshot plus log
+}
+
+// Store keeps documents durably. Implementations must be safe for
+// concurrent use by multiple goroutines. Document IDs are non-empty UTF-8
+// strings of at most 1024 bytes and may contain '/'.
+type Store interface {
+	// Append adds changes to doc's log (creating the document if new), and
+	// returns only once they are durable: after a crash, every change of a
+	// call that returned nil is there. A call is atomic: all its changes are
+	// stored or none. Appending a change whose ID is already held (in the log
+	// or the snapshot) with the same bytes is a no-op; with different bytes
+	// it fails with ErrConflict and stores nothing of that call.
+	Append(ctx context.Context, doc string, changes []Change) error
+
+	// Changes returns doc's logged changes that since does not include, in
+	// the order they were appended. Changes already folded into the snapshot
+	// are not returned (read them from the snapshot). The cost is
+	// proportional to what is returned, not to the log's size. A document
+	// never written gives ErrNotFound.
+	Changes(ctx context.Context, doc string, since causal.VersionVector) ([]Change, error)
+
+	// Load returns what rebuilds doc: its latest snapshot (nil if none) and
+	// the logged changes not included in it, in append order.
+	Load(ctx context.Context, doc string) (*Snapshot, []Change, error)
+
+	// SaveSnapshot stores snap as doc's saved copy, replacing any older one,
+	// and removes from the log every change that snap.Version includes (they
+	// are in the snapshot now). Atomic and durable on return. A snapshot whose
+	// version does not contain the previous snapshot's version is refused
+	// (the store never goes back in time).
+	SaveSnapshot(ctx context.Context, doc string, snap Snapshot) error
+
+	// Version returns every change held for doc, in the snapshot or the log.
+	Version(ctx context.Context, doc string) (causal.VersionVector, error)
+
+	// Docs lists the stored documents, sorted by ID.
+	Docs(ctx context.Context) ([]DocInfo, error)
+
+	// Delete removes doc entirely. Deleting a missing document is not an
+	// error.
+	Delete(ctx context.Context, doc string) error
+
+	// Close releases the store; later calls fail with ErrClosed.
+	Close() error
+}
+
+// MaxDocIDLen is the longest document ID a store accepts.
+const MaxDocIDLen = 1024
+
+// ErrBadDocID: a document ID that is empty, too long, or not UTF-8.
+var ErrBadDocID = errors.New("store: document IDs are 1 to 1024 bytes of UTF-8")
