@@ -40,16 +40,16 @@ func ExampleDoc_Subscribe() {
 	doc, _ := r.Doc(ctx, "note")
 	cancel := doc.Subscribe(func(e converge.Event) {
 		for _, p := range e.Patches {
-			fmt.Println(p.Action, p.Path, p.Text)
+			fmt.Printf("%s %s %q\n", p.Action, p.Path, p.Text)
 		}
 	})
 	defer cancel()
 	_ = doc.Change(ctx, func(tx *converge.Txn) error { return tx.Set("/body", converge.Text("hi")) })
 	_ = doc.Change(ctx, func(tx *converge.Txn) error { return tx.Splice("/body", 2, 0, " there") })
 	// Output:
-	// put /body
-	// splice /body hi
-	// splice /body  there
+	// put /body ""
+	// splice /body "hi"
+	// splice /body " there"
 }
 
 // Two replicas edit apart and merge; the conflict is listed and resolved.
