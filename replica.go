@@ -237,28 +237,20 @@ func (r *Replica) Flush(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Close flushes, folds each document's log into its saved copy, and closes
-// the store. The replica cannot be used afterwards.
+// Close flushes, waits for background compactions, and closes the store.
+// The replica cannot be used afterwards.
 func (r *Replica) Close() error {
-	ctx := context.Background()
-	flushErr := r.Flush(ctx)
+	flushErr := r.Flush(context.Background())
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return nil
 	}
 	r.closed = true
-	docs := r.docs
 	r.docs = nil
 	r.mu.Unlock()
 	r.bg.Wait()
-	var errs []error
-	errs = append(errs, flushErr)
-	for _, d := range docs {
-		errs = append(errs, d.compactNow(ctx, 1))
-	}
-	errs = append(errs, r.closeStore())
-	return errors.Join(errs...)
+	return errors.Join(flushErr, r.closeStore())
 }
 
 func (r *Replica) closeStore() error {
@@ -273,6 +265,40 @@ func (r *Replica) checkOpen() error {
 	defer r.mu.Unlock()
 	if r.closed {
 		return ErrClosed
+	}
+	return nil
+}
+
+// Compact folds every document's change log into its saved copy now (it
+// otherwise happens in the background, and on Close). progress, if not nil,
+// is called after each document with the count done and the total.
+func (r *Replica) Compact(ctx context.Context, progress func(done, total int)) error {
+	docs, err := r.Docs(ctx)
+	if err != nil {
+		return err
+	}
+	for i, info := range docs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if info.LogChanges > 0 {
+			d, err := r.Doc(ctx, info.ID)
+			if err != nil {
+				return err
+			}
+			if err := d.Flush(ctx); err != nil {
+				return err
+			}
+			d.mu.Lock()
+			d.logged = max(d.logged, info.LogChanges)
+			d.mu.Unlock()
+			if err := d.compactNow(ctx, 1); err != nil {
+				return fmt.Errorf("converge: compacting %q: %w", info.ID, err)
+			}
+		}
+		if progress != nil {
+			progress(i+1, len(docs))
+		}
 	}
 	return nil
 }

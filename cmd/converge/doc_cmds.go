@@ -250,13 +250,14 @@ func docList(ctx context.Context, c *docCall) error {
 	}
 	if c.json {
 		type info struct {
-			ID      string `json:"id"`
-			Changes uint64 `json:"changes"`
-			Bytes   int64  `json:"bytes"`
+			ID         string `json:"id"`
+			Changes    uint64 `json:"changes"`
+			LogChanges int    `json:"logChanges"` // not yet folded into the saved copy
+			Bytes      int64  `json:"bytes"`
 		}
 		out := []info{}
 		for _, d := range docs {
-			out = append(out, info{d.ID, d.Version.Total(), d.Bytes})
+			out = append(out, info{d.ID, d.Version.Total(), d.LogChanges, d.Bytes})
 		}
 		return c.printJSON(out)
 	}

@@ -113,3 +113,25 @@ func TestConflictThroughExportImport(t *testing.T) {
 		t.Fatalf("dest %s", got)
 	}
 }
+
+func TestCompactKeepsEverything(t *testing.T) {
+	dir := t.TempDir()
+	for i := 0; i < 5; i++ {
+		mustCLI(t, "doc", "incr", "--replica", dir, "a", "/n", "1")
+		mustCLI(t, "doc", "incr", "--replica", dir, "b", "/n", "2")
+	}
+	if ls := mustCLI(t, "doc", "ls", "--json", "--replica", dir); !strings.Contains(ls, `"logChanges":5`) {
+		t.Fatalf("before compaction: %s", ls)
+	}
+	mustCLI(t, "compact", "--replica", dir)
+	if ls := mustCLI(t, "doc", "ls", "--json", "--replica", dir); strings.Count(ls, `"logChanges":0`) != 2 {
+		t.Fatalf("after compaction: %s", ls)
+	}
+	if got := mustCLI(t, "doc", "get", "--replica", dir, "b", "/n"); got != "10\n" {
+		t.Fatalf("after compaction /n = %q", got)
+	}
+	var hist []any
+	if err := json.Unmarshal([]byte(mustCLI(t, "doc", "history", "--json", "--replica", dir, "a")), &hist); err != nil || len(hist) != 5 {
+		t.Fatalf("history after compaction: %d %v", len(hist), err)
+	}
+}

@@ -20,6 +20,7 @@ func commands() []command {
 		{"doc", "read and edit documents in a replica folder: get, set, del, text, splice, incr, …", runDoc},
 		{"export", "write a document with its history to a portable file", runExport},
 		{"import", "merge exported documents into a replica", runImport},
+		{"compact", "fold each document's change log into its saved copy", runCompact},
 		{"bench", "benchmarks: `converge bench trace FILE...` replays editing traces", runBench},
 	}
 }
