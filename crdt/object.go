@@ -38,7 +38,7 @@ func newObject(id ObjID, kind Kind, parent *object, key string, elem causal.OpID
 }
 
 // newSequence is the sequence engine used for lists and text.
-var newSequence = func() seq.Sequence { return seq.NewSimple() }
+var newSequence = func() seq.Sequence { return seq.NewFast() }
 
 // register is a multi-value register: the values written to one map key or
 // list element that no later write has replaced. Most registers hold one

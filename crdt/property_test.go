@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/converge-sync/converge/crdt/seq"
 	"pgregory.net/rapid"
 )
 
@@ -160,7 +161,18 @@ func deliver(t *rapid.T, dst, src *Doc) {
 	}
 }
 
+// The same histories on both sequence engines: the fast one and the
+// reference it is checked against.
 func TestPropertyReplicasConverge(t *testing.T) {
+	t.Run("fast", testReplicasConverge)
+	t.Run("simple", func(t *testing.T) {
+		defer func(f func() seq.Sequence) { newSequence = f }(newSequence)
+		newSequence = func() seq.Sequence { return seq.NewSimple() }
+		testReplicasConverge(t)
+	})
+}
+
+func testReplicasConverge(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		n := rapid.IntRange(2, 5).Draw(t, "replicas")
 		docs := make([]*Doc, n)

@@ -170,7 +170,7 @@ func (tx *Txn) Increment(obj ObjID, key string, delta int64) error {
 		return fmt.Errorf("crdt: no counter at %q: %w", key, ErrNotFound)
 	}
 	if w.value.kind != KindCounter {
-		return fmt.Errorf("crdt: %q holds a %s, not a counter: %w", key, w.value.kind, ErrWrongKind)
+		return fmt.Errorf("crdt: %q holds a %s value, not a counter: %w", key, w.value.kind, ErrWrongKind)
 	}
 	_, err = tx.add(Op{Action: ActIncrement, Obj: obj, Key: key, Value: Int(delta), Pred: []causal.OpID{w.op}})
 	return err
@@ -259,7 +259,7 @@ func (tx *Txn) IncrementAt(obj ObjID, index int, delta int64) error {
 	}
 	w, _ := r.winner()
 	if w.value.kind != KindCounter {
-		return fmt.Errorf("crdt: index %d holds a %s, not a counter: %w", index, w.value.kind, ErrWrongKind)
+		return fmt.Errorf("crdt: index %d holds a %s value, not a counter: %w", index, w.value.kind, ErrWrongKind)
 	}
 	_, err = tx.add(Op{Action: ActIncrement, Obj: obj, Elem: elem, Value: Int(delta), Pred: []causal.OpID{w.op}})
 	return err

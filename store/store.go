@@ -22,7 +22,18 @@ var (
 	ErrConflict = errors.New("store: different change with the same ID")
 	// ErrCorrupt: stored bytes failed their check.
 	ErrCorrupt = errors.New("store: corrupt data")
+	// ErrStaleSnapshot: a snapshot whose version does not contain the
+	// version of the snapshot already held. Saving it would lose changes.
+	ErrStaleSnapshot = errors.New("store: snapshot does not contain the one held")
+	// ErrBadChangeID: a change ID (or a snapshot version entry) with the
+	// zero actor, or a sequence number outside 1..MaxSeq.
+	ErrBadChangeID = errors.New("store: bad change ID")
 )
+
+// MaxSeq is the largest sequence number a store accepts. SQL backends keep
+// sequence numbers in signed 64-bit columns, and every backend must accept
+// the same changes.
+const MaxSeq = 1<<63 - 1
 
 // CorruptError names the document whose stored data is damaged, so that an
 // operator knows what to restore; the other documents stay readable.
@@ -61,12 +72,18 @@ type DocInfo struct {
 	ID         string
 	Version    causal.VersionVector // every change held: in the snapshot or the log
 	LogChanges int                  // changes in the log not yet folded into the snapshot
-	Bytes      int64                // stored size, snapshot plus log
+	Bytes      int64                // bytes held: the snapshot's plus the logged changes' (backend overhead not counted)
 }
 
 // Store keeps documents durably. Implementations must be safe for
 // concurrent use by multiple goroutines. Document IDs are non-empty UTF-8
-// strings of at most 1024 bytes and may contain '/'.
+// strings of at most 1024 bytes and may contain '/' (ErrBadDocID otherwise).
+//
+// A store keeps no reference to the slices and vectors it is given (callers
+// may reuse their buffers), and what it returns belongs to the caller.
+//
+// A call whose context is already done returns the context's error and
+// changes nothing. A write interrupted by its context is rolled back whole.
 type Store interface {
 	// Append adds changes to doc's log (creating the document if new), and
 	// returns only once they are durable: after a crash, every change of a
@@ -74,6 +91,12 @@ type Store interface {
 	// stored or none. Appending a change whose ID is already held (in the log
 	// or the snapshot) with the same bytes is a no-op; with different bytes
 	// it fails with ErrConflict and stores nothing of that call.
+	//
+	// A change that the snapshot includes is held too, but its bytes were
+	// folded away and cannot be compared: appending it again is a no-op.
+	// Change IDs must name a non-zero actor and a Seq in 1..MaxSeq
+	// (ErrBadChangeID). An Append of no changes does nothing and creates no
+	// document.
 	Append(ctx context.Context, doc string, changes []Change) error
 
 	// Changes returns doc's logged changes that since does not include, in
@@ -84,17 +107,20 @@ type Store interface {
 	Changes(ctx context.Context, doc string, since causal.VersionVector) ([]Change, error)
 
 	// Load returns what rebuilds doc: its latest snapshot (nil if none) and
-	// the logged changes not included in it, in append order.
+	// the logged changes not included in it, in append order. A document
+	// never written gives ErrNotFound.
 	Load(ctx context.Context, doc string) (*Snapshot, []Change, error)
 
 	// SaveSnapshot stores snap as doc's saved copy, replacing any older one,
 	// and removes from the log every change that snap.Version includes (they
 	// are in the snapshot now). Atomic and durable on return. A snapshot whose
 	// version does not contain the previous snapshot's version is refused
-	// (the store never goes back in time).
+	// with ErrStaleSnapshot (the store never goes back in time). Saving a
+	// snapshot of a new document creates it.
 	SaveSnapshot(ctx context.Context, doc string, snap Snapshot) error
 
 	// Version returns every change held for doc, in the snapshot or the log.
+	// A document never written gives ErrNotFound.
 	Version(ctx context.Context, doc string) (causal.VersionVector, error)
 
 	// Docs lists the stored documents, sorted by ID.

@@ -1,10 +1,78 @@
 package main
 
 import (
-	"errors"
+	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/converge-sync/converge/bench"
+	"github.com/converge-sync/converge/internal/trace"
 )
 
 func runBenchTrace(args []string, stdout, stderr io.Writer) error {
-	return errors.New("not built yet")
+	fs := flag.NewFlagSet("bench trace", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	runs := fs.Int("runs", 5, "replays per trace; timings are medians")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, `Usage: converge bench trace [--runs N] FILE...
+
+Replays editing traces (.json.gz, formats in the traces' README) into converge
+documents and prints one JSON line per trace:
+  {"trace","ops","applyMs","encodeMs","loadMs","bytes","heapBytes","ok"}
+Sequential traces: one change per transaction. Concurrent traces: one replica
+per agent, merging as the parents say (mergeMs: the time spent merging).
+encodeMs/bytes: saving the document with full history; loadMs: loading those
+bytes until the text can be read; heapBytes: Go heap held by the document.
+ok: the final text equals the trace's endContent.
+
+Flags:`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	files := fs.Args()
+	if len(files) == 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: name at least one trace file (e.g. ../shared/traces/*.json.gz)", errUsage)
+	}
+	failed := 0
+	enc := json.NewEncoder(stdout)
+	for _, f := range files {
+		if isTerminal(stderr) {
+			fmt.Fprintf(stderr, "replaying %s (%d runs)…\n", filepath.Base(f), *runs)
+		}
+		tr, err := trace.Load(f)
+		if err != nil {
+			return err
+		}
+		res := bench.Run(tr, *runs)
+		if !res.OK {
+			failed++
+		}
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d trace(s) did not reach their final text", failed)
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a terminal, where progress lines help a
+// person; scripts reading the output get none.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -17,6 +17,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "two replicas edit one document apart, merge, show a conflict, resolve it", runDemo},
+		{"doc", "read and edit documents in a replica folder: get, set, del, text, splice, incr, …", runDoc},
+		{"export", "write a document with its history to a portable file", runExport},
+		{"import", "merge exported documents into a replica", runImport},
 		{"bench", "benchmarks: `converge bench trace FILE...` replays editing traces", runBench},
 	}
 }

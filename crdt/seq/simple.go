@@ -83,6 +83,11 @@ func (s *Simple) Insert(id ID, n int, left, right ID, text string) (int, error) 
 	if n <= 0 || (len(runes) != 0 && len(runes) != n) {
 		return 0, fmt.Errorf("seq: insert of %d elements with %d characters", n, len(runes))
 	}
+	if !ownRange(id, n) {
+		// Counter 0 is the zero ID's (start or end), and a range that wraps
+		// around would name it too.
+		return 0, fmt.Errorf("%w: insert of %d elements from %v", ErrOutOfRange, n, id)
+	}
 	for k := 0; k < n; k++ {
 		if s.find(id.Add(uint64(k))) >= 0 {
 			return 0, fmt.Errorf("%w: %v", ErrDuplicate, id.Add(uint64(k)))
@@ -177,11 +182,15 @@ func (s *Simple) visibleBefore(p int) int {
 }
 
 func (s *Simple) Remove(id ID, n int) error {
+	if n < 0 {
+		return fmt.Errorf("%w: count %d", ErrOutOfRange, n)
+	}
+	// Check first, so that a failed call changes nothing.
+	if !s.Has(id, n) {
+		return fmt.Errorf("%w: %v (+%d)", ErrUnknownElement, id, n)
+	}
 	for k := n - 1; k >= 0; k-- {
 		p := s.find(id.Add(uint64(k)))
-		if p < 0 {
-			return fmt.Errorf("%w: %v", ErrUnknownElement, id.Add(uint64(k)))
-		}
 		if s.elems[p].visible {
 			s.visible--
 		}
@@ -191,6 +200,9 @@ func (s *Simple) Remove(id ID, n int) error {
 }
 
 func (s *Simple) SetVisible(id ID, n int, visible bool) ([]Run, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("%w: count %d", ErrOutOfRange, n)
+	}
 	if !s.Has(id, n) {
 		return nil, fmt.Errorf("%w: %v (+%d)", ErrUnknownElement, id, n)
 	}
@@ -229,7 +241,7 @@ func (s *Simple) IDAt(i int) (ID, error) {
 }
 
 func (s *Simple) Spans(i, n int) ([]Run, error) {
-	if i < 0 || n < 0 || i+n > s.visible {
+	if i < 0 || n < 0 || i > s.visible || n > s.visible-i {
 		return nil, fmt.Errorf("%w: %d+%d, length %d", ErrOutOfRange, i, n, s.visible)
 	}
 	var runs []Run
@@ -271,7 +283,7 @@ func (s *Simple) Text() string {
 }
 
 func (s *Simple) Slice(i, n int) (string, error) {
-	if i < 0 || n < 0 || i+n > s.visible {
+	if i < 0 || n < 0 || i > s.visible || n > s.visible-i {
 		return "", fmt.Errorf("%w: %d+%d, length %d", ErrOutOfRange, i, n, s.visible)
 	}
 	var b strings.Builder

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// parseArgs parses flags that may come before, between or after the
+// positional arguments (`converge doc get DOC --replica DIR` works as well
+// as the other order). A lone "--" ends the flags; arguments that look like
+// negative numbers are positional, so `incr DOC /n -3` works.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+		for len(args) > 0 && isNegativeNumber(args[0]) {
+			pos = append(pos, args[0])
+			args = args[1:]
+		}
+	}
+}
+
+func isNegativeNumber(s string) bool {
+	if !strings.HasPrefix(s, "-") || len(s) < 2 {
+		return false
+	}
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
+}
+
+// newFlags makes a flag set whose usage prints the command's synopsis.
+func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: converge %s\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// replicaFlag adds --replica, defaulting to $CONVERGE_REPLICA.
+func replicaFlag(fs *flag.FlagSet) *string {
+	return fs.String("replica", os.Getenv("CONVERGE_REPLICA"), "replica folder (default $CONVERGE_REPLICA)")
+}
+
+// wantArgs checks the number of positional arguments.
+func wantArgs(fs *flag.FlagSet, pos []string, min, max int) error {
+	if len(pos) < min || len(pos) > max {
+		fs.Usage()
+		return fmt.Errorf("%w: expected %s arguments, got %d", errUsage, countWord(min, max), len(pos))
+	}
+	return nil
+}
+
+func countWord(min, max int) string {
+	if min == max {
+		return strconv.Itoa(min)
+	}
+	return fmt.Sprintf("%d to %d", min, max)
+}

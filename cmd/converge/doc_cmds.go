@@ -1,0 +1,362 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/converge-sync/converge"
+	"github.com/converge-sync/converge/causal"
+)
+
+// docCommand is one `converge doc` subcommand.
+type docCommand struct {
+	name, args, summary string
+	min, max            int
+	run                 func(ctx context.Context, c *docCall) error
+}
+
+// docCall is one run of a doc subcommand: its replica, arguments and
+// output.
+type docCall struct {
+	r      *converge.Replica
+	args   []string
+	stdout io.Writer
+	json   bool
+}
+
+func docCommands() []docCommand {
+	return []docCommand{
+		{"get", "DOC [PATH]", "print the document, or the value at PATH, as JSON", 1, 2, docGet},
+		{"set", "DOC PATH JSON", "set a value (objects and arrays become maps and lists)", 3, 3, docSet},
+		{"del", "DOC PATH", "delete a map key or list element", 2, 2, docDel},
+		{"text", "DOC PATH [INITIAL]", "create a collaborative text", 2, 3, docText},
+		{"splice", "DOC PATH POS DEL TEXT", "delete DEL characters at POS of a text and insert TEXT", 5, 5, docSplice},
+		{"incr", "DOC PATH N", "add N to a counter (created at N if absent)", 3, 3, docIncr},
+		{"conflicts", "DOC [PATH]", "unresolved conflicts (or every value at PATH), as JSON", 1, 2, docConflicts},
+		{"resolve", "DOC PATH OP", "end the conflict at PATH, keeping the value written by OP", 3, 3, docResolve},
+		{"history", "DOC", "the document's changes: actor, time, message", 1, 1, docHistory},
+		{"ls", "", "list the replica's documents", 0, 0, docList},
+	}
+}
+
+func runDoc(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(stdout, "Usage: converge doc COMMAND --replica DIR ARGS\n\nPaths are JSON Pointers (\"/todo/0/title\"); values are JSON literals.\n\nCommands:")
+		for _, c := range docCommands() {
+			fmt.Fprintf(stdout, "  %-10s %-22s %s\n", c.name, c.args, c.summary)
+		}
+		if len(args) == 0 {
+			return fmt.Errorf("%w: name a doc command", errUsage)
+		}
+		return nil
+	}
+	for _, c := range docCommands() {
+		if c.name == args[0] {
+			return runDocCommand(c, args[1:], stdout, stderr)
+		}
+	}
+	return fmt.Errorf("%w: unknown doc command %q (try 'converge doc help')", errUsage, args[0])
+}
+
+func runDocCommand(c docCommand, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("doc "+c.name, "doc "+c.name+" --replica DIR "+c.args+"\n\n"+c.summary+".", stderr)
+	dir := replicaFlag(fs)
+	asJSON := fs.Bool("json", false, "print as JSON (history, ls)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := wantArgs(fs, pos, c.min, c.max); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	r, err := openReplica(ctx, *dir)
+	if err != nil {
+		return err
+	}
+	call := &docCall{r: r, args: pos, stdout: stdout, json: *asJSON}
+	err = c.run(ctx, call)
+	return errors.Join(err, r.Close())
+}
+
+func openReplica(ctx context.Context, dir string) (*converge.Replica, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("%w: --replica DIR is required (or set CONVERGE_REPLICA)", errUsage)
+	}
+	return converge.Open(ctx, dir, converge.WithCompactAfter(0))
+}
+
+func (c *docCall) doc(ctx context.Context) (*converge.Doc, error) { return c.r.Doc(ctx, c.args[0]) }
+
+func (c *docCall) change(ctx context.Context, fn func(tx *converge.Txn) error) error {
+	d, err := c.doc(ctx)
+	if err != nil {
+		return err
+	}
+	return d.Change(ctx, fn)
+}
+
+func (c *docCall) printJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(c.stdout, "%s\n", b)
+	return err
+}
+
+func (c *docCall) pathArg(i int) string {
+	if i < len(c.args) {
+		return c.args[i]
+	}
+	return ""
+}
+
+func docGet(ctx context.Context, c *docCall) error {
+	d, err := c.doc(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := d.JSON(c.pathArg(1))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(c.stdout, "%s\n", b)
+	return err
+}
+
+// parseJSON reads a JSON literal, keeping numbers exact (integers stay
+// int64, not float64).
+func parseJSON(s string) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%w: %q is not a JSON value (strings need quotes: '\"text\"')", errUsage, s)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: %q holds more than one JSON value", errUsage, s)
+	}
+	return v, nil
+}
+
+func docSet(ctx context.Context, c *docCall) error {
+	v, err := parseJSON(c.args[2])
+	if err != nil {
+		return err
+	}
+	return c.change(ctx, func(tx *converge.Txn) error { return tx.Set(c.args[1], v) })
+}
+
+func docDel(ctx context.Context, c *docCall) error {
+	return c.change(ctx, func(tx *converge.Txn) error { return tx.Delete(c.args[1]) })
+}
+
+func docText(ctx context.Context, c *docCall) error {
+	return c.change(ctx, func(tx *converge.Txn) error { return tx.Set(c.args[1], converge.Text(c.pathArg(2))) })
+}
+
+func intArg(name, s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s must be a whole number, not %q", errUsage, name, s)
+	}
+	return n, nil
+}
+
+func docSplice(ctx context.Context, c *docCall) error {
+	pos, err := intArg("POS", c.args[2])
+	if err != nil {
+		return err
+	}
+	del, err := intArg("DEL", c.args[3])
+	if err != nil {
+		return err
+	}
+	return c.change(ctx, func(tx *converge.Txn) error { return tx.Splice(c.args[1], pos, del, c.args[4]) })
+}
+
+func docIncr(ctx context.Context, c *docCall) error {
+	n, err := strconv.ParseInt(c.args[2], 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: N must be a whole number, not %q", errUsage, c.args[2])
+	}
+	return c.change(ctx, func(tx *converge.Txn) error { return tx.Increment(c.args[1], n) })
+}
+
+func docConflicts(ctx context.Context, c *docCall) error {
+	d, err := c.doc(ctx)
+	if err != nil {
+		return err
+	}
+	if len(c.args) == 2 {
+		cands, err := d.ConflictsAt(c.args[1])
+		if err != nil {
+			return err
+		}
+		return c.printJSON(cands)
+	}
+	conflicts := d.Conflicts()
+	if conflicts == nil {
+		conflicts = []converge.Conflict{}
+	}
+	return c.printJSON(conflicts)
+}
+
+func docResolve(ctx context.Context, c *docCall) error {
+	op, err := causal.ParseOpID(c.args[2])
+	if err != nil {
+		return fmt.Errorf("%w: OP must be an op ID as `doc conflicts` prints it (\"op\"): %v", errUsage, err)
+	}
+	return c.change(ctx, func(tx *converge.Txn) error { return tx.Resolve(c.args[1], op) })
+}
+
+func docHistory(ctx context.Context, c *docCall) error {
+	d, err := c.doc(ctx)
+	if err != nil {
+		return err
+	}
+	h := d.History()
+	if c.json {
+		if h == nil {
+			h = []converge.ChangeInfo{}
+		}
+		return c.printJSON(h)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tACTOR\tSEQ\tOPS\tMESSAGE")
+	for _, ch := range h {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", time.UnixMilli(ch.Time).Format(time.RFC3339), ch.Actor[:8], ch.Seq, ch.Ops, ch.Message)
+	}
+	return tw.Flush()
+}
+
+func docList(ctx context.Context, c *docCall) error {
+	docs, err := c.r.Docs(ctx)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		type info struct {
+			ID      string `json:"id"`
+			Changes uint64 `json:"changes"`
+			Bytes   int64  `json:"bytes"`
+		}
+		out := []info{}
+		for _, d := range docs {
+			out = append(out, info{d.ID, d.Version.Total(), d.Bytes})
+		}
+		return c.printJSON(out)
+	}
+	for _, d := range docs {
+		fmt.Fprintln(c.stdout, d.ID)
+	}
+	return nil
+}
+
+func runExport(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("export", "export --replica DIR DOC FILE\n\nWrites the document with its full history to FILE, in the portable binary format.", stderr)
+	dir := replicaFlag(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := wantArgs(fs, pos, 2, 2); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	r, err := openReplica(ctx, *dir)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	docs, err := r.Docs(ctx)
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, d := range docs {
+		found = found || d.ID == pos[0]
+	}
+	if !found {
+		return fmt.Errorf("no document %q in %s", pos[0], *dir)
+	}
+	d, err := r.Doc(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	b, err := d.Save()
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(pos[1], b)
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func runImport(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("import", "import --replica DIR [--doc ID] FILE...\n\nMerges documents saved by `converge export` into the replica. The document ID\nis --doc, or the file's name without its extension.", stderr)
+	dir := replicaFlag(fs)
+	docID := fs.String("doc", "", "document ID to import into (only with one FILE)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := wantArgs(fs, pos, 1, 1<<20); err != nil {
+		return err
+	}
+	if *docID != "" && len(pos) > 1 {
+		return fmt.Errorf("%w: --doc names one document; give one FILE", errUsage)
+	}
+	ctx := context.Background()
+	r, err := openReplica(ctx, *dir)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	progress := isTerminal(stderr) && len(pos) > 1
+	for i, f := range pos {
+		id := *docID
+		if id == "" {
+			id = docIDFromFile(f)
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if err := r.Import(ctx, id, b); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		if progress {
+			fmt.Fprintf(stderr, "\rimported %d/%d", i+1, len(pos))
+		}
+	}
+	if progress {
+		fmt.Fprintln(stderr)
+	}
+	return nil
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// cli runs converge in-process and returns stdout, stderr and the exit code.
+func cli(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func mustCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errs, code := cli(t, args...)
+	if code != 0 {
+		t.Fatalf("converge %s: exit %d: %s", strings.Join(args, " "), code, errs)
+	}
+	return out
+}
+
+func TestDocCommands(t *testing.T) {
+	dir := t.TempDir()
+	mustCLI(t, "doc", "set", "--replica", dir, "n", "/title", `"Groceries"`)
+	mustCLI(t, "doc", "set", "--replica", dir, "n", "/items", `["milk",{"n":2}]`)
+	mustCLI(t, "doc", "text", "n", "/body", "buy food", "--replica", dir)
+	mustCLI(t, "doc", "splice", "--replica", dir, "n", "/body", "4", "0", "good ")
+	mustCLI(t, "doc", "incr", "--replica", dir, "n", "/visits", "-3")
+	mustCLI(t, "doc", "incr", "--replica", dir, "n", "/visits", "5")
+	mustCLI(t, "doc", "del", "--replica", dir, "n", "/items/0")
+	got := mustCLI(t, "doc", "get", "--replica", dir, "n")
+	if want := `{"body":"buy good food","items":[{"n":2}],"title":"Groceries","visits":2}` + "\n"; got != want {
+		t.Fatalf("get: %s want %s", got, want)
+	}
+	if got := mustCLI(t, "doc", "get", "--replica", dir, "n", "/body"); got != `"buy good food"`+"\n" {
+		t.Fatalf("get /body: %q", got)
+	}
+	if got := mustCLI(t, "doc", "ls", "--replica", dir); got != "n\n" {
+		t.Fatalf("ls: %q", got)
+	}
+	var hist []map[string]any
+	if err := json.Unmarshal([]byte(mustCLI(t, "doc", "history", "--json", "--replica", dir, "n")), &hist); err != nil || len(hist) < 5 {
+		t.Fatalf("history: %v %v", hist, err)
+	}
+}
+
+func TestDocCommandErrors(t *testing.T) {
+	dir := t.TempDir()
+	mustCLI(t, "doc", "set", "--replica", dir, "n", "/x", `1`)
+	cases := []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"doc", "get", "n"}, 2, "--replica DIR is required"},
+		{[]string{"doc", "set", "--replica", dir, "n", "/x", "hello"}, 2, "not a JSON value"},
+		{[]string{"doc", "get", "--replica", dir, "n", "/missing"}, 1, "no such key"},
+		{[]string{"doc", "incr", "--replica", dir, "n", "/x", "1"}, 1, "not a counter"},
+		{[]string{"doc", "splice", "--replica", dir, "n", "/x", "0", "0", "a"}, 1, "not a text"},
+		{[]string{"doc", "splice", "--replica", dir, "n", "/x", "zero", "0", "a"}, 2, "POS must be a whole number"},
+		{[]string{"doc", "nope"}, 2, "unknown doc command"},
+		{[]string{"export", "--replica", dir, "missing", filepath.Join(dir, "f")}, 1, `no document "missing"`},
+	}
+	for _, c := range cases {
+		_, errs, code := cli(t, c.args...)
+		if code != c.code || !strings.Contains(errs, c.msg) || strings.Count(strings.TrimSpace(errs), "\n") > 0 && c.code == 1 {
+			t.Errorf("converge %s: exit %d, stderr %q; want exit %d with %q", strings.Join(c.args, " "), code, errs, c.code, c.msg)
+		}
+	}
+	if got := mustCLI(t, "doc", "get", "--replica", dir, "n"); got != `{"x":1}`+"\n" {
+		t.Fatalf("failed commands changed the document: %s", got)
+	}
+}
+
+// Two replicas edit apart, exchange files, see the conflict, resolve it.
+func TestConflictThroughExportImport(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	file := filepath.Join(t.TempDir(), "trip.converge")
+	mustCLI(t, "doc", "set", "--replica", a, "trip", "/dest", `"Porto"`)
+	mustCLI(t, "doc", "set", "--replica", b, "trip", "/dest", `"Lisbon"`)
+	mustCLI(t, "export", "--replica", a, "trip", file)
+	mustCLI(t, "import", "--replica", b, file)
+	var conflicts []struct {
+		Path       string
+		Candidates []struct {
+			Value any
+			Op    string
+		}
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, "doc", "conflicts", "--replica", b, "trip")), &conflicts); err != nil {
+		t.Fatal(err)
+	}
+	if len(conflicts) != 1 || conflicts[0].Path != "/dest" || len(conflicts[0].Candidates) != 2 {
+		t.Fatalf("conflicts %+v", conflicts)
+	}
+	var porto string
+	for _, c := range conflicts[0].Candidates {
+		if c.Value == "Porto" {
+			porto = c.Op
+		}
+	}
+	mustCLI(t, "doc", "resolve", "--replica", b, "trip", "/dest", porto)
+	if got := mustCLI(t, "doc", "conflicts", "--replica", b, "trip"); got != "[]\n" {
+		t.Fatalf("after resolve: %s", got)
+	}
+	if got := mustCLI(t, "doc", "get", "--replica", b, "trip", "/dest"); got != `"Porto"`+"\n" {
+		t.Fatalf("dest %s", got)
+	}
+}

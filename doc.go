@@ -1,0 +1,21 @@
+// Package converge is the Go API of converge, a local-first sync engine.
+//
+// An application opens a Replica, a folder on the device holding its
+// documents, and reads and edits them with no network:
+//
+//	r, err := converge.Open(ctx, dir)
+//	doc, err := r.Doc(ctx, "notes/today")
+//	err = doc.Change(ctx, func(tx *converge.Txn) error {
+//		return tx.Set("/title", "Groceries")
+//	})
+//
+// A change is durable on the device when Change returns (or, with
+// WithBatchedWrites, when Flush returns). Documents merge with other
+// replicas' changes deterministically and keep concurrent writes as
+// conflicts for the application to show and resolve; the rules are in
+// docs/semantics.md. Paths are JSON Pointers (RFC 6901).
+//
+// The lower layers are usable on their own: causal (IDs and clocks), crdt
+// (the document model), encoding (the binary format) and store (durable
+// storage).
+package converge

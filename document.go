@@ -1,0 +1,408 @@
+package converge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/converge-sync/converge/causal"
+	"github.com/converge-sync/converge/crdt"
+	"github.com/converge-sync/converge/encoding"
+	"github.com/converge-sync/converge/store"
+)
+
+// Doc is one document of a replica. It is safe for concurrent use.
+type Doc struct {
+	r  *Replica
+	id string
+
+	mu        sync.Mutex
+	doc       *crdt.Doc
+	unflushed []store.Change // batched writes not yet durable
+	logged    int            // changes in the store's log since the last snapshot
+	compactng bool           // a background compaction is running
+
+	notify sync.Mutex // held while subscribers run, so they see events in order
+	subs   []*subscription
+}
+
+// Event is what subscribers receive after each change to a document.
+type Event struct {
+	Doc     string
+	Local   bool         // made by this replica, not received from another
+	Patches []crdt.Patch // what changed, in order (see crdt.Patch)
+}
+
+type subscription struct{ fn func(Event) }
+
+func validUTF8(s string) bool { return utf8.ValidString(s) }
+
+// ID returns the document's ID.
+func (d *Doc) ID() string { return d.id }
+
+// load builds the document from the store: its saved copy, then its log.
+func (d *Doc) load(ctx context.Context) error {
+	snap, log, err := d.r.st.Load(ctx, d.id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("converge: loading %q: %w", d.id, err)
+	}
+	var doc *crdt.Doc
+	if snap != nil {
+		if doc, err = encoding.LoadDoc(snap.Bytes, d.r.actor); err != nil {
+			return &store.CorruptError{Doc: d.id, Detail: "saved copy: " + err.Error(), Err: err}
+		}
+	} else {
+		doc = crdt.NewDoc(d.r.actor)
+	}
+	changes := make([]*crdt.Change, 0, len(log))
+	for _, sc := range log {
+		c, err := encoding.DecodeChange(sc.Bytes)
+		if err != nil {
+			return &store.CorruptError{Doc: d.id, Detail: "change " + sc.ID.String() + ": " + err.Error(), Err: err}
+		}
+		changes = append(changes, c)
+	}
+	if _, err := doc.Apply(changes...); err != nil {
+		return &store.CorruptError{Doc: d.id, Detail: "log: " + err.Error(), Err: err}
+	}
+	d.doc, d.logged, d.unflushed = doc, len(log), nil
+	return nil
+}
+
+// Change runs fn as one atomic change to the document. If fn returns an
+// error, nothing of it is kept and the error is returned. Otherwise the
+// change is durable on the device when Change returns (see
+// WithBatchedWrites), and subscribers get its patches.
+//
+// Subscribers are called after Change has released the document, in order;
+// a subscriber may read the document but must not change it synchronously.
+func (d *Doc) Change(ctx context.Context, fn func(tx *Txn) error, opts ...ChangeOption) error {
+	co := crdt.ChangeOptions{Time: d.r.now().UnixMilli()}
+	for _, o := range opts {
+		o(&co)
+	}
+	d.mu.Lock()
+	if err := d.r.checkOpen(); err != nil {
+		d.mu.Unlock()
+		return err
+	}
+	c, patches, err := d.doc.Change(co, func(tx *crdt.Txn) error {
+		return fn(&Txn{tx: tx, doc: d.doc})
+	})
+	if err != nil || c == nil {
+		d.mu.Unlock()
+		return err
+	}
+	if err := d.persist(ctx, []*crdt.Change{c}); err != nil {
+		d.mu.Unlock()
+		return err
+	}
+	d.publish(Event{Doc: d.id, Local: true, Patches: patches}) // unlocks d.mu
+	return nil
+}
+
+// ChangeOption sets the informational parts of a change.
+type ChangeOption func(*crdt.ChangeOptions)
+
+// WithMessage attaches a message to the change, shown in history.
+func WithMessage(m string) ChangeOption { return func(o *crdt.ChangeOptions) { o.Message = m } }
+
+// persist makes applied changes durable (or queues them, batched). If the
+// store fails, the document is reloaded from the store, so that the
+// in-memory document never holds a change the device could lose: such a
+// change must not be synced, nor its sequence number reused.
+func (d *Doc) persist(ctx context.Context, cs []*crdt.Change) error {
+	batch := make([]store.Change, len(cs))
+	for i, c := range cs {
+		batch[i] = store.Change{ID: c.ID(), Bytes: encoding.EncodeChange(c)}
+	}
+	if d.r.batched {
+		d.unflushed = append(d.unflushed, batch...)
+		return nil
+	}
+	if err := d.r.st.Append(ctx, d.id, batch); err != nil {
+		if lerr := d.load(context.WithoutCancel(ctx)); lerr != nil {
+			err = errors.Join(err, lerr)
+		}
+		return fmt.Errorf("converge: saving change to %q: %w", d.id, err)
+	}
+	d.logged += len(batch)
+	d.maybeCompact()
+	return nil
+}
+
+// Flush makes the document's batched changes durable.
+func (d *Doc) Flush(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.unflushed) == 0 {
+		return nil
+	}
+	if err := d.r.st.Append(ctx, d.id, d.unflushed); err != nil {
+		lost := len(d.unflushed)
+		if lerr := d.load(context.WithoutCancel(ctx)); lerr != nil {
+			err = errors.Join(err, lerr)
+		}
+		return fmt.Errorf("converge: flushing %q lost %d unflushed change(s): %w", d.id, lost, err)
+	}
+	d.logged += len(d.unflushed)
+	d.unflushed = nil
+	d.maybeCompact()
+	return nil
+}
+
+// publish hands the document lock over to the notify lock and calls the
+// subscribers. Called with d.mu held; returns with it released.
+func (d *Doc) publish(ev Event) {
+	if len(ev.Patches) == 0 || len(d.subs) == 0 {
+		d.mu.Unlock()
+		return
+	}
+	subs := append([]*subscription(nil), d.subs...)
+	d.notify.Lock()
+	d.mu.Unlock()
+	defer d.notify.Unlock()
+	for _, s := range subs {
+		s.fn(ev)
+	}
+}
+
+// Subscribe calls fn with every later change's patches, local or remote,
+// in order. The returned function ends the subscription.
+func (d *Doc) Subscribe(fn func(Event)) (cancel func()) {
+	s := &subscription{fn: fn}
+	d.mu.Lock()
+	d.subs = append(d.subs, s)
+	d.mu.Unlock()
+	return func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for i, x := range d.subs {
+			if x == s {
+				d.subs = append(d.subs[:i:i], d.subs[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+// Merge applies changes received from another replica, in any order; those
+// whose dependencies are missing wait for them. Newly applied changes are
+// made durable before Merge returns, and subscribers get their patches. An
+// invalid change is refused (crdt.ErrInvalidChange) without harming the
+// others.
+func (d *Doc) Merge(ctx context.Context, changes ...*crdt.Change) error {
+	d.mu.Lock()
+	if err := d.r.checkOpen(); err != nil {
+		d.mu.Unlock()
+		return err
+	}
+	before := d.doc.Version()
+	patches, applyErr := d.doc.Apply(changes...)
+	if fresh := d.doc.ChangesSince(before); len(fresh) > 0 {
+		if err := d.persist(ctx, fresh); err != nil {
+			d.mu.Unlock()
+			return errors.Join(err, applyErr)
+		}
+	}
+	d.publish(Event{Doc: d.id, Patches: patches})
+	return applyErr
+}
+
+// read runs fn with the document locked.
+func (d *Doc) read(fn func(doc *crdt.Doc)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fn(d.doc)
+}
+
+// Get returns the value at pointer ("" for the whole document) as plain Go
+// values: map[string]any, []any, string (scalar strings and texts), int64
+// (ints and counters), float64, bool, []byte, nil.
+func (d *Doc) Get(pointer string) (v any, err error) {
+	d.read(func(doc *crdt.Doc) {
+		var val crdt.Value
+		if val, err = doc.Lookup(pointer); err == nil {
+			v = doc.ToGo(val)
+		}
+	})
+	return v, err
+}
+
+// JSON returns the value at pointer ("" for the whole document) as JSON.
+func (d *Doc) JSON(pointer string) (b []byte, err error) {
+	d.read(func(doc *crdt.Doc) {
+		var val crdt.Value
+		if val, err = doc.Lookup(pointer); err == nil {
+			b = doc.ValueJSON(val)
+		}
+	})
+	return b, err
+}
+
+// Conflict is an unresolved conflict: where, and every candidate value.
+type Conflict struct {
+	Path       string      `json:"path"`
+	Candidates []Candidate `json:"candidates"`
+}
+
+// Candidate is one of a conflict's values, who wrote it and when. The last
+// candidate of a conflict is the one shown.
+type Candidate struct {
+	Value any         `json:"value"`
+	Op    causal.OpID `json:"-"`
+	OpID  string      `json:"op"`
+	Actor string      `json:"actor"`
+	Time  int64       `json:"time"` // Unix milliseconds
+}
+
+func candidatesOf(doc *crdt.Doc, cs []crdt.Candidate) []Candidate {
+	out := make([]Candidate, len(cs))
+	for i, c := range cs {
+		out[i] = Candidate{Value: doc.ToGo(c.Value), Op: c.Op, OpID: c.Op.String(), Actor: c.Op.Actor.String(), Time: c.Time}
+	}
+	return out
+}
+
+// Conflicts lists every unresolved conflict in the document.
+func (d *Doc) Conflicts() (out []Conflict) {
+	d.read(func(doc *crdt.Doc) {
+		for _, c := range doc.Conflicts() {
+			out = append(out, Conflict{Path: c.Path.String(), Candidates: candidatesOf(doc, c.Candidates)})
+		}
+	})
+	return out
+}
+
+// ConflictsAt returns every value held at pointer: one if there is no
+// conflict.
+func (d *Doc) ConflictsAt(pointer string) (out []Candidate, err error) {
+	d.read(func(doc *crdt.Doc) {
+		var p place
+		if p, err = locate(doc, pointer); err != nil {
+			return
+		}
+		switch p.kind {
+		case crdt.KindMap:
+			out = candidatesOf(doc, doc.Values(p.obj, p.key))
+		case crdt.KindList:
+			out = candidatesOf(doc, doc.ValuesAt(p.obj, p.index))
+		}
+		if len(out) == 0 {
+			err = &crdt.PathError{Pointer: pointer, Reason: "no value", Err: ErrNotFound}
+		}
+	})
+	return out, err
+}
+
+// ChangeInfo describes one change of a document's history.
+type ChangeInfo struct {
+	Actor   string `json:"actor"`
+	Seq     uint64 `json:"seq"`
+	Time    int64  `json:"time"` // Unix milliseconds
+	Message string `json:"message,omitempty"`
+	Ops     int    `json:"ops"`
+	Deps    int    `json:"deps"`
+}
+
+// History lists the document's changes in the order this replica applied
+// them (each after the changes it depends on).
+func (d *Doc) History() (out []ChangeInfo) {
+	d.read(func(doc *crdt.Doc) {
+		for _, c := range doc.Changes() {
+			out = append(out, ChangeInfo{Actor: c.Actor.String(), Seq: c.Seq, Time: c.Time,
+				Message: c.Message, Ops: len(c.Ops), Deps: len(c.AllDeps())})
+		}
+	})
+	return out
+}
+
+// Version returns the version vector of the changes the document holds.
+func (d *Doc) Version() (v causal.VersionVector) {
+	d.read(func(doc *crdt.Doc) { v = doc.Version() })
+	return v
+}
+
+// ChangesSince returns the changes that version v lacks: what a replica at
+// v needs to catch up.
+func (d *Doc) ChangesSince(v causal.VersionVector) (out []*crdt.Change) {
+	d.read(func(doc *crdt.Doc) { out = doc.ChangesSince(v) })
+	return out
+}
+
+// Save encodes the whole document with its history, in the portable binary
+// format (docs/format.md): what `converge export` writes.
+func (d *Doc) Save() (b []byte, err error) {
+	d.read(func(doc *crdt.Doc) { b, err = encoding.SaveDoc(doc, encoding.Options{Compress: true}) })
+	return b, err
+}
+
+// Import merges a saved document (from Doc.Save or `converge export`) into
+// the replica's document id.
+func (r *Replica) Import(ctx context.Context, id string, saved []byte) error {
+	dec, err := encoding.DecodeDocument(saved)
+	if err != nil {
+		return fmt.Errorf("converge: import %q: %w", id, err)
+	}
+	changes, err := dec.Changes()
+	if err != nil {
+		return fmt.Errorf("converge: import %q: %w", id, err)
+	}
+	d, err := r.Doc(ctx, id)
+	if err != nil {
+		return err
+	}
+	return d.Merge(ctx, changes...)
+}
+
+// maybeCompact starts a background compaction once the log is long enough.
+// Called with d.mu held.
+func (d *Doc) maybeCompact() {
+	if d.r.compact <= 0 || d.logged < d.r.compact || d.compactng {
+		return
+	}
+	d.compactng = true
+	d.r.bg.Add(1)
+	go func() {
+		defer d.r.bg.Done()
+		if err := d.compactNow(context.Background(), d.r.compact); err != nil {
+			d.r.log.Warn("compaction failed; the log keeps the changes", "doc", d.id, "err", err)
+		}
+		d.mu.Lock()
+		d.compactng = false
+		d.mu.Unlock()
+	}()
+}
+
+// compactNow folds the document's log into a new saved copy, if the log
+// holds at least min changes. The document stays usable meanwhile: it is
+// encoded under the lock, written without it.
+func (d *Doc) compactNow(ctx context.Context, min int) error {
+	d.mu.Lock()
+	if d.logged < min || d.doc.Version().Total() == 0 {
+		d.mu.Unlock()
+		return nil
+	}
+	if len(d.unflushed) > 0 {
+		// Only what is durable may go into the saved copy; the next flush
+		// triggers compaction again.
+		d.mu.Unlock()
+		return nil
+	}
+	version := d.doc.Version()
+	b, err := encoding.SaveDoc(d.doc, encoding.Options{Compress: true})
+	logged := d.logged
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := d.r.st.SaveSnapshot(ctx, d.id, store.Snapshot{Version: version, Bytes: b}); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.logged -= logged
+	d.mu.Unlock()
+	return nil
+}

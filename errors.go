@@ -1,0 +1,23 @@
+package converge
+
+import (
+	"errors"
+
+	"github.com/converge-sync/converge/crdt"
+	"github.com/converge-sync/converge/store"
+)
+
+// Errors for errors.Is. Errors from the document model and the store wrap
+// theirs, so errors.Is(err, crdt.ErrOutOfRange) works too.
+var (
+	ErrClosed    = errors.New("converge: replica is closed")
+	ErrNotFound  = crdt.ErrNotFound
+	ErrWrongKind = crdt.ErrWrongKind
+	// ErrBadValue: a Go value that has no document equivalent (a channel, a
+	// map with non-string keys, …).
+	ErrBadValue = crdt.ErrBadValue
+	// ErrLocked: another process has the replica folder open.
+	ErrLocked = store.ErrLocked
+	// ErrBadDocID: an empty, too long, or non-UTF-8 document ID.
+	ErrBadDocID = store.ErrBadDocID
+)

@@ -1,0 +1,278 @@
+package converge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/converge-sync/converge/causal"
+	"github.com/converge-sync/converge/store"
+)
+
+// Replica is a folder of documents on this device, edited by one actor.
+// It is safe for concurrent use.
+type Replica struct {
+	st      store.Store
+	ownsSt  bool
+	actor   causal.ActorID
+	log     *slog.Logger
+	now     func() time.Time
+	batched bool
+	compact int
+
+	mu     sync.Mutex
+	docs   map[string]*Doc
+	closed bool
+	bg     sync.WaitGroup // background compactions
+}
+
+type config struct {
+	store   store.Store
+	log     *slog.Logger
+	now     func() time.Time
+	batched bool
+	compact int
+}
+
+// Option configures Open.
+type Option func(*config)
+
+// WithStore keeps the replica's documents in s instead of the folder's
+// embedded SQLite database (for example store/memory in tests). The folder
+// still holds the replica's actor ID unless dir is "", in which case a new
+// actor is made each time.
+func WithStore(s store.Store) Option { return func(c *config) { c.store = s } }
+
+// WithLogger sends the replica's logs to l (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithClock sets the wall clock stamped on changes (default: time.Now).
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithBatchedWrites makes Change return before its change is on disk; the
+// changes of all documents become durable together when Flush (or Close)
+// returns. Much faster for bursts of small changes; a crash loses what was
+// not flushed, never more.
+func WithBatchedWrites() Option { return func(c *config) { c.batched = true } }
+
+// WithCompactAfter sets how many logged changes a document gathers before
+// they are folded into its saved copy in the background (default 1000;
+// 0 disables compaction except on Close).
+func WithCompactAfter(n int) Option { return func(c *config) { c.compact = n } }
+
+// actorFile holds the replica's actor ID in its folder.
+const actorFile = "actor"
+
+// Open opens the replica in folder dir, creating the folder and an empty
+// replica if there is none. Only one process may have a folder open; a
+// second gets ErrLocked.
+func Open(ctx context.Context, dir string, opts ...Option) (*Replica, error) {
+	cfg := config{log: slog.Default(), now: time.Now, compact: 1000}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	var actor causal.ActorID
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("converge: creating replica folder: %w", err)
+		}
+	}
+	r := &Replica{st: cfg.store, log: cfg.log, now: cfg.now, batched: cfg.batched,
+		compact: cfg.compact, docs: make(map[string]*Doc)}
+	if r.st == nil {
+		if dir == "" {
+			return nil, errors.New("converge: Open needs a folder, or WithStore")
+		}
+		st, err := openDefaultStore(ctx, dir)
+		if err != nil {
+			return nil, err
+		}
+		r.st, r.ownsSt = st, true
+	}
+	// The actor file is read after the store is open: the store's lock is
+	// what keeps two processes from sharing one actor.
+	if dir != "" {
+		var err error
+		if actor, err = loadActor(dir); err != nil {
+			r.closeStore()
+			return nil, err
+		}
+	} else {
+		actor = causal.NewActorID()
+	}
+	r.actor = actor
+	r.log.Debug("replica open", "dir", dir, "actor", actor.Short())
+	return r, nil
+}
+
+// loadActor reads the folder's actor ID, making one if it has none.
+func loadActor(dir string) (causal.ActorID, error) {
+	path := filepath.Join(dir, actorFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		a, err := causal.ParseActorID(strings.TrimSpace(string(b)))
+		if err != nil {
+			return a, fmt.Errorf("converge: %s is damaged: %w", path, err)
+		}
+		return a, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return causal.ActorID{}, fmt.Errorf("converge: reading actor ID: %w", err)
+	}
+	a := causal.NewActorID()
+	if err := writeFileSync(path, []byte(a.String()+"\n")); err != nil {
+		return a, fmt.Errorf("converge: saving actor ID: %w", err)
+	}
+	return a, nil
+}
+
+// writeFileSync writes a file durably: to a temporary name, synced, then
+// renamed into place, so a crash leaves the old file or the new one.
+func writeFileSync(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Actor returns the actor ID of this replica's changes.
+func (r *Replica) Actor() causal.ActorID { return r.actor }
+
+// Store returns the replica's store (for sync and tools).
+func (r *Replica) Store() store.Store { return r.st }
+
+// Doc opens a document, loading it from the store, or an empty one if the
+// replica has none by that ID (it is stored on its first change). The same
+// *Doc is returned for the same ID until the replica is closed.
+func (r *Replica) Doc(ctx context.Context, id string) (*Doc, error) {
+	if err := checkDocID(id); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if d, ok := r.docs[id]; ok {
+		return d, nil
+	}
+	d := &Doc{r: r, id: id}
+	if err := d.load(ctx); err != nil {
+		return nil, err
+	}
+	r.docs[id] = d
+	return d, nil
+}
+
+func checkDocID(id string) error {
+	if id == "" || len(id) > store.MaxDocIDLen || !validUTF8(id) {
+		return fmt.Errorf("converge: document ID %q: %w", id, ErrBadDocID)
+	}
+	return nil
+}
+
+// DocInfo describes a stored document.
+type DocInfo = store.DocInfo
+
+// Docs lists the replica's stored documents, sorted by ID.
+func (r *Replica) Docs(ctx context.Context) ([]DocInfo, error) {
+	if err := r.checkOpen(); err != nil {
+		return nil, err
+	}
+	return r.st.Docs(ctx)
+}
+
+// Delete removes a document from the replica. (Other replicas keep theirs:
+// deleting here is forgetting, not a change that syncs.)
+func (r *Replica) Delete(ctx context.Context, id string) error {
+	r.mu.Lock()
+	delete(r.docs, id)
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	return r.st.Delete(ctx, id)
+}
+
+// Flush makes every change made so far durable. Without WithBatchedWrites
+// they already are, and Flush returns at once.
+func (r *Replica) Flush(ctx context.Context) error {
+	r.mu.Lock()
+	docs := make([]*Doc, 0, len(r.docs))
+	for _, d := range r.docs {
+		docs = append(docs, d)
+	}
+	r.mu.Unlock()
+	var errs []error
+	for _, d := range docs {
+		errs = append(errs, d.Flush(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// Close flushes, folds each document's log into its saved copy, and closes
+// the store. The replica cannot be used afterwards.
+func (r *Replica) Close() error {
+	ctx := context.Background()
+	flushErr := r.Flush(ctx)
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	docs := r.docs
+	r.docs = nil
+	r.mu.Unlock()
+	r.bg.Wait()
+	var errs []error
+	errs = append(errs, flushErr)
+	for _, d := range docs {
+		errs = append(errs, d.compactNow(ctx, 1))
+	}
+	errs = append(errs, r.closeStore())
+	return errors.Join(errs...)
+}
+
+func (r *Replica) closeStore() error {
+	if r.ownsSt {
+		return r.st.Close()
+	}
+	return nil
+}
+
+func (r *Replica) checkOpen() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	return nil
+}

@@ -1,0 +1,307 @@
+package converge
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/converge-sync/converge/crdt"
+	"github.com/converge-sync/converge/store"
+	"github.com/converge-sync/converge/store/memory"
+)
+
+var ctx = context.Background()
+
+func openT(t *testing.T, dir string, opts ...Option) *Replica {
+	t.Helper()
+	r, err := Open(ctx, dir, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func docT(t *testing.T, r *Replica, id string) *Doc {
+	t.Helper()
+	d, err := r.Doc(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func jsonT(t *testing.T, d *Doc) string {
+	t.Helper()
+	b, err := d.JSON("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestEditsSurviveReopen(t *testing.T) {
+	dir := t.TempDir()
+	r := openT(t, dir)
+	d := docT(t, r, "notes/today")
+	err := d.Change(ctx, func(tx *Txn) error {
+		if err := tx.Set("/title", "Groceries"); err != nil {
+			return err
+		}
+		if err := tx.Set("/items", []any{"milk", map[string]any{"name": "eggs", "n": 12}}); err != nil {
+			return err
+		}
+		if err := tx.Set("/body", Text("buy food")); err != nil {
+			return err
+		}
+		return tx.Increment("/visits", 2)
+	}, WithMessage("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Change(ctx, func(tx *Txn) error { return tx.Splice("/body", 4, 0, "good ") }); err != nil {
+		t.Fatal(err)
+	}
+	actor := r.Actor()
+	want := `{"body":"buy good food","items":["milk",{"n":12,"name":"eggs"}],"title":"Groceries","visits":2}`
+	if got := jsonT(t, d); got != want {
+		t.Fatalf("got %s", got)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r2 := openT(t, dir)
+	if r2.Actor() != actor {
+		t.Fatal("actor ID not kept")
+	}
+	d2 := docT(t, r2, "notes/today")
+	if got := jsonT(t, d2); got != want {
+		t.Fatalf("after reopen: %s", got)
+	}
+	h := d2.History()
+	if len(h) != 2 || h[0].Message != "first" {
+		t.Fatalf("history %+v", h)
+	}
+	// Editing after reopen continues the actor's sequence.
+	if err := d2.Change(ctx, func(tx *Txn) error { return tx.Delete("/items/0") }); err != nil {
+		t.Fatal(err)
+	}
+	if h := d2.History(); h[2].Seq != 3 {
+		t.Fatalf("seq after reopen: %+v", h[2])
+	}
+}
+
+func TestSecondOpenOfAFolderIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	openT(t, dir)
+	if _, err := Open(ctx, dir); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v", err)
+	}
+}
+
+func TestFailedChangeLeavesNothing(t *testing.T) {
+	r := openT(t, "", WithStore(memory.New()))
+	d := docT(t, r, "d")
+	boom := errors.New("boom")
+	err := d.Change(ctx, func(tx *Txn) error {
+		if err := tx.Set("/a", 1); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) || jsonT(t, d) != "{}" {
+		t.Fatalf("err %v, doc %s", err, jsonT(t, d))
+	}
+	if docs, _ := r.Docs(ctx); len(docs) != 0 {
+		t.Fatalf("stored %+v", docs)
+	}
+	if err := d.Change(ctx, func(tx *Txn) error { return tx.Set("/a/b", 1) }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("set below a missing key: %v", err)
+	}
+	if err := d.Change(ctx, func(tx *Txn) error { return tx.Set("/c", make(chan int)) }); !errors.Is(err, ErrBadValue) {
+		t.Fatalf("set of a channel: %v", err)
+	}
+}
+
+// failingStore fails every Append while fail is set.
+type failingStore struct {
+	store.Store
+	mu   sync.Mutex
+	fail bool
+}
+
+func (f *failingStore) Append(ctx context.Context, doc string, cs []store.Change) error {
+	f.mu.Lock()
+	fail := f.fail
+	f.mu.Unlock()
+	if fail {
+		return errors.New("disk full")
+	}
+	return f.Store.Append(ctx, doc, cs)
+}
+
+func TestStoreFailureUndoesTheChange(t *testing.T) {
+	fs := &failingStore{Store: memory.New()}
+	r := openT(t, "", WithStore(fs))
+	d := docT(t, r, "d")
+	if err := d.Change(ctx, func(tx *Txn) error { return tx.Set("/a", 1) }); err != nil {
+		t.Fatal(err)
+	}
+	fs.fail = true
+	if err := d.Change(ctx, func(tx *Txn) error { return tx.Set("/a", 2) }); err == nil {
+		t.Fatal("change reported durable on a failing store")
+	}
+	if got := jsonT(t, d); got != `{"a":1}` {
+		t.Fatalf("a change that is not durable is still shown: %s", got)
+	}
+	fs.fail = false
+	if err := d.Change(ctx, func(tx *Txn) error { return tx.Set("/a", 3) }); err != nil {
+		t.Fatal(err)
+	}
+	// The failed change's sequence number is used once, by the durable one.
+	if h := d.History(); len(h) != 2 || h[1].Seq != 2 {
+		t.Fatalf("history %+v", h)
+	}
+}
+
+func TestMergeConflictsAndResolve(t *testing.T) {
+	ra := openT(t, "", WithStore(memory.New()))
+	rb := openT(t, "", WithStore(memory.New()))
+	a, b := docT(t, ra, "trip"), docT(t, rb, "trip")
+	var events []Event
+	var mu sync.Mutex
+	cancel := b.Subscribe(func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() })
+	defer cancel()
+	if err := a.Change(ctx, func(tx *Txn) error { return tx.Set("/dest", "Porto") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Change(ctx, func(tx *Txn) error { return tx.Set("/dest", "Lisbon") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Merge(ctx, a.ChangesSince(b.Version())...); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Merge(ctx, b.ChangesSince(a.Version())...); err != nil {
+		t.Fatal(err)
+	}
+	if jsonT(t, a) != jsonT(t, b) {
+		t.Fatalf("diverged: %s %s", jsonT(t, a), jsonT(t, b))
+	}
+	cs := b.Conflicts()
+	if len(cs) != 1 || cs[0].Path != "/dest" || len(cs[0].Candidates) != 2 {
+		t.Fatalf("conflicts %+v", cs)
+	}
+	cands, err := a.ConflictsAt("/dest")
+	if err != nil || len(cands) != 2 {
+		t.Fatalf("ConflictsAt: %v %v", cands, err)
+	}
+	var porto Candidate
+	for _, c := range cands {
+		if c.Value == "Porto" {
+			porto = c
+		}
+	}
+	if err := a.Change(ctx, func(tx *Txn) error { return tx.Resolve("/dest", porto.Op) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Merge(ctx, a.ChangesSince(b.Version())...); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := b.Get("/dest"); v != "Porto" || len(b.Conflicts()) != 0 {
+		t.Fatalf("after resolve: %v %+v", v, b.Conflicts())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// b saw: its own set (local), the merge with a conflict, the resolution.
+	if len(events) != 3 || !events[0].Local || events[1].Local || events[2].Local {
+		t.Fatalf("events %+v", events)
+	}
+	last := events[2].Patches[len(events[2].Patches)-1]
+	if last.Action != crdt.PatchConflict || last.Conflict {
+		t.Fatalf("last patch %+v", last)
+	}
+}
+
+func TestExportImportMerges(t *testing.T) {
+	ra := openT(t, t.TempDir())
+	rb := openT(t, t.TempDir())
+	a, b := docT(t, ra, "d"), docT(t, rb, "d")
+	if err := a.Change(ctx, func(tx *Txn) error { return tx.Set("/x", 1) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Change(ctx, func(tx *Txn) error { return tx.Set("/y", 2) }); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := a.Save()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rb.Import(ctx, "d", saved); err != nil {
+		t.Fatal(err)
+	}
+	if got := jsonT(t, b); got != `{"x":1,"y":2}` {
+		t.Fatalf("got %s", got)
+	}
+	saved[len(saved)/2] ^= 0xff
+	if err := rb.Import(ctx, "d", saved); err == nil {
+		t.Fatal("import of damaged bytes succeeded")
+	}
+	if got := jsonT(t, b); got != `{"x":1,"y":2}` {
+		t.Fatalf("damaged import changed the doc: %s", got)
+	}
+}
+
+func TestBatchedWritesAreDurableAtFlush(t *testing.T) {
+	dir := t.TempDir()
+	r := openT(t, dir, WithBatchedWrites())
+	d := docT(t, r, "d")
+	for i := 0; i < 50; i++ {
+		if err := d.Change(ctx, func(tx *Txn) error { return tx.Increment("/n", 1) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, _ := r.Store().Version(ctx, "d"); v.Total() != 0 {
+		t.Fatalf("batched changes stored before Flush: %v", v)
+	}
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := r.Store().Version(ctx, "d"); v.Total() != 50 {
+		t.Fatalf("after Flush the store holds %v", v)
+	}
+}
+
+func TestCompactionFoldsTheLog(t *testing.T) {
+	dir := t.TempDir()
+	r := openT(t, dir, WithCompactAfter(10))
+	d := docT(t, r, "d")
+	for i := 0; i < 35; i++ {
+		if err := d.Change(ctx, func(tx *Txn) error { return tx.Increment("/n", 1) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r2 := openT(t, dir)
+	docs, err := r2.Docs(ctx)
+	if err != nil || len(docs) != 1 || docs[0].LogChanges != 0 || docs[0].Version.Total() != 35 {
+		t.Fatalf("docs %+v %v", docs, err)
+	}
+	if got := jsonT(t, docT(t, r2, "d")); got != `{"n":35}` {
+		t.Fatalf("got %s", got)
+	}
+	if h := docT(t, r2, "d").History(); len(h) != 35 {
+		t.Fatalf("history lost in compaction: %d changes", len(h))
+	}
+}
+
+func TestBadDocIDs(t *testing.T) {
+	r := openT(t, "", WithStore(memory.New()))
+	for _, id := range []string{"", "\xff", string(make([]byte, 2000))} {
+		if _, err := r.Doc(ctx, id); !errors.Is(err, ErrBadDocID) {
+			t.Errorf("Doc(%q): %v", id, err)
+		}
+	}
+}

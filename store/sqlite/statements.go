@@ -1,0 +1,71 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"iter"
+	"maps"
+)
+
+// statements are prepared once per Store. database/sql prepares each again
+// on every connection that runs it, once, and reuses it there.
+type statements struct {
+	findDoc, docID, insertDoc, updateDoc, docs *sql.Stmt
+	version, versions, allVersions, putVersion *sql.Stmt
+	logged, insertLog, since, allLog, prune    *sql.Stmt
+	snapshot, putSnapshot                      *sql.Stmt
+	deleteLog, deleteVersions                  *sql.Stmt
+	deleteSnapshot, deleteDoc                  *sql.Stmt
+}
+
+func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
+	for _, p := range []struct {
+		s **sql.Stmt
+		q string
+	}{
+		{&st.findDoc, `SELECT doc, next_n, log_changes, log_bytes, snap_bytes, crc FROM docs WHERE name = ?`},
+		{&st.docID, `SELECT doc FROM docs WHERE name = ?`},
+		{&st.insertDoc, `INSERT INTO docs (name, next_n, log_changes, log_bytes, snap_bytes, crc) VALUES (?, ?, ?, ?, ?, ?) RETURNING doc`},
+		{&st.updateDoc, `UPDATE docs SET next_n = ?, log_changes = ?, log_bytes = ?, snap_bytes = ?, crc = ? WHERE doc = ?`},
+		{&st.docs, `SELECT doc, name, next_n, log_changes, log_bytes, snap_bytes, crc FROM docs ORDER BY name`},
+		{&st.version, `SELECT seq, snap_seq, crc FROM versions WHERE doc = ? AND actor = ?`},
+		{&st.versions, `SELECT actor, seq, snap_seq, crc FROM versions WHERE doc = ?`},
+		{&st.allVersions, `SELECT doc, actor, seq, snap_seq, crc FROM versions`},
+		{&st.putVersion, `INSERT INTO versions (doc, actor, seq, snap_seq, crc) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (doc, actor) DO UPDATE SET seq = excluded.seq, snap_seq = excluded.snap_seq, crc = excluded.crc`},
+		{&st.logged, `SELECT n, bytes, crc FROM log WHERE doc = ? AND actor = ? AND seq = ?`},
+		{&st.insertLog, `INSERT INTO log (doc, n, actor, seq, bytes, crc) VALUES (?, ?, ?, ?, ?, ?)`},
+		{&st.since, `SELECT n, actor, seq, bytes, crc FROM log WHERE doc = ? AND actor = ? AND seq > ?`},
+		{&st.allLog, `SELECT n, actor, seq, bytes, crc FROM log WHERE doc = ? ORDER BY n`},
+		{&st.prune, `DELETE FROM log WHERE doc = ? AND actor = ? AND seq <= ? RETURNING length(bytes)`},
+		{&st.snapshot, `SELECT version, bytes, crc FROM snapshots WHERE doc = ?`},
+		{&st.putSnapshot, `INSERT OR REPLACE INTO snapshots (doc, version, bytes, crc) VALUES (?, ?, ?, ?)`},
+		{&st.deleteLog, `DELETE FROM log WHERE doc = ?`},
+		{&st.deleteVersions, `DELETE FROM versions WHERE doc = ?`},
+		{&st.deleteSnapshot, `DELETE FROM snapshots WHERE doc = ?`},
+		{&st.deleteDoc, `DELETE FROM docs WHERE doc = ?`},
+	} {
+		s, err := db.PrepareContext(ctx, p.q)
+		if err != nil {
+			return err
+		}
+		*p.s = s
+	}
+	return nil
+}
+
+func (st *statements) close() {
+	for _, s := range []*sql.Stmt{
+		st.findDoc, st.docID, st.insertDoc, st.updateDoc, st.docs,
+		st.version, st.versions, st.allVersions, st.putVersion,
+		st.logged, st.insertLog, st.since, st.allLog, st.prune,
+		st.snapshot, st.putSnapshot,
+		st.deleteLog, st.deleteVersions, st.deleteSnapshot, st.deleteDoc,
+	} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+func mapsKeys[K comparable, V any](m map[K]V) iter.Seq[K] { return maps.Keys(m) }
