@@ -202,6 +202,12 @@ func newHistoryWriter(actors *actorTable) *historyWriter {
 // with the text matched against dict. The writer stays open: History keeps
 // one for the whole life of a document and saves it again and again.
 func (w *historyWriter) appendSection(b []byte, dict []byte) []byte {
+	return w.appendSectionRenumbered(b, dict, nil)
+}
+
+// appendSectionRenumbered is appendSection with the actor indices mapped
+// through renumber, unless it is nil (see History.save).
+func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, renumber []uint64) []byte {
 	b = appendUvarint(b, uint64(w.nChanges))
 	b = appendUvarint(b, uint64(w.nOps))
 	seg, lit := matchText(w.raw[colText], dict)
@@ -212,6 +218,9 @@ func (w *historyWriter) appendSection(b []byte, dict []byte) []byte {
 			col = seg
 		case colText:
 			col = lit
+		}
+		if nullable, ok := actorCols[i]; ok && renumber != nil {
+			col = renumberColumn(col, renumber, nullable)
 		}
 		b = appendUvarint(b, uint64(len(col)))
 		b = append(b, col...)

@@ -24,7 +24,7 @@ import (
 // Besides the chunks, History writes every change once more into one
 // continuous writer, the history section a saved document would hold, as
 // long as that is still possible: while the changes arrive in canonical
-// order and their actors in ascending order (save.go).
+// order (history_save.go).
 //
 // Append does not retain the *Change it is given. Changes returned by All,
 // Since and Get are decoded afresh (Get: from a small cache) and must not be
@@ -85,12 +85,8 @@ func (k changeKey) less(o changeKey) bool {
 // Append records c. The Doc appends each actor's changes in seq order;
 // anything else breaks the index, so it panics.
 func (h *History) Append(c *crdt.Change) {
-	nActors := len(h.actors.ids)
 	h.addActors(c)
 	if h.whole != nil {
-		if len(h.actors.ids) > nActors && !actorsAscending(h.actors.ids, nActors) {
-			h.whole = nil // indices would differ from the saved, sorted table
-		}
 		key := changeKey{c.StartOp, c.Actor, c.Seq}
 		if h.n > 0 && !h.lastKey.less(key) {
 			h.whole = nil // applied order is not the canonical order
@@ -116,16 +112,6 @@ func (h *History) Append(c *crdt.Change) {
 		h.sealed = append(h.sealed, h.open.appendSection(nil, nil))
 		h.open = newHistoryWriter(h.actors)
 	}
-}
-
-// actorsAscending reports whether ids[from-1:] is strictly ascending.
-func actorsAscending(ids []causal.ActorID, from int) bool {
-	for i := max(from, 1); i < len(ids); i++ {
-		if ids[i-1].Compare(ids[i]) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func (h *History) addActors(c *crdt.Change) {

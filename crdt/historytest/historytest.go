@@ -29,13 +29,13 @@ func Run(t *testing.T, newHistory func() crdt.History) {
 			r := rand.New(rand.NewPCG(seed, 7))
 			n := 1 + r.IntN(60)
 			if seed%8 == 0 {
-				n = 500 + r.IntN(2000) // long enough to cross any chunking
+				n = 300 + r.IntN(700) // long enough to cross any chunking
 			}
 			cs := RandomHistory(seed, n)
 			h := newHistory()
 			for i, c := range cs {
 				h.Append(clone(c))
-				if i == len(cs)-1 || r.IntN(max(1, n/12)) == 0 {
+				if i == len(cs)-1 || r.IntN(max(1, n/6)) == 0 {
 					check(t, h, cs[:i+1], r)
 					if t.Failed() {
 						return
