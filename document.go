@@ -54,7 +54,7 @@ func (d *Doc) load(ctx context.Context) error {
 			return &store.CorruptError{Doc: d.id, Detail: "saved copy: " + err.Error(), Err: err}
 		}
 	} else {
-		doc = crdt.NewDoc(d.r.actor)
+		doc = crdt.NewDoc(d.r.actor, crdt.WithHistory(encoding.NewHistory()))
 	}
 	changes := make([]*crdt.Change, 0, len(log))
 	for _, sc := range log {

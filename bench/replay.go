@@ -33,11 +33,16 @@ const textKey = "text"
 // times; an editor commits a change every second or so.
 const changeGap = 1000
 
+// NewHistory makes the change log of each replayed document: the compact
+// encoding.History by default, as the converge API uses; `converge bench
+// trace --history slice` compares with the plain crdt.SliceHistory.
+var NewHistory = func() crdt.History { return encoding.NewHistory() }
+
 // newReplica returns a document for one author that already holds the
 // shared text, created by a setup change every replica starts from, so that
 // concurrent authors edit one text rather than creating rival ones.
 func newReplica(actor causal.ActorID, setup *crdt.Change) (*crdt.Doc, error) {
-	d := crdt.NewDoc(actor)
+	d := crdt.NewDoc(actor, crdt.WithHistory(NewHistory()))
 	d.SetPatches(false)
 	if _, err := d.Apply(setup); err != nil {
 		return nil, err

@@ -13,10 +13,14 @@ import (
 // TestMain raises rapid's default number of cases: convergence is the
 // property everything rests on, so CI runs at least 10,000 random histories.
 // -rapid.checks on the command line still wins.
+// checksGiven is whether -rapid.checks was on the command line.
+var checksGiven bool
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	set := false
 	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "rapid.checks" })
+	checksGiven = set
 	if !set && !testing.Short() {
 		_ = flag.Set("rapid.checks", "10000")
 	}

@@ -85,6 +85,11 @@ func (d *Doc) record(c *Change) {
 	d.heads = slices.Insert(heads, i, id)
 }
 
+// History returns the document's change log, for encoders that can save a
+// History they know more cheaply than by decoding its changes. It must not
+// be appended to.
+func (d *Doc) History() History { return d.history }
+
 // Option configures a new Doc.
 type Option func(*Doc)
 

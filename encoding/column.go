@@ -7,12 +7,16 @@ package encoding
 // Histories repeat themselves (the same object, the same action, a counter
 // that grows by one), so most columns collapse to a few runs.
 
-// uintCol writes an integer column.
+// uintCol writes an integer column. Pending literals are kept already
+// encoded (not as []uint64), so a column that never repeats itself costs
+// its encoded size in memory, not eight bytes a value: a long-lived
+// History keeps its columns open for the life of a document.
 type uintCol struct {
-	buf  []byte
-	lits []uint64 // literals waiting for their group header
-	val  uint64   // value of the open run
-	n    uint64   // length of the open run
+	buf   []byte
+	lits  []byte // literals waiting for their group header, as uvarints
+	nLits uint64
+	val   uint64 // value of the open run
+	n     uint64 // length of the open run
 }
 
 func (c *uintCol) add(v uint64) {
@@ -31,7 +35,8 @@ func (c *uintCol) closeRun() {
 	case 0:
 		return
 	case 1:
-		c.lits = append(c.lits, c.val)
+		c.lits = appendUvarint(c.lits, c.val)
+		c.nLits++
 	default:
 		c.flushLits()
 		c.buf = appendUvarint(c.buf, c.n<<1)
@@ -41,20 +46,38 @@ func (c *uintCol) closeRun() {
 }
 
 func (c *uintCol) flushLits() {
-	if len(c.lits) == 0 {
+	if c.nLits == 0 {
 		return
 	}
-	c.buf = appendUvarint(c.buf, uint64(len(c.lits))<<1|1)
-	for _, v := range c.lits {
-		c.buf = appendUvarint(c.buf, v)
-	}
-	c.lits = c.lits[:0]
+	c.buf = appendUvarint(c.buf, c.nLits<<1|1)
+	c.buf = append(c.buf, c.lits...)
+	c.lits, c.nLits = c.lits[:0], 0
 }
 
-func (c *uintCol) bytes() []byte {
-	c.closeRun()
-	c.flushLits()
-	return c.buf
+// bytes returns the column as written so far, without closing it: more
+// values may be added afterwards, and bytes then returns the column as if
+// they had all been added before the first call.
+func (c *uintCol) bytes() []byte { return c.appendTo(nil) }
+
+// appendTo appends the column's bytes to b, leaving the column open.
+func (c *uintCol) appendTo(b []byte) []byte {
+	b = append(b, c.buf...)
+	nLits, withVal := c.nLits, c.n == 1
+	if withVal {
+		nLits++
+	}
+	if nLits > 0 {
+		b = appendUvarint(b, nLits<<1|1)
+		b = append(b, c.lits...)
+		if withVal {
+			b = appendUvarint(b, c.val)
+		}
+	}
+	if c.n >= 2 {
+		b = appendUvarint(b, c.n<<1)
+		b = appendUvarint(b, c.val)
+	}
+	return b
 }
 
 // intCol writes signed integers, zigzag-mapped.

@@ -100,6 +100,14 @@ func appendChunk(b []byte, st *State, changes []*crdt.Change, opt Options) []byt
 		set.addNode(st.Root)
 	}
 	tab := set.table()
+	return appendChunkWith(b, tab, st, opt, func(dict []byte) []byte {
+		return appendHistory(nil, tab, changes, dict)
+	})
+}
+
+// appendChunkWith writes a chunk whose history section history returns,
+// given the chunk's text dictionary.
+func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, history func(dict []byte) []byte) []byte {
 	b = appendHeader(b, typeDocument)
 	actors := appendUvarint(nil, uint64(len(tab.ids)))
 	for _, a := range tab.ids {
@@ -109,7 +117,7 @@ func appendChunk(b []byte, st *State, changes []*crdt.Change, opt Options) []byt
 	if st != nil {
 		b = appendSection(b, secState, appendState(nil, tab, st), opt.Compress)
 	}
-	b = appendSection(b, secHistory, appendHistory(nil, tab, changes, stateDict(st)), opt.Compress)
+	b = appendSection(b, secHistory, history(stateDict(st)), opt.Compress)
 	return append(b, secEnd)
 }
 

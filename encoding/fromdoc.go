@@ -35,13 +35,22 @@ func nodeOf(d *crdt.Doc, v crdt.Value, obj crdt.ObjID) *Node {
 	return n
 }
 
-// SaveDoc encodes a document with its state and full history.
+// SaveDoc encodes a document with its state and full history. A document
+// kept with a History (see NewHistory) whose changes arrived in canonical
+// order is saved without decoding its history (see History.save).
 func SaveDoc(d *crdt.Doc, opt Options) ([]byte, error) {
-	return EncodeDocument(StateOf(d), d.Changes(), opt)
+	st := StateOf(d)
+	if h, ok := d.History().(*History); ok {
+		if b, ok, err := h.save(st, opt); ok {
+			return b, err
+		}
+	}
+	return EncodeDocument(st, d.Changes(), opt)
 }
 
 // LoadDoc decodes a saved document and replays its history into a
-// crdt.Doc whose local changes will be made by actor.
+// crdt.Doc whose local changes will be made by actor. The document keeps
+// its history in a compact History.
 func LoadDoc(b []byte, actor causal.ActorID) (*crdt.Doc, error) {
 	saved, err := DecodeDocument(b)
 	if err != nil {
@@ -51,7 +60,7 @@ func LoadDoc(b []byte, actor causal.ActorID) (*crdt.Doc, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := crdt.NewDoc(actor)
+	d := crdt.NewDoc(actor, crdt.WithHistory(NewHistory()))
 	if _, err := d.Apply(cs...); err != nil {
 		return nil, err
 	}

@@ -83,6 +83,15 @@ func (t *actorTable) of(a causal.ActorID) int {
 	return i
 }
 
+// add puts a at the end of the table if it is not there yet. Only a
+// History's table grows; a chunk's table is sorted and fixed.
+func (t *actorTable) add(a causal.ActorID) {
+	if _, ok := t.index[a]; !ok {
+		t.index[a] = len(t.ids)
+		t.ids = append(t.ids, a)
+	}
+}
+
 // ref is the nullable form: 0 for the zero OpID, else index+1.
 func (t *actorTable) ref(id causal.OpID) uint64 {
 	if id.IsZero() {
@@ -92,15 +101,16 @@ func (t *actorTable) ref(id causal.OpID) uint64 {
 }
 
 type historyWriter struct {
-	actors  *actorTable
-	u       [numCols]uintCol // RLE columns of unsigned values
-	s       [numCols]intCol  // RLE columns of signed values
-	d       [numCols]deltaCol
-	raw     [numCols][]byte
-	lastSeq []uint64
-	maxOp   uint64
-	nOps    int
-	cur     cursor
+	actors   *actorTable
+	u        [numCols]uintCol // RLE columns of unsigned values
+	s        [numCols]intCol  // RLE columns of signed values
+	d        [numCols]deltaCol
+	raw      [numCols][]byte
+	lastSeq  []uint64
+	maxOp    uint64
+	nOps     int
+	nChanges int
+	cur      cursor
 }
 
 // cursor predicts the counters of insert origins and deleted characters
@@ -177,15 +187,41 @@ func (k *cursor) delFrom(n, code uint64) uint64 {
 // appendHistory writes the history section of changes; dict is the chunk's
 // text dictionary (see textdict.go).
 func appendHistory(b []byte, actors *actorTable, changes []*crdt.Change, dict []byte) []byte {
-	w := &historyWriter{actors: actors, lastSeq: make([]uint64, len(actors.ids))}
+	w := newHistoryWriter(actors)
 	for _, c := range changes {
 		w.change(c)
 	}
-	w.raw[colTextSeg], w.raw[colText] = matchText(w.raw[colText], dict)
-	b = appendUvarint(b, uint64(len(changes)))
+	return w.appendSection(b, dict)
+}
+
+func newHistoryWriter(actors *actorTable) *historyWriter {
+	return &historyWriter{actors: actors, lastSeq: make([]uint64, len(actors.ids))}
+}
+
+// appendSection appends the history section of the changes written so far,
+// with the text matched against dict. The writer stays open: History keeps
+// one for the whole life of a document and saves it again and again.
+func (w *historyWriter) appendSection(b []byte, dict []byte) []byte {
+	return w.appendSectionRenumbered(b, dict, nil)
+}
+
+// appendSectionRenumbered is appendSection with the actor indices mapped
+// through renumber, unless it is nil (see History.save).
+func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, renumber []uint64) []byte {
+	b = appendUvarint(b, uint64(w.nChanges))
 	b = appendUvarint(b, uint64(w.nOps))
+	seg, lit := matchText(w.raw[colText], dict)
 	for i := 0; i < numCols; i++ {
 		col := w.column(i)
+		switch i {
+		case colTextSeg:
+			col = seg
+		case colText:
+			col = lit
+		}
+		if nullable, ok := actorCols[i]; ok && renumber != nil {
+			col = renumberColumn(col, renumber, nullable)
+		}
 		b = appendUvarint(b, uint64(len(col)))
 		b = append(b, col...)
 	}
@@ -223,6 +259,10 @@ func (w *historyWriter) column(i int) []byte {
 }
 
 func (w *historyWriter) change(c *crdt.Change) {
+	for len(w.lastSeq) < len(w.actors.ids) {
+		w.lastSeq = append(w.lastSeq, 0) // the table of a History grows
+	}
+	w.nChanges++
 	a := w.actors.of(c.Actor)
 	w.u[colChActor].add(uint64(a))
 	w.s[colChSeq].add(int64(c.Seq - (w.lastSeq[a] + 1)))

@@ -3,6 +3,7 @@ package encoding
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
@@ -50,6 +51,7 @@ type historyReader struct {
 	maxOp   uint64
 	top     *reader
 	cur     cursor
+	arena   *arena
 }
 
 func (h *historyReader) spend(n int, what string) error {
@@ -63,9 +65,15 @@ func (h *historyReader) spend(n int, what string) error {
 // decodeHistory decodes a history section's (uncompressed) bytes; dict is
 // the chunk's text dictionary.
 func decodeHistory(body []byte, actors []causal.ActorID, dict []byte) ([]*crdt.Change, error) {
+	return decodeHistoryInto(nil, body, actors, dict, &arena{})
+}
+
+// decodeHistoryInto appends the decoded changes to out, taking the changes,
+// ops, dependencies and predecessors from a (see arena.go).
+func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID, dict []byte, a *arena) ([]*crdt.Change, error) {
 	const section = "history"
 	r := newReader(body, section)
-	h := &historyReader{actors: actors, lastSeq: make([]uint64, len(actors)), top: r}
+	h := &historyReader{actors: actors, lastSeq: make([]uint64, len(actors)), top: r, arena: a}
 	h.budget = minRowAllowance
 	if len(body) <= (math.MaxInt-minRowAllowance)/maxRowsPerByte {
 		h.budget += maxRowsPerByte * len(body)
@@ -113,9 +121,9 @@ func decodeHistory(body []byte, actors []causal.ActorID, dict []byte) ([]*crdt.C
 	}
 	h.raw[colTextSeg].r.off = len(h.raw[colTextSeg].r.b)
 	h.raw[colText] = &rawCol{r: reader{b: text, section: section, column: colNames[colText]}, s: string(text)}
-	changes := make([]*crdt.Change, nc)
-	cs := make([]crdt.Change, nc)
-	ops := make([]crdt.Op, no)
+	out = slices.Grow(out, int(nc))
+	cs := take(&a.changes, int(nc), 0)
+	ops := take(&a.ops, int(no), 0)
 	for i := range cs {
 		c := &cs[i]
 		a, n, err := h.change(c)
@@ -138,7 +146,7 @@ func decodeHistory(body []byte, actors []causal.ActorID, dict []byte) ([]*crdt.C
 		}
 		h.lastSeq[a] = c.Seq
 		h.maxOp = own - 1
-		changes[i] = c
+		out = append(out, c)
 	}
 	if len(ops) != 0 {
 		return nil, r.fail(ErrMalformed, "%d ops announced but not used", len(ops))
@@ -157,7 +165,7 @@ func decodeHistory(body []byte, actors []causal.ActorID, dict []byte) ([]*crdt.C
 			return nil, err
 		}
 	}
-	return changes, nil
+	return out, nil
 }
 
 func (h *historyReader) actor(col int) (int, error) {
@@ -237,7 +245,7 @@ func (h *historyReader) change(c *crdt.Change) (actor int, nOps uint64, err erro
 		if err := h.spend(int(n), "dependencies"); err != nil {
 			return 0, 0, err
 		}
-		c.Deps = make([]causal.ChangeID, n)
+		c.Deps = take(&h.arena.deps, int(n), minArena)
 	}
 	for i := range c.Deps {
 		da, err := h.actor(colDepActor)
@@ -295,7 +303,7 @@ func (h *historyReader) op(op *crdt.Op, own uint64) error {
 			if err := h.spend(int(n), "predecessors"); err != nil {
 				return err
 			}
-			op.Pred = make([]causal.OpID, n)
+			op.Pred = take(&h.arena.preds, int(n), minArena)
 		}
 		for i := range op.Pred {
 			if op.Pred[i], err = h.opID(colPredActor, h.rel(colPredCtr, own)); err != nil {

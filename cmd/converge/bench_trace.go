@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/converge-sync/converge/bench"
+	"github.com/converge-sync/converge/crdt"
+	"github.com/converge-sync/converge/encoding"
 	"github.com/converge-sync/converge/internal/trace"
 )
 
@@ -16,8 +18,9 @@ func runBenchTrace(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench trace", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	runs := fs.Int("runs", 5, "replays per trace; timings are medians")
+	history := fs.String("history", "compact", "change log of the documents: compact (encoding.History) or slice (crdt.SliceHistory)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: converge bench trace [--runs N] FILE...
+		fmt.Fprintln(stderr, `Usage: converge bench trace [--runs N] [--history compact|slice] FILE...
 
 Replays editing traces (.json.gz, formats in the traces' README) into converge
 documents and prints one JSON line per trace:
@@ -36,6 +39,14 @@ Flags:`)
 			return nil
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	switch *history {
+	case "compact":
+		bench.NewHistory = func() crdt.History { return encoding.NewHistory() }
+	case "slice":
+		bench.NewHistory = func() crdt.History { return crdt.NewSliceHistory() }
+	default:
+		return fmt.Errorf("%w: --history is compact or slice, not %q", errUsage, *history)
 	}
 	files := fs.Args()
 	if len(files) == 0 {
