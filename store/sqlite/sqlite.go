@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -394,7 +395,7 @@ func (s *Store) saveVersions(t *txn, doc int64, vs map[causal.ActorID]*verRow) e
 	// In actor order, so that a transaction writes the same pages in the
 	// same order every time (no behaviour depends on it; it keeps runs
 	// reproducible).
-	for _, a := range slices.SortedFunc(mapsKeys(vs), causal.ActorID.Compare) {
+	for _, a := range slices.SortedFunc(maps.Keys(vs), causal.ActorID.Compare) {
 		v := vs[a]
 		if !v.dirty {
 			continue

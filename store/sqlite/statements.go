@@ -3,8 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"iter"
-	"maps"
 )
 
 // statements are prepared once per Store. database/sql prepares each again
@@ -67,5 +65,3 @@ func (st *statements) close() {
 		}
 	}
 }
-
-func mapsKeys[K comparable, V any](m map[K]V) iter.Seq[K] { return maps.Keys(m) }
