@@ -196,7 +196,18 @@ func buildBigDoc(b *testing.B, dir string) int {
 func BenchmarkReplicaLoadMillionOps(b *testing.B) {
 	dir := b.TempDir()
 	n := buildBigDoc(b, dir)
+	r := benchOpen(b, dir)
+	infos, err := r.Docs(context.Background())
+	if err != nil || len(infos) != 1 || infos[0].LogChanges != 0 {
+		b.Fatalf("stored %+v, %v; want one document, all in its saved copy", infos, err)
+	}
+	stored := infos[0].Bytes
+	if err := r.Close(); err != nil {
+		b.Fatal(err)
+	}
 	b.Run("open+doc+text", func(b *testing.B) {
+		b.ReportMetric(float64(stored), "stored-bytes")
+		b.ReportMetric(float64(n), "chars")
 		for range b.N {
 			r := benchOpen(b, dir)
 			v, err := benchDoc(b, r, "big").Get("/body")
