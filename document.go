@@ -64,7 +64,10 @@ func (d *Doc) load(ctx context.Context) error {
 		}
 		changes = append(changes, c)
 	}
-	if _, err := doc.Apply(changes...); err != nil {
+	doc.SetPatches(false) // no one has seen the document yet: its patches would be thrown away
+	_, err = doc.Apply(changes...)
+	doc.SetPatches(true)
+	if err != nil {
 		return &store.CorruptError{Doc: d.id, Detail: "log: " + err.Error(), Err: err}
 	}
 	d.doc, d.logged, d.unflushed = doc, len(log), nil

@@ -61,9 +61,13 @@ func LoadDoc(b []byte, actor causal.ActorID) (*crdt.Doc, error) {
 		return nil, err
 	}
 	d := crdt.NewDoc(actor, crdt.WithHistory(NewHistory()))
+	// The replay's patches would be thrown away: not making them halves
+	// the time a big document takes to load. Later changes make patches.
+	d.SetPatches(false)
 	if _, err := d.Apply(cs...); err != nil {
 		return nil, err
 	}
+	d.SetPatches(true)
 	return d, nil
 }
 
@@ -71,6 +75,7 @@ func LoadDoc(b []byte, actor causal.ActorID) (*crdt.Doc, error) {
 // read-only document (the zero actor makes no changes).
 func replayState(cs []*crdt.Change) (*State, error) {
 	d := crdt.NewDoc(causal.ActorID{})
+	d.SetPatches(false) // only the state is wanted
 	if _, err := d.Apply(cs...); err != nil {
 		return nil, err
 	}
