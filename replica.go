@@ -273,6 +273,10 @@ func (r *Replica) checkOpen() error {
 // otherwise happens in the background, and on Close). progress, if not nil,
 // is called after each document with the count done and the total.
 func (r *Replica) Compact(ctx context.Context, progress func(done, total int)) error {
+	// Batched changes are folded too: they must be in the log first.
+	if err := r.Flush(ctx); err != nil {
+		return err
+	}
 	docs, err := r.Docs(ctx)
 	if err != nil {
 		return err
@@ -284,9 +288,6 @@ func (r *Replica) Compact(ctx context.Context, progress func(done, total int)) e
 		if info.LogChanges > 0 {
 			d, err := r.Doc(ctx, info.ID)
 			if err != nil {
-				return err
-			}
-			if err := d.Flush(ctx); err != nil {
 				return err
 			}
 			d.mu.Lock()

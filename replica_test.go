@@ -270,6 +270,18 @@ func TestBatchedWritesAreDurableAtFlush(t *testing.T) {
 	if v, _ := r.Store().Version(ctx, "d"); v.Total() != 50 {
 		t.Fatalf("after Flush the store holds %v", v)
 	}
+	// Compact folds batched changes too, flushing them first.
+	for i := 0; i < 5; i++ {
+		if err := d.Change(ctx, func(tx *Txn) error { return tx.Increment("/n", 1) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Compact(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if docs, _ := r.Docs(ctx); len(docs) != 1 || docs[0].LogChanges != 0 || docs[0].Version.Total() != 55 {
+		t.Fatalf("after Compact: %+v", docs)
+	}
 }
 
 func TestCompactionFoldsTheLog(t *testing.T) {
