@@ -260,6 +260,9 @@ function heapChild(engineName, file) {
     const u = process.memoryUsage();
     return { js: u.heapUsed + u.arrayBuffers, wasm: wasmBytes() };
   };
+  // No warm-up load first: a wasm engine would reuse the memory it grew, and
+  // the document would look smaller than it is. The engine's one-time state
+  // built on first use is counted with the document instead (a few KB).
   const before = measure();
   const loaded = engine.load(bytes);
   const after = measure();
@@ -276,7 +279,7 @@ function measureHeap(engineName, bytes) {
   try {
     const file = path.join(dir, 'doc.bin');
     writeFileSync(file, bytes);
-    const r = spawnSync(process.execPath, ['--expose-gc', scriptPath, '--heap-child', engineName, file], {
+    const r = spawnSync(process.execPath, ['--expose-gc', '--no-flush-bytecode', scriptPath, '--heap-child', engineName, file], {
       encoding: 'utf8',
       maxBuffer: 1 << 20,
     });
@@ -330,9 +333,13 @@ function bench(engineName, trace, runs, warmup) {
   }
   const failed = results.find((r) => r.error);
   if (failed) return { ...out, ok: false, error: failed.error, version: versionOf(engine.pkg) };
+  // The JS heap moves by up to ~200 KB between identical measurements (V8's
+  // own bookkeeping), so memory too is a median, of one fresh process per run.
   let heap;
   try {
-    heap = measureHeap(engineName, results[results.length - 1].bytes);
+    const heaps = [];
+    for (let i = 0; i < runs; i++) heaps.push(measureHeap(engineName, results[results.length - 1].bytes));
+    heap = { heapBytes: median(heaps.map((h) => h.heapBytes)), wasmBytes: median(heaps.map((h) => h.wasmBytes)) };
   } catch (e) {
     return { ...out, ok: false, error: String(e?.message ?? e), version: versionOf(engine.pkg) };
   }

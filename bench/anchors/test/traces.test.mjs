@@ -58,7 +58,9 @@ test('every engine replays small sequential and concurrent traces', () => {
     for (const l of lines) {
       assert.equal(l.ok, true, `${l.engine} on ${l.trace}: ${l.error}`);
       assert.equal(l.ops, l.trace === 'tiny-seq' ? 5 : 7);
-      assert.ok(l.bytes > 0 && l.heapBytes > 0 && l.applyMs >= 0, JSON.stringify(l));
+      // heapBytes of a tiny document is within the measurement's noise, and
+      // can even be negative; only its presence is checked here.
+      assert.ok(l.bytes > 0 && Number.isFinite(l.heapBytes) && l.applyMs >= 0, JSON.stringify(l));
     }
     assert.deepEqual([...new Set(lines.map((l) => l.engine))], ENGINES);
   } finally {
