@@ -2,7 +2,11 @@
 // Replays editing traces on other text CRDT engines and prints one JSON line
 // per (engine, trace) on stdout; progress goes to stderr.
 //
-//   node traces.mjs [--runs N] [--engines a,b] [FILE...]
+//   node traces.mjs [--runs N] [--warmup N] [--engines a,b] [FILE...]
+//
+// Each (engine, trace) pair runs in a fresh node process: --warmup untimed
+// replays (default 1), then --runs timed ones (default 5), each in a fresh
+// document; the figures are their medians.
 //
 // With no FILE, every *.json.gz in the shared traces folder beside the repo
 // (../../../shared/traces from this script) is used. See ../README.md for what
@@ -69,13 +73,13 @@ const { engines } = await import('./engines.mjs');
 function usage(msg) {
   if (msg) process.stderr.write(`traces.mjs: ${msg}\n`);
   process.stderr.write(
-    'usage: node traces.mjs [--runs N] [--engines ' + [...engines.keys()].join(',') + '] [FILE...]\n',
+    'usage: node traces.mjs [--runs N] [--warmup N] [--engines ' + [...engines.keys()].join(',') + '] [FILE...]\n',
   );
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const opts = { runs: 5, engines: [...engines.keys()], files: [] };
+  const opts = { runs: 5, warmup: 1, engines: [...engines.keys()], files: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -85,6 +89,9 @@ function parseArgs(argv) {
     if (a === '--runs') {
       opts.runs = Number(value());
       if (!Number.isInteger(opts.runs) || opts.runs < 1) usage('--runs must be a positive integer');
+    } else if (a === '--warmup') {
+      opts.warmup = Number(value());
+      if (!Number.isInteger(opts.warmup) || opts.warmup < 0) usage('--warmup must be a non-negative integer');
     } else if (a === '--engines') {
       opts.engines = value().split(',').filter(Boolean);
       for (const e of opts.engines) if (!engines.has(e)) usage(`unknown engine ${e}`);
@@ -117,6 +124,10 @@ export function loadTrace(file) {
   const data = JSON.parse(raw.toString('utf8'));
   if (typeof data.endContent !== 'string' || !Array.isArray(data.txns)) {
     throw new Error(`${file}: not a trace (needs endContent and txns)`);
+  }
+  // Every known trace starts empty; refuse a start text rather than ignore it.
+  if (data.startContent !== undefined && data.startContent !== '') {
+    throw new Error(`${file}: non-empty startContent is not supported`);
   }
   const concurrent = data.numAgents !== undefined || data.txns.some((t) => t.parents !== undefined);
   const numAgents = concurrent ? data.numAgents : 1;
@@ -249,6 +260,9 @@ function heapChild(engineName, file) {
     const u = process.memoryUsage();
     return { js: u.heapUsed + u.arrayBuffers, wasm: wasmBytes() };
   };
+  // No warm-up load first: a wasm engine would reuse the memory it grew, and
+  // the document would look smaller than it is. The engine's one-time state
+  // built on first use is counted with the document instead (a few KB).
   const before = measure();
   const loaded = engine.load(bytes);
   const after = measure();
@@ -265,7 +279,7 @@ function measureHeap(engineName, bytes) {
   try {
     const file = path.join(dir, 'doc.bin');
     writeFileSync(file, bytes);
-    const r = spawnSync(process.execPath, ['--expose-gc', scriptPath, '--heap-child', engineName, file], {
+    const r = spawnSync(process.execPath, ['--expose-gc', '--no-flush-bytecode', scriptPath, '--heap-child', engineName, file], {
       encoding: 'utf8',
       maxBuffer: 1 << 20,
     });
@@ -292,11 +306,18 @@ function versionOf(pkg) {
   }
 }
 
-function bench(engineName, trace, runs) {
+function bench(engineName, trace, runs, warmup) {
   const engine = engines.get(engineName);
   const out = { engine: engineName, trace: trace.name, ops: trace.ops };
   const results = [];
   try {
+    // Untimed runs first, so that medians describe the JIT-compiled steady
+    // state (the JS engines are markedly slower on their first replay).
+    for (let i = 0; i < warmup; i++) {
+      const r = oneRun(engine, trace);
+      process.stderr.write(`${engineName} ${trace.name} warm-up ${i + 1}/${warmup}: apply ${r.applyMs.toFixed(1)}ms\n`);
+      if (r.error) return { ...out, ok: false, error: r.error, version: versionOf(engine.pkg) };
+    }
     for (let i = 0; i < runs; i++) {
       const r = oneRun(engine, trace);
       results.push(r);
@@ -312,9 +333,13 @@ function bench(engineName, trace, runs) {
   }
   const failed = results.find((r) => r.error);
   if (failed) return { ...out, ok: false, error: failed.error, version: versionOf(engine.pkg) };
+  // The JS heap moves by up to ~200 KB between identical measurements (V8's
+  // own bookkeeping), so memory too is a median, of one fresh process per run.
   let heap;
   try {
-    heap = measureHeap(engineName, results[results.length - 1].bytes);
+    const heaps = [];
+    for (let i = 0; i < runs; i++) heaps.push(measureHeap(engineName, results[results.length - 1].bytes));
+    heap = { heapBytes: median(heaps.map((h) => h.heapBytes)), wasmBytes: median(heaps.map((h) => h.wasmBytes)) };
   } catch (e) {
     return { ...out, ok: false, error: String(e?.message ?? e), version: versionOf(engine.pkg) };
   }
@@ -332,8 +357,28 @@ function bench(engineName, trace, runs) {
   };
 }
 
+// benchChild replays one (engine, trace) pair in its own process, so that no
+// engine runs in a heap, JIT state or wasm memory left behind by another.
+function benchChild(engineName, file, runs, warmup) {
+  const trace = loadTrace(file);
+  process.stdout.write(JSON.stringify(bench(engineName, trace, runs, warmup)) + '\n');
+}
+
+function runChild(engineName, file, trace, opts) {
+  const r = spawnSync(
+    process.execPath,
+    ['--expose-gc', scriptPath, '--bench-child', engineName, file, String(opts.runs), String(opts.warmup)],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 },
+  );
+  const line = r.stdout?.split('\n').find((l) => l.startsWith('{'));
+  if (r.status === 0 && line) return JSON.parse(line);
+  const why = r.error ? r.error.message : r.signal ? `killed by ${r.signal}` : `exit status ${r.status}`;
+  return { engine: engineName, trace: trace.name, ops: trace.ops, ok: false, error: `benchmark process failed: ${why}` };
+}
+
 function main(argv) {
   if (argv[0] === '--heap-child') return heapChild(argv[1], argv[2]);
+  if (argv[0] === '--bench-child') return benchChild(argv[1], argv[2], Number(argv[3]), Number(argv[4]));
   const opts = parseArgs(argv);
   for (const file of opts.files) {
     let trace;
@@ -354,7 +399,7 @@ function main(argv) {
       continue;
     }
     for (const engineName of opts.engines) {
-      process.stdout.write(JSON.stringify(bench(engineName, trace, opts.runs)) + '\n');
+      process.stdout.write(JSON.stringify(runChild(engineName, path.resolve(file), trace, opts)) + '\n');
     }
   }
 }

@@ -214,6 +214,10 @@ func decode(name string, raw []byte) (*Trace, error) {
 				return nil, invalid(i, -1, "agent %d out of range [0, %d)", *ft.Agent, t.NumAgents)
 			}
 			txn.Agent = *ft.Agent
+			// An absent list would silently make the txn a root of the history.
+			if ft.Parents == nil {
+				return nil, invalid(i, -1, "no parents list")
+			}
 			for _, p := range ft.Parents {
 				// Parents must come earlier: the file order is then a causal
 				// order, which replays rely on.
@@ -221,12 +225,9 @@ func decode(name string, raw []byte) (*Trace, error) {
 					return nil, invalid(i, -1, "parent %d is not an earlier txn", p)
 				}
 			}
-			// Never nil in a concurrent trace, so that "no parents" (the first
-			// txn) is told apart from "sequential".
+			// Never nil in a concurrent trace (checked above), so that "no
+			// parents" (the first txn) is told apart from "sequential".
 			txn.Parents = ft.Parents
-			if txn.Parents == nil {
-				txn.Parents = []int{}
-			}
 		}
 		txn.Patches = make([]Patch, len(ft.Patches))
 		for j, rp := range ft.Patches {

@@ -245,6 +245,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"zero agents", `{` + ok + `,"numAgents":0,"txns":[]}`, -1, -1},
 		{"agent out of range", `{` + ok + `,"numAgents":2,"txns":[{"agent":0,"parents":[],"patches":[]},{"agent":2,"parents":[0],"patches":[]}]}`, 1, -1},
 		{"negative agent", `{` + ok + `,"numAgents":2,"txns":[{"agent":-1,"parents":[],"patches":[]}]}`, 0, -1},
+		{"no parents list", `{` + ok + `,"numAgents":1,"txns":[{"agent":0,"parents":[],"patches":[]},{"agent":0,"patches":[]}]}`, 1, -1},
 		{"no agent", `{` + ok + `,"numAgents":2,"txns":[{"parents":[],"patches":[]}]}`, 0, -1},
 		{"parent points forward", `{` + ok + `,"numAgents":1,"txns":[{"agent":0,"parents":[],"patches":[]},{"agent":0,"parents":[2],"patches":[]},{"agent":0,"parents":[1],"patches":[]}]}`, 1, -1},
 		{"parent is itself", `{` + ok + `,"numAgents":1,"txns":[{"agent":0,"parents":[0],"patches":[]}]}`, 0, -1},
