@@ -131,6 +131,9 @@ export function loadTrace(file) {
   }
   const concurrent = data.numAgents !== undefined || data.txns.some((t) => t.parents !== undefined);
   const numAgents = concurrent ? data.numAgents : 1;
+  if (!Number.isInteger(numAgents) || numAgents < 1) {
+    throw new Error(`${file}: concurrent trace needs numAgents ≥ 1`);
+  }
   let ops = 0;
   data.txns.forEach((t, i) => {
     if (!Array.isArray(t.patches)) throw new Error(`${file}: txn ${i} has no patches`);
@@ -149,7 +152,9 @@ export function loadTrace(file) {
       if (!Number.isInteger(t.agent) || t.agent < 0 || t.agent >= numAgents) {
         throw new Error(`${file}: txn ${i}: agent ${t.agent} out of range`);
       }
-      for (const p of t.parents ?? []) {
+      // An absent list would silently make the txn a root of the history.
+      if (!Array.isArray(t.parents)) throw new Error(`${file}: txn ${i}: no parents list`);
+      for (const p of t.parents) {
         if (!Number.isInteger(p) || p < 0 || p >= i) {
           throw new Error(`${file}: txn ${i}: parent ${p} is not an earlier txn`);
         }
@@ -192,7 +197,7 @@ function replayConcurrent(engine, trace) {
       if (mine[j]) continue;
       mine[j] = 1; // held from here on: what it depends on is merged with it
       missing.push(j);
-      for (const p of trace.txns[j].parents ?? []) if (!mine[p]) stack.push(p);
+      for (const p of trace.txns[j].parents) if (!mine[p]) stack.push(p);
     }
     if (missing.length === 0) return;
     missing.sort((x, y) => x - y);
@@ -202,7 +207,7 @@ function replayConcurrent(engine, trace) {
   for (let i = 0; i < n; i++) {
     const txn = trace.txns[i];
     const a = txn.agent;
-    catchUp(a, txn.parents ?? []);
+    catchUp(a, txn.parents);
     deltas[i] = engine.txnDelta(replicas[a], txn.patches);
     have[a][i] = 1;
   }
