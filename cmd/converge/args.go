@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/converge-sync/converge"
 )
 
 // parseArgs parses flags that may come before, between or after the
@@ -73,4 +76,29 @@ func countWord(min, max int) string {
 		return strconv.Itoa(min)
 	}
 	return fmt.Sprintf("%d to %d", min, max)
+}
+
+// openCommand parses a replica command's flags and min..max positional
+// arguments, and opens the replica named by dir. Asked for help (-h), it
+// returns flag.ErrHelp, which main treats as success.
+func openCommand(fs *flag.FlagSet, dir *string, args []string, min, max int) (*converge.Replica, []string, error) {
+	pos, err := parseArgs(fs, args)
+	if err == flag.ErrHelp {
+		return nil, nil, err
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := wantArgs(fs, pos, min, max); err != nil {
+		return nil, nil, err
+	}
+	r, err := openReplica(context.Background(), *dir)
+	return r, pos, err
+}
+
+func openReplica(ctx context.Context, dir string) (*converge.Replica, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("%w: --replica DIR is required (or set CONVERGE_REPLICA)", errUsage)
+	}
+	return converge.Open(ctx, dir, converge.WithCompactAfter(0))
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 )
@@ -11,22 +9,12 @@ import (
 func runCompact(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("compact", "compact --replica DIR\n\nFolds every document's change log into its saved copy (history is kept).", stderr)
 	dir := replicaFlag(fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if err := wantArgs(fs, pos, 0, 0); err != nil {
-		return err
-	}
-	ctx := context.Background()
-	r, err := openReplica(ctx, *dir)
+	r, _, err := openCommand(fs, dir, args, 0, 0)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	ctx := context.Background()
 	var progress func(done, total int)
 	if isTerminal(stderr) {
 		progress = func(done, total int) { fmt.Fprintf(stderr, "\rcompacted %d/%d documents", done, total) }

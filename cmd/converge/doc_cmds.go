@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -71,31 +70,12 @@ func runDocCommand(c docCommand, args []string, stdout, stderr io.Writer) error 
 	fs := newFlags("doc "+c.name, "doc "+c.name+" --replica DIR "+c.args+"\n\n"+c.summary+".", stderr)
 	dir := replicaFlag(fs)
 	asJSON := fs.Bool("json", false, "print as JSON (history, ls)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if err := wantArgs(fs, pos, c.min, c.max); err != nil {
-		return err
-	}
-	ctx := context.Background()
-	r, err := openReplica(ctx, *dir)
+	r, pos, err := openCommand(fs, dir, args, c.min, c.max)
 	if err != nil {
 		return err
 	}
 	call := &docCall{r: r, args: pos, stdout: stdout, json: *asJSON}
-	err = c.run(ctx, call)
-	return errors.Join(err, r.Close())
-}
-
-func openReplica(ctx context.Context, dir string) (*converge.Replica, error) {
-	if dir == "" {
-		return nil, fmt.Errorf("%w: --replica DIR is required (or set CONVERGE_REPLICA)", errUsage)
-	}
-	return converge.Open(ctx, dir, converge.WithCompactAfter(0))
+	return errors.Join(c.run(context.Background(), call), r.Close())
 }
 
 func (c *docCall) doc(ctx context.Context) (*converge.Doc, error) { return c.r.Doc(ctx, c.args[0]) }
@@ -270,22 +250,12 @@ func docList(ctx context.Context, c *docCall) error {
 func runExport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("export", "export --replica DIR DOC FILE\n\nWrites the document with its full history to FILE, in the portable binary format.", stderr)
 	dir := replicaFlag(fs)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if err := wantArgs(fs, pos, 2, 2); err != nil {
-		return err
-	}
-	ctx := context.Background()
-	r, err := openReplica(ctx, *dir)
+	r, pos, err := openCommand(fs, dir, args, 2, 2)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	ctx := context.Background()
 	docs, err := r.Docs(ctx)
 	if err != nil {
 		return err
@@ -320,25 +290,15 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("import", "import --replica DIR [--doc ID] FILE...\n\nMerges documents saved by `converge export` into the replica. The document ID\nis --doc, or the file's name without its extension.", stderr)
 	dir := replicaFlag(fs)
 	docID := fs.String("doc", "", "document ID to import into (only with one FILE)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if err := wantArgs(fs, pos, 1, 1<<20); err != nil {
-		return err
-	}
-	if *docID != "" && len(pos) > 1 {
-		return fmt.Errorf("%w: --doc names one document; give one FILE", errUsage)
-	}
-	ctx := context.Background()
-	r, err := openReplica(ctx, *dir)
+	r, pos, err := openCommand(fs, dir, args, 1, 1<<20)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	if *docID != "" && len(pos) > 1 {
+		return fmt.Errorf("%w: --doc names one document; give one FILE", errUsage)
+	}
+	ctx := context.Background()
 	progress := isTerminal(stderr) && len(pos) > 1
 	for i, f := range pos {
 		id := *docID
