@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/converge-sync/converge/causal"
@@ -165,14 +166,21 @@ func (tx *Txn) Increment(obj ObjID, key string, delta int64) error {
 	if err != nil {
 		return err
 	}
-	w, ok := o.fields[key].winner()
+	return tx.increment(o.fields[key], strconv.Quote(key), Op{Action: ActIncrement, Obj: obj, Key: key}, delta)
+}
+
+// increment adds delta to the counter shown in r, at the place where names
+// for errors; op carries the target (map key or list element).
+func (tx *Txn) increment(r *register, where string, op Op, delta int64) error {
+	w, ok := r.winner()
 	if !ok {
-		return fmt.Errorf("crdt: no counter at %q: %w", key, ErrNotFound)
+		return fmt.Errorf("crdt: no counter at %s: %w", where, ErrNotFound)
 	}
 	if w.value.kind != KindCounter {
-		return fmt.Errorf("crdt: %q holds a %s value, not a counter: %w", key, w.value.kind, ErrWrongKind)
+		return fmt.Errorf("crdt: %s holds a %s value, not a counter: %w", where, w.value.kind, ErrWrongKind)
 	}
-	_, err = tx.add(Op{Action: ActIncrement, Obj: obj, Key: key, Value: Int(delta), Pred: []causal.OpID{w.op}})
+	op.Value, op.Pred = Int(delta), []causal.OpID{w.op}
+	_, err := tx.add(op)
 	return err
 }
 
@@ -257,12 +265,7 @@ func (tx *Txn) IncrementAt(obj ObjID, index int, delta int64) error {
 	if err != nil {
 		return err
 	}
-	w, _ := r.winner()
-	if w.value.kind != KindCounter {
-		return fmt.Errorf("crdt: index %d holds a %s value, not a counter: %w", index, w.value.kind, ErrWrongKind)
-	}
-	_, err = tx.add(Op{Action: ActIncrement, Obj: obj, Elem: elem, Value: Int(delta), Pred: []causal.OpID{w.op}})
-	return err
+	return tx.increment(r, "index "+strconv.Itoa(index), Op{Action: ActIncrement, Obj: obj, Elem: elem}, delta)
 }
 
 // ResolveAt ends a conflict at index of the list obj, keeping op keep's value.
