@@ -1,0 +1,387 @@
+package syncproto
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/converge-sync/converge/causal"
+	"github.com/converge-sync/converge/crdt"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// node is a minimal driver: a session over in-memory documents, answering
+// events the way a replica or server does.
+type node struct {
+	t      *testing.T
+	actor  causal.ActorID
+	s      *Session
+	docs   map[string]*crdt.Doc
+	events []Event // every event seen, for assertions
+	acked  map[string]causal.VersionVector
+}
+
+func newNode(t *testing.T, role Role, dial bool, lim Limits) *node {
+	a := causal.NewActorID()
+	return &node{t: t, actor: a, docs: map[string]*crdt.Doc{}, acked: map[string]causal.VersionVector{},
+		s: NewSession(Config{Actor: a, Role: role, Name: fmt.Sprint(role), Dial: dial, Limits: lim}, t0)}
+}
+
+func (n *node) doc(id string) *crdt.Doc {
+	if n.docs[id] == nil {
+		n.docs[id] = crdt.NewDoc(n.actor)
+	}
+	return n.docs[id]
+}
+
+func (n *node) edit(id, key string, v int64) {
+	n.t.Helper()
+	if _, _, err := n.doc(id).Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error {
+		_, err := tx.Put(crdt.Root, key, crdt.Int(v))
+		return err
+	}); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// pushLocal offers every change of id to the session (it sends only what the
+// peer lacks, and only if live).
+func (n *node) pushLocal(id string) { n.s.Push(id, n.doc(id).Changes()) }
+
+func (n *node) handle(evs []Event) {
+	for _, ev := range evs {
+		n.events = append(n.events, ev)
+		switch ev := ev.(type) {
+		case SubscribeRequest:
+			d := n.doc(ev.Doc)
+			n.s.Answer(ev.Doc, d.ChangesSince(ev.Have), d.Version())
+		case HaveReceived:
+			n.s.Push(ev.Doc, n.doc(ev.Doc).ChangesSince(ev.Have))
+		case ChangesReceived:
+			d := n.doc(ev.Doc)
+			if _, err := d.Apply(ev.Changes...); err != nil {
+				n.s.Refuse(ev.Doc, CodeInvalidChange, err.Error())
+				continue
+			}
+			n.s.Ack(ev.Doc, d.Version())
+		case AckReceived:
+			n.acked[ev.Doc] = merged(n.acked[ev.Doc], ev.Durable)
+		}
+	}
+}
+
+// pump delivers frames both ways until both sides are quiet; it returns
+// the number of frames and bytes carried.
+func pump(a, b *node) (frames, size int) {
+	for {
+		fa, ea := a.s.Ready()
+		a.handle(ea)
+		fb, eb := b.s.Ready()
+		b.handle(eb)
+		if len(fa)+len(fb)+len(ea)+len(eb) == 0 {
+			return
+		}
+		for _, f := range fa {
+			frames, size = frames+1, size+len(f)
+			b.s.Receive(f, t0)
+		}
+		for _, f := range fb {
+			frames, size = frames+1, size+len(f)
+			a.s.Receive(f, t0)
+		}
+	}
+}
+
+func pair(t *testing.T) (client, server *node) {
+	client = newNode(t, RoleReplica, true, Limits{})
+	server = newNode(t, RoleServer, false, Limits{})
+	pump(client, server)
+	return client, server
+}
+
+func findEvent[T Event](evs []Event) (T, bool) {
+	for _, ev := range evs {
+		if e, ok := ev.(T); ok {
+			return e, true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+func sameJSON(t *testing.T, a, b *crdt.Doc) {
+	t.Helper()
+	if ja, jb := a.JSON(), b.JSON(); !bytes.Equal(ja, jb) {
+		t.Fatalf("documents differ:\n%s\n%s", ja, jb)
+	}
+}
+
+func TestSessionHandshake(t *testing.T) {
+	c, s := pair(t)
+	cc, ok := findEvent[Connected](c.events)
+	if !ok || cc.Peer != s.actor || cc.Role != RoleServer {
+		t.Fatalf("client saw %+v", c.events)
+	}
+	sc, ok := findEvent[Connected](s.events)
+	if !ok || sc.Peer != c.actor || sc.Role != RoleReplica || sc.Name != "1" {
+		t.Fatalf("server saw %+v", s.events)
+	}
+	if p, open := c.s.Peer(); !open || p.Peer != s.actor {
+		t.Fatalf("Peer() = %+v, %v", p, open)
+	}
+}
+
+func TestSessionSyncsBothWaysThenLive(t *testing.T) {
+	c, s := pair(t)
+	c.edit("d", "c1", 1)
+	c.edit("d", "c2", 2)
+	s.edit("d", "s1", 3)
+	if err := c.s.Subscribe("d", c.doc("d").Version()); err != nil {
+		t.Fatal(err)
+	}
+	pump(c, s)
+	sameJSON(t, c.doc("d"), s.doc("d"))
+	if !c.s.Live("d") || !s.s.Live("d") {
+		t.Fatal("document not live after the exchange")
+	}
+	if !c.acked["d"].Contains(c.doc("d").Version()) {
+		t.Fatalf("client's changes not acknowledged: acked %v, holds %v", c.acked["d"], c.doc("d").Version())
+	}
+
+	// Live: a new change on either side reaches the other, and nothing is
+	// sent twice.
+	c.edit("d", "c3", 4)
+	c.pushLocal("d")
+	s.edit("d", "s2", 5)
+	s.pushLocal("d")
+	pump(c, s)
+	sameJSON(t, c.doc("d"), s.doc("d"))
+	frames, _ := func() (int, int) { c.pushLocal("d"); s.pushLocal("d"); return pump(c, s) }()
+	if frames != 0 {
+		t.Fatalf("re-offering known changes sent %d frames", frames)
+	}
+}
+
+func TestSessionUnsubscribeStopsAndResubscribeResumes(t *testing.T) {
+	c, s := pair(t)
+	c.edit("d", "a", 1)
+	c.s.Subscribe("d", c.doc("d").Version())
+	pump(c, s)
+	c.s.Unsubscribe("d")
+	pump(c, s)
+	if s.s.Live("d") || c.s.Live("d") {
+		t.Fatal("still live after unsubscribe")
+	}
+	if _, ok := findEvent[Unsubscribed](s.events); !ok {
+		t.Fatal("server saw no Unsubscribed")
+	}
+	s.edit("d", "b", 2)
+	s.pushLocal("d")
+	if f, _ := pump(c, s); f != 0 {
+		t.Fatalf("%d frames sent for an unsubscribed document", f)
+	}
+	// The same streams carry on after subscribing again.
+	c.edit("d", "c", 3)
+	c.s.Subscribe("d", c.doc("d").Version())
+	pump(c, s)
+	sameJSON(t, c.doc("d"), s.doc("d"))
+}
+
+func TestSessionSplitsChangesToThePeersFrameLimit(t *testing.T) {
+	lim := DefaultLimits
+	lim.MaxFrame = 512
+	c := newNode(t, RoleReplica, true, Limits{})
+	s := newNode(t, RoleServer, false, lim)
+	pump(c, s)
+	for i := range 200 {
+		c.edit("d", fmt.Sprint("key-", i), int64(i))
+	}
+	c.s.Subscribe("d", c.doc("d").Version())
+	// Deliver by hand to check every frame's size.
+	for range 10 {
+		fc, ec := c.s.Ready()
+		c.handle(ec)
+		for _, f := range fc {
+			if len(f) > lim.MaxFrame {
+				t.Fatalf("frame of %d bytes to a peer accepting %d", len(f), lim.MaxFrame)
+			}
+			s.s.Receive(f, t0)
+		}
+		fs, es := s.s.Ready()
+		s.handle(es)
+		for _, f := range fs {
+			c.s.Receive(f, t0)
+		}
+	}
+	sameJSON(t, c.doc("d"), s.doc("d"))
+	if err := s.s.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSessionManyDocuments(t *testing.T) {
+	c, s := pair(t)
+	for i := range 50 {
+		id := fmt.Sprint("doc/", i)
+		c.edit(id, "k", int64(i))
+		s.edit(id, "s", int64(i))
+		c.s.Subscribe(id, c.doc(id).Version())
+	}
+	pump(c, s)
+	for i := range 50 {
+		id := fmt.Sprint("doc/", i)
+		sameJSON(t, c.doc(id), s.doc(id))
+	}
+}
+
+func TestSessionPresence(t *testing.T) {
+	c, s := pair(t)
+	c.s.Subscribe("d", nil)
+	pump(c, s)
+	c.s.SendPresence(Presence{Doc: "d", Peer: c.actor, TTLMs: 30000, State: []byte(`{"cursor":3}`)})
+	c.s.SendLeave("d", c.actor)
+	pump(c, s)
+	p, ok := findEvent[PresenceReceived](s.events)
+	if !ok || p.Peer != c.actor || string(p.State) != `{"cursor":3}` || p.TTLMs != 30000 {
+		t.Fatalf("server got %+v", s.events)
+	}
+	if l, ok := findEvent[LeaveReceived](s.events); !ok || l.Peer != c.actor {
+		t.Fatalf("no leave: %+v", s.events)
+	}
+
+	// Presence for a document the connection does not share is refused,
+	// without ending the session.
+	c.s.docs["other"] = c.s.stream("other")
+	c.s.docs["other"].subscribed = true // a misbehaving peer
+	c.s.SendPresence(Presence{Doc: "other", Peer: c.actor, State: []byte(`{}`)})
+	pump(c, s)
+	if e, ok := findEvent[ErrorReceived](c.events); !ok || e.Code != CodeNotSubscribed || e.Doc != "other" {
+		t.Fatalf("client saw %+v", c.events)
+	}
+	if c.s.Err() != nil || s.s.Err() != nil {
+		t.Fatal("a refused presence ended the session")
+	}
+}
+
+func TestSessionHeartbeat(t *testing.T) {
+	c, s := pair(t)
+	hb := c.s.Heartbeat()
+	if hb != DefaultHeartbeat {
+		t.Fatalf("heartbeat %v", hb)
+	}
+	c.s.Tick(t0.Add(hb))
+	frames, _ := c.s.Ready()
+	if len(frames) != 1 || frames[0][0] != byte(TypePing) {
+		t.Fatalf("no ping after a quiet heartbeat: %x", frames)
+	}
+	s.s.Receive(frames[0], t0.Add(hb))
+	pong, _ := s.s.Ready()
+	if len(pong) != 1 || pong[0][0] != byte(TypePong) {
+		t.Fatalf("no pong: %x", pong)
+	}
+	// Silence for three heartbeats ends the session.
+	s.s.Tick(t0.Add(4 * hb))
+	_, evs := s.s.Ready()
+	cl, ok := findEvent[Closed](evs)
+	var le *LocalError
+	if !ok || !errors.As(cl.Err, &le) || le.Code != CodeUnavailable {
+		t.Fatalf("server events after silence: %+v", evs)
+	}
+}
+
+func TestSessionRefusesBadPeers(t *testing.T) {
+	frame := func(m Message) []byte { return Encode(m) }
+	cases := []struct {
+		name   string
+		frames [][]byte // sent to a fresh accepting session
+		code   Code
+	}{
+		{"garbage", [][]byte{{0xff, 1, 2}}, CodeMalformed},
+		{"empty frame", [][]byte{{}}, CodeMalformed},
+		{"subscribe before hello", [][]byte{frame(&Subscribe{Doc: "d"})}, CodeProtocol},
+		{"future version", [][]byte{frame(&Hello{Version: 99, Role: RoleReplica})}, CodeProtocolVersion},
+		{"second hello", [][]byte{frame(&Hello{Version: Version}), frame(&Hello{Version: Version})}, CodeProtocol},
+		{"changes without a stream", [][]byte{frame(&Hello{Version: Version}), frame(&Changes{Doc: "d", Changes: [][]byte{{1, 2, 3, 4, 5}}})}, CodeNotSubscribed},
+		{"broken change stream", [][]byte{frame(&Hello{Version: Version}), frame(&Subscribe{Doc: "d"}), frame(&Changes{Doc: "d", Changes: [][]byte{{1, 2, 3, 4, 5}}})}, CodeMalformed},
+		{"ack without a stream", [][]byte{frame(&Hello{Version: Version}), frame(&Ack{Doc: "d"})}, CodeNotSubscribed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewSession(Config{Actor: causal.NewActorID(), Role: RoleServer}, t0)
+			for _, f := range tc.frames {
+				s.Receive(f, t0)
+			}
+			frames, evs := s.Ready()
+			cl, ok := findEvent[Closed](evs)
+			var le *LocalError
+			if !ok || !errors.As(cl.Err, &le) || le.Code != tc.code {
+				t.Fatalf("events %+v, want Closed with %s", evs, tc.code)
+			}
+			last, err := Decode(frames[len(frames)-1], DefaultLimits)
+			if e, ok := last.(*Error); err != nil || !ok || !e.Fatal || e.Code != tc.code {
+				t.Fatalf("last frame %+v (%v), want a fatal %s", last, err, tc.code)
+			}
+			// A closed session ignores everything after.
+			s.Receive(frame(&Ping{Nonce: 1}), t0)
+			if f, e := s.Ready(); len(f)+len(e) != 0 {
+				t.Fatalf("closed session answered: %x %+v", f, e)
+			}
+		})
+	}
+}
+
+func TestSessionPeerErrorEndsDialer(t *testing.T) {
+	c := newNode(t, RoleReplica, true, Limits{})
+	c.s.Receive(Encode(&Error{Code: CodeUnauthorized, Fatal: true, Message: "no token"}), t0)
+	_, evs := c.s.Ready()
+	cl, ok := findEvent[Closed](evs)
+	var pe *PeerError
+	if !ok || !errors.As(cl.Err, &pe) || pe.Code != CodeUnauthorized || pe.Message != "no token" {
+		t.Fatalf("events %+v", evs)
+	}
+}
+
+func TestSessionInvalidChangeIsRefusedForThatDocumentOnly(t *testing.T) {
+	c, s := pair(t)
+	c.s.Subscribe("good", nil)
+	c.s.Subscribe("bad", nil)
+	pump(c, s)
+	// A change the document model refuses: it puts into an object that does
+	// not exist.
+	bogus := &crdt.Change{Actor: c.actor, Seq: 1, StartOp: 1, Ops: []crdt.Op{{
+		Action: crdt.ActPut, Obj: crdt.ObjID{Counter: 99, Actor: c.actor}, Key: "x", Value: crdt.Int(1)}}}
+	c.s.Push("bad", []*crdt.Change{bogus})
+	c.edit("good", "k", 1)
+	c.pushLocal("good")
+	pump(c, s)
+	if e, ok := findEvent[ErrorReceived](c.events); !ok || e.Code != CodeInvalidChange || e.Doc != "bad" {
+		t.Fatalf("client events %+v", c.events)
+	}
+	if c.s.Live("bad") || !c.s.Live("good") {
+		t.Fatal("the refusal should end only the bad document's stream")
+	}
+	sameJSON(t, c.doc("good"), s.doc("good"))
+	if len(s.doc("bad").Changes()) != 0 {
+		t.Fatal("the server kept an invalid change")
+	}
+}
+
+func TestSessionTooManyDocs(t *testing.T) {
+	c := newNode(t, RoleReplica, true, Limits{})
+	s := newNode(t, RoleServer, false, Limits{})
+	s.s.cfg.MaxDocs = 2
+	for _, d := range []string{"a", "b", "c"} {
+		c.s.Subscribe(d, nil)
+	}
+	pump(c, s)
+	e, ok := findEvent[ErrorReceived](c.events)
+	if !ok || e.Code != CodeTooManyDocs || e.Doc != "c" {
+		t.Fatalf("client events %+v", c.events)
+	}
+	if !c.s.Live("a") || !c.s.Live("b") || c.s.Live("c") {
+		t.Fatal("wrong documents live")
+	}
+}
