@@ -3,6 +3,7 @@ module github.com/converge-sync/converge
 go 1.26.8
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/ncruces/go-sqlite3 v0.37.0
 	golang.org/x/sys v0.49.0
 	modernc.org/sqlite v1.62.0
