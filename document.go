@@ -21,6 +21,8 @@ type Doc struct {
 	mu        sync.Mutex
 	doc       *crdt.Doc
 	unflushed []store.Change // batched writes not yet durable
+	unfed     []*crdt.Change // the same changes, for the feeds once durable
+	feeds     []*feed        // sync connections following the document
 	logged    int            // changes in the store's log since the last snapshot
 	compactng bool           // a background compaction is running
 
@@ -70,7 +72,7 @@ func (d *Doc) load(ctx context.Context) error {
 	if err != nil {
 		return &store.CorruptError{Doc: d.id, Detail: "log: " + err.Error(), Err: err}
 	}
-	d.doc, d.logged, d.unflushed = doc, len(log), nil
+	d.doc, d.logged, d.unflushed, d.unfed = doc, len(log), nil, nil
 	return nil
 }
 
@@ -123,6 +125,7 @@ func (d *Doc) persist(ctx context.Context, cs []*crdt.Change) error {
 	}
 	if d.r.batched {
 		d.unflushed = append(d.unflushed, batch...)
+		d.unfed = append(d.unfed, cs...)
 		return nil
 	}
 	if err := d.r.st.Append(ctx, d.id, batch); err != nil {
@@ -133,6 +136,7 @@ func (d *Doc) persist(ctx context.Context, cs []*crdt.Change) error {
 	}
 	d.logged += len(batch)
 	d.maybeCompact()
+	d.feed(cs)
 	return nil
 }
 
@@ -140,6 +144,22 @@ func (d *Doc) persist(ctx context.Context, cs []*crdt.Change) error {
 func (d *Doc) Flush(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.flushLocked(ctx)
+}
+
+// durable runs fn with the document locked and every change it holds
+// durable: what may be offered to a peer.
+func (d *Doc) durable(ctx context.Context, fn func(doc *crdt.Doc)) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.flushLocked(ctx); err != nil {
+		return err
+	}
+	fn(d.doc)
+	return nil
+}
+
+func (d *Doc) flushLocked(ctx context.Context) error {
 	if len(d.unflushed) == 0 {
 		return nil
 	}
@@ -153,6 +173,8 @@ func (d *Doc) Flush(ctx context.Context) error {
 	d.logged += len(d.unflushed)
 	d.unflushed = nil
 	d.maybeCompact()
+	d.feed(d.unfed)
+	d.unfed = nil
 	return nil
 }
 

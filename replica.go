@@ -26,10 +26,13 @@ type Replica struct {
 	batched bool
 	compact int
 
-	mu     sync.Mutex
-	docs   map[string]*Doc
-	closed bool
-	bg     sync.WaitGroup // background compactions
+	presence *presenceHub
+
+	mu      sync.Mutex
+	docs    map[string]*Doc
+	syncers []*Syncer
+	closed  bool
+	bg      sync.WaitGroup // background compactions
 }
 
 type config struct {
@@ -84,7 +87,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Replica, error) {
 		}
 	}
 	r := &Replica{st: cfg.store, log: cfg.log, now: cfg.now, batched: cfg.batched,
-		compact: cfg.compact, docs: make(map[string]*Doc)}
+		compact: cfg.compact, docs: make(map[string]*Doc), presence: newPresenceHub(cfg.now)}
 	if r.st == nil {
 		if dir == "" {
 			return nil, errors.New("converge: Open needs a folder, or WithStore")
@@ -187,6 +190,9 @@ func (r *Replica) Doc(ctx context.Context, id string) (*Doc, error) {
 		return nil, err
 	}
 	r.docs[id] = d
+	for _, s := range r.syncers {
+		s.opened(id)
+	}
 	return d, nil
 }
 

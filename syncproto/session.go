@@ -200,6 +200,9 @@ var ErrSessionClosed = errors.New("syncproto: session closed")
 // Peer returns the peer's Hello (or Welcome) once the handshake is done.
 func (s *Session) Peer() (Hello, bool) { return s.peer, s.state == stateOpen }
 
+// PeerRole returns the peer's role (0 before the handshake).
+func (s *Session) PeerRole() Role { return s.peer.Role }
+
 // Err returns why the session ended, or nil while it is open.
 func (s *Session) Err() error { return s.closed }
 

@@ -1,0 +1,431 @@
+package converge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/converge-sync/converge/causal"
+	"github.com/converge-sync/converge/crdt"
+	"github.com/converge-sync/converge/syncproto"
+	"github.com/converge-sync/converge/transport"
+)
+
+// peerConfig is what differs between a connection a replica dialled and
+// one it accepted (as a server, or as a replica serving another directly).
+type peerConfig struct {
+	dial      bool
+	role      syncproto.Role
+	name      string
+	limits    syncproto.Limits
+	heartbeat time.Duration
+	maxDocs   int
+	maxQueue  int           // changes waiting for a slow peer before it is dropped
+	writeWait time.Duration // the longest one frame may take to write
+	access    Access
+	metrics   Metrics
+	log       *slog.Logger
+
+	// Hooks for a dialling replica (nil on a server).
+	onEvent func(p *peer, ev syncproto.Event)
+}
+
+// Access decides what the peer of one connection may do. A server sets it
+// from the connection's token; nil allows everything.
+type Access interface {
+	// CanRead reports whether the peer may subscribe to doc.
+	CanRead(doc string) bool
+	// CanWrite reports whether the peer may send changes to doc.
+	CanWrite(doc string) bool
+	// Expired reports whether the peer's grant has run out (the session
+	// then ends with token_expired).
+	Expired(now time.Time) bool
+}
+
+// Metrics receives what a sync connection does, for monitoring. All
+// methods must be safe for concurrent use and fast.
+type Metrics interface {
+	ChangesIn(n int)             // changes received and applied
+	ChangesOut(n int)            // changes sent
+	FanOut(d time.Duration)      // from a change being durable to its frame being written to a peer
+	StoreWrite(d time.Duration)  // one durable write of received changes
+	Refused(code syncproto.Code) // something refused, by code
+}
+
+// peer runs one sync session over one connection for a replica.
+type peer struct {
+	r    *Replica
+	cfg  peerConfig
+	conn transport.Conn
+	s    *syncproto.Session // touched only by the run goroutine
+	ctx  context.Context
+
+	mu       sync.Mutex
+	queue    []outgoing // filled by document feeds and presence, drained by run
+	queued   int        // changes in queue
+	overflow bool
+	wake     chan struct{}
+
+	docs    map[string]*Doc   // documents this connection streams (run goroutine only)
+	follows map[string]func() // their feeds, to stop
+}
+
+// outgoing is something another goroutine wants sent to the peer.
+type outgoing struct {
+	doc      string
+	changes  []*crdt.Change
+	durable  time.Time
+	presence *syncproto.Presence
+	leave    *syncproto.Leave
+	fn       func() // run on the session goroutine
+}
+
+func newPeer(r *Replica, conn transport.Conn, cfg peerConfig) *peer {
+	if cfg.maxQueue <= 0 {
+		cfg.maxQueue = 100_000
+	}
+	if cfg.writeWait <= 0 {
+		cfg.writeWait = 30 * time.Second
+	}
+	if cfg.log == nil {
+		cfg.log = r.log
+	}
+	return &peer{r: r, cfg: cfg, conn: conn, wake: make(chan struct{}, 1),
+		docs: map[string]*Doc{}, follows: map[string]func(){}}
+}
+
+// enqueue hands o to the session goroutine without blocking.
+func (p *peer) enqueue(o outgoing) {
+	p.mu.Lock()
+	p.queue = append(p.queue, o)
+	p.queued += len(o.changes)
+	if p.queued > p.cfg.maxQueue {
+		p.overflow = true
+	}
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// do runs fn on the session goroutine.
+func (p *peer) do(fn func()) { p.enqueue(outgoing{fn: fn}) }
+
+// run drives the session until the connection ends or ctx is done. It
+// returns why the session ended (nil when ctx ended it).
+func (p *peer) run(ctx context.Context) error {
+	now := p.r.now()
+	p.s = syncproto.NewSession(syncproto.Config{Actor: p.r.actor, Role: p.cfg.role, Name: p.cfg.name,
+		Dial: p.cfg.dial, Limits: p.cfg.limits, Heartbeat: p.cfg.heartbeat, MaxDocs: p.cfg.maxDocs}, now)
+	rctx, stopReading := context.WithCancel(context.WithoutCancel(ctx))
+	p.ctx = rctx
+	defer stopReading()
+	defer p.cleanup()
+
+	frames := make(chan []byte)
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			f, err := p.conn.Read(rctx)
+			if err != nil {
+				readErr <- err
+				return
+			}
+			select {
+			case frames <- f:
+			case <-rctx.Done():
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(min(p.s.Heartbeat()/3, time.Second))
+	defer tick.Stop()
+
+	var fanout []time.Time
+	if done, err := p.flush(); done { // a dialling session's Hello
+		return err
+	}
+	for {
+		select {
+		case f := <-frames:
+			p.s.Receive(f, p.r.now())
+		case err := <-readErr:
+			p.conn.Close(transport.CloseNormal, "")
+			return fmt.Errorf("converge: sync connection to %s: %w", p.conn.RemoteAddr(), err)
+		case <-p.wake:
+			fanout = p.drain(fanout[:0])
+		case <-tick.C:
+			now := p.r.now()
+			p.s.Tick(now)
+			if p.cfg.access != nil && p.cfg.access.Expired(now) {
+				p.s.Close(syncproto.CodeTokenExpired, "the token expired; connect again with a new one")
+			}
+			p.r.presence.tick(now)
+		case <-ctx.Done():
+			p.s.Close(syncproto.CodeGoingAway, "shutting down")
+		}
+		done, err := p.flush()
+		if p.cfg.metrics != nil && len(fanout) > 0 {
+			at := time.Now()
+			for _, t := range fanout {
+				p.cfg.metrics.FanOut(at.Sub(t))
+			}
+			fanout = fanout[:0]
+		}
+		if done {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// drain moves what other goroutines queued into the session.
+func (p *peer) drain(fanout []time.Time) []time.Time {
+	p.mu.Lock()
+	q, overflow := p.queue, p.overflow
+	p.queue, p.queued = nil, 0
+	p.mu.Unlock()
+	if overflow {
+		p.s.Close(syncproto.CodeUnavailable, fmt.Sprintf("the connection is too slow: over %d changes waiting to be sent", p.cfg.maxQueue))
+		return fanout
+	}
+	for _, o := range q {
+		switch {
+		case o.fn != nil:
+			o.fn()
+		case o.presence != nil:
+			p.s.SendPresence(*o.presence)
+		case o.leave != nil:
+			p.s.SendLeave(o.leave.Doc, o.leave.Peer)
+		default:
+			if p.s.Live(o.doc) {
+				before := p.s.PeerHas(o.doc).Total()
+				p.s.Push(o.doc, o.changes)
+				if sent := int(p.s.PeerHas(o.doc).Total() - before); sent > 0 {
+					fanout = append(fanout, o.durable)
+					p.countOut(sent)
+				}
+			}
+		}
+	}
+	return fanout
+}
+
+func (p *peer) countOut(n int) {
+	if p.cfg.metrics != nil && n > 0 {
+		p.cfg.metrics.ChangesOut(n)
+	}
+}
+
+// flush handles the session's events and writes its frames until it has
+// nothing more to say. done is true when the session is over.
+func (p *peer) flush() (done bool, err error) {
+	for {
+		frames, events := p.s.Ready()
+		if len(frames) == 0 && len(events) == 0 {
+			return false, nil
+		}
+		var closed *syncproto.Closed
+		for _, ev := range events {
+			if c, ok := ev.(syncproto.Closed); ok {
+				closed = &c
+				continue
+			}
+			p.handle(ev)
+			if p.cfg.onEvent != nil {
+				p.cfg.onEvent(p, ev)
+			}
+		}
+		for _, f := range frames {
+			wctx, cancel := context.WithTimeout(p.ctx, p.cfg.writeWait)
+			werr := p.conn.Write(wctx, f)
+			cancel()
+			if werr != nil {
+				p.conn.Close(transport.CloseInternal, "write failed")
+				return true, fmt.Errorf("converge: sync connection to %s: %w", p.conn.RemoteAddr(), werr)
+			}
+		}
+		if len(frames) > 0 {
+			p.s.Sent(p.r.now())
+		}
+		if closed != nil {
+			if p.cfg.onEvent != nil {
+				p.cfg.onEvent(p, *closed)
+			}
+			p.conn.Close(closeCode(closed.Err), closeReason(closed.Err))
+			return true, closed.Err
+		}
+	}
+}
+
+func closeCode(err error) transport.CloseCode {
+	var le *syncproto.LocalError
+	if errors.As(err, &le) {
+		switch le.Code {
+		case syncproto.CodeGoingAway:
+			return transport.CloseGoingAway
+		case syncproto.CodeMalformed, syncproto.CodeProtocol, syncproto.CodeProtocolVersion, syncproto.CodeNotSubscribed:
+			return transport.CloseProtocolError
+		case syncproto.CodeFrameTooLarge:
+			return transport.CloseTooBig
+		case syncproto.CodeInternal:
+			return transport.CloseInternal
+		default:
+			return transport.ClosePolicyViolation
+		}
+	}
+	return transport.CloseNormal
+}
+
+func closeReason(err error) string {
+	var le *syncproto.LocalError
+	if errors.As(err, &le) {
+		return le.Code.String()
+	}
+	return ""
+}
+
+// handle acts on one session event.
+func (p *peer) handle(ev syncproto.Event) {
+	switch ev := ev.(type) {
+	case syncproto.SubscribeRequest:
+		p.answer(ev)
+	case syncproto.HaveReceived:
+		if d := p.docs[ev.Doc]; d != nil {
+			var changes []*crdt.Change
+			if err := d.durable(p.ctx, func(doc *crdt.Doc) { changes = doc.ChangesSince(ev.Have) }); err != nil {
+				p.refuse(ev.Doc, syncproto.CodeUnavailable, err.Error())
+				return
+			}
+			before := p.s.PeerHas(ev.Doc).Total()
+			p.s.Push(ev.Doc, changes)
+			p.countOut(int(p.s.PeerHas(ev.Doc).Total() - before))
+		}
+	case syncproto.ChangesReceived:
+		p.merge(ev)
+	case syncproto.Unsubscribed:
+		p.unfollow(ev.Doc)
+	case syncproto.ErrorReceived:
+		if ev.Doc != "" {
+			p.unfollow(ev.Doc)
+		}
+		p.cfg.log.Warn("sync: peer refused", "peer", p.conn.RemoteAddr(), "doc", ev.Doc, "code", ev.Code, "msg", ev.Message)
+	case syncproto.PresenceReceived:
+		p.r.presence.received(p, ev.Presence)
+	case syncproto.LeaveReceived:
+		p.r.presence.left(p, ev.Doc, ev.Peer)
+	}
+}
+
+func (p *peer) refuse(doc string, code syncproto.Code, msg string) {
+	p.unfollow(doc)
+	p.s.Refuse(doc, code, msg)
+	if p.cfg.metrics != nil {
+		p.cfg.metrics.Refused(code)
+	}
+}
+
+// answer serves a peer's Subscribe: what it lacks, then this side's version.
+func (p *peer) answer(ev syncproto.SubscribeRequest) {
+	if p.cfg.access != nil && !p.cfg.access.CanRead(ev.Doc) {
+		p.refuse(ev.Doc, syncproto.CodeForbidden, "this token does not allow reading "+ev.Doc)
+		return
+	}
+	d, err := p.follow(ev.Doc)
+	if err != nil {
+		p.refuse(ev.Doc, codeOf(err), err.Error())
+		return
+	}
+	var changes []*crdt.Change
+	var version causal.VersionVector
+	if err := d.durable(p.ctx, func(doc *crdt.Doc) { changes, version = doc.ChangesSince(ev.Have), doc.Version() }); err != nil {
+		p.refuse(ev.Doc, syncproto.CodeUnavailable, err.Error())
+		return
+	}
+	p.s.Answer(ev.Doc, changes, version)
+	p.countOut(len(changes))
+	p.r.presence.joined(p, ev.Doc)
+}
+
+// follow opens doc and starts feeding its new durable changes to the
+// session. Following before reading what to send means no change can fall
+// between the two; the session drops what the peer already has.
+func (p *peer) follow(id string) (*Doc, error) {
+	if d := p.docs[id]; d != nil {
+		return d, nil
+	}
+	d, err := p.r.Doc(p.ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	p.docs[id] = d
+	p.follows[id] = d.follow(func(cs []*crdt.Change, durable time.Time) {
+		p.enqueue(outgoing{doc: id, changes: cs, durable: durable})
+	})
+	return d, nil
+}
+
+func (p *peer) unfollow(id string) {
+	if stop := p.follows[id]; stop != nil {
+		stop()
+		delete(p.follows, id)
+		delete(p.docs, id)
+	}
+	p.r.presence.parted(p, id)
+}
+
+// merge applies changes the peer sent, makes them durable and acknowledges.
+func (p *peer) merge(ev syncproto.ChangesReceived) {
+	if p.cfg.access != nil && !p.cfg.access.CanWrite(ev.Doc) {
+		p.refuse(ev.Doc, syncproto.CodeReadOnly, "this token allows reading "+ev.Doc+", not writing; nothing was stored")
+		return
+	}
+	d, err := p.follow(ev.Doc)
+	if err != nil {
+		p.refuse(ev.Doc, codeOf(err), err.Error())
+		return
+	}
+	start := time.Now()
+	err = d.Merge(p.ctx, ev.Changes...)
+	var version causal.VersionVector
+	if err == nil {
+		err = d.durable(p.ctx, func(doc *crdt.Doc) { version = doc.Version() })
+	}
+	if p.cfg.metrics != nil {
+		p.cfg.metrics.StoreWrite(time.Since(start))
+		p.cfg.metrics.ChangesIn(len(ev.Changes))
+	}
+	if err != nil {
+		p.refuse(ev.Doc, codeOf(err), err.Error())
+		return
+	}
+	p.s.Ack(ev.Doc, version)
+}
+
+// codeOf is the protocol code for an error from the replica.
+func codeOf(err error) syncproto.Code {
+	switch {
+	case errors.Is(err, crdt.ErrInvalidChange):
+		return syncproto.CodeInvalidChange
+	case errors.Is(err, ErrBadDocID):
+		return syncproto.CodeMalformed
+	case errors.Is(err, ErrClosed):
+		return syncproto.CodeGoingAway
+	default:
+		return syncproto.CodeUnavailable
+	}
+}
+
+// cleanup stops every feed and forgets the peer's presence.
+func (p *peer) cleanup() {
+	for id := range p.follows {
+		p.unfollow(id)
+	}
+	p.r.presence.gone(p)
+}

@@ -1,0 +1,487 @@
+package converge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/converge-sync/converge/causal"
+	"github.com/converge-sync/converge/crdt"
+	"github.com/converge-sync/converge/syncproto"
+	"github.com/converge-sync/converge/transport"
+	"github.com/converge-sync/converge/transport/ws"
+)
+
+// SyncOption configures Replica.Sync.
+type SyncOption func(*syncConfig)
+
+type syncConfig struct {
+	docs       []string // nil: every document, including ones opened later
+	token      string
+	name       string
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	heartbeat  time.Duration
+	dial       func(ctx context.Context) (transport.Conn, error)
+}
+
+// SyncDocs limits sync to the named documents (by default every document
+// of the replica is synced, including ones opened later).
+func SyncDocs(ids ...string) SyncOption {
+	return func(c *syncConfig) { c.docs = slices.Clone(ids) }
+}
+
+// SyncToken sends token to the server (as "Authorization: Bearer token").
+func SyncToken(token string) SyncOption { return func(c *syncConfig) { c.token = token } }
+
+// SyncName is the name this replica gives the server, for its logs.
+func SyncName(name string) SyncOption { return func(c *syncConfig) { c.name = name } }
+
+// SyncBackoff sets the wait before reconnecting: it starts at min, doubles
+// after each failed attempt up to max, and each wait is drawn at random
+// below its bound (jitter), so that clients of a restarted server do not
+// all return at once. Defaults: 250ms and 30s.
+func SyncBackoff(min, max time.Duration) SyncOption {
+	return func(c *syncConfig) { c.minBackoff, c.maxBackoff = min, max }
+}
+
+// SyncHeartbeat sets how often an idle connection is checked (default
+// syncproto.DefaultHeartbeat; a server may ask for another).
+func SyncHeartbeat(d time.Duration) SyncOption { return func(c *syncConfig) { c.heartbeat = d } }
+
+// SyncDialer makes connections with dial instead of dialling a WebSocket
+// URL: for other transports, and tests (transport/pipe).
+func SyncDialer(dial func(ctx context.Context) (transport.Conn, error)) SyncOption {
+	return func(c *syncConfig) { c.dial = dial }
+}
+
+// SyncStatus is where a Syncer stands.
+type SyncStatus struct {
+	URL       string
+	Connected bool
+	// Unacknowledged counts the changes this replica holds that the peer
+	// has not acknowledged as durable (over the synced documents that have
+	// been exchanged on a connection).
+	Unacknowledged int
+	LastAck        time.Time // when the peer last acknowledged changes
+	Synced         bool      // every synced document is current both ways
+	LastErr        error     // why the last connection or attempt failed
+	Retries        int       // failed attempts since the last connection
+}
+
+// ErrSyncRefused wraps an error that reconnecting would not cure: a token
+// refused, a document forbidden, a protocol version the server does not
+// speak. The Syncer stops.
+var ErrSyncRefused = errors.New("converge: sync refused")
+
+// Syncer keeps a replica's documents in sync with one peer, in the
+// background, reconnecting after failures. Local edits never wait for it.
+type Syncer struct {
+	r      *Replica
+	url    string
+	cfg    syncConfig
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	conn    *peer
+	status  SyncStatus
+	docs    map[string]*syncDoc // per synced document, what the peer said
+	changed chan struct{}       // closed and replaced at every status change
+	stopErr error               // a refusal that ended the Syncer
+}
+
+type syncDoc struct {
+	exchanged bool // the peer's Have arrived on the current connection
+	peerHave  causal.VersionVector
+	acked     causal.VersionVector
+	err       error // the peer refused the document
+}
+
+// Sync starts keeping the replica's documents in sync with the peer at url
+// (a converge server's WebSocket endpoint, ws:// or wss://), in the
+// background, until ctx ends or Stop is called. It returns at once; the
+// Syncer reports its status and can wait until everything is exchanged.
+func (r *Replica) Sync(ctx context.Context, url string, opts ...SyncOption) (*Syncer, error) {
+	if err := r.checkOpen(); err != nil {
+		return nil, err
+	}
+	cfg := syncConfig{minBackoff: 250 * time.Millisecond, maxBackoff: 30 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	for _, id := range cfg.docs {
+		if err := checkDocID(id); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.dial == nil {
+		header := http.Header{}
+		if cfg.token != "" {
+			header.Set("Authorization", "Bearer "+cfg.token)
+		}
+		cfg.dial = func(ctx context.Context) (transport.Conn, error) {
+			return ws.Dial(ctx, url, ws.DialOptions{Header: header})
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Syncer{r: r, url: url, cfg: cfg, cancel: cancel, done: make(chan struct{}),
+		docs: map[string]*syncDoc{}, changed: make(chan struct{})}
+	s.status.URL = url
+	r.mu.Lock()
+	r.syncers = append(r.syncers, s)
+	r.mu.Unlock()
+	go s.loop(ctx)
+	return s, nil
+}
+
+// Stop ends the sync and waits for its connection to close.
+func (s *Syncer) Stop() {
+	s.cancel()
+	<-s.done
+}
+
+// Done is closed when the Syncer has stopped (Stop, its context, or a
+// refusal: see Err).
+func (s *Syncer) Done() <-chan struct{} { return s.done }
+
+// Err returns the refusal that stopped the Syncer, if one did.
+func (s *Syncer) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopErr
+}
+
+// Status returns where the Syncer stands.
+func (s *Syncer) Status() SyncStatus {
+	s.mu.Lock()
+	st := s.status
+	docs := make(map[string]*syncDoc, len(s.docs))
+	for id, d := range s.docs {
+		docs[id] = &syncDoc{exchanged: d.exchanged, peerHave: d.peerHave.Clone(), acked: d.acked.Clone(), err: d.err}
+	}
+	s.mu.Unlock()
+	st.Synced = st.Connected && len(docs) > 0
+	for id, sd := range docs {
+		local := s.localVersion(id)
+		for a, seq := range local {
+			if seq > sd.acked[a] {
+				st.Unacknowledged += int(seq - sd.acked[a])
+			}
+		}
+		if !sd.exchanged || sd.err != nil || !local.Contains(sd.peerHave) || !sd.acked.Contains(local) {
+			st.Synced = false
+		}
+	}
+	if st.Connected && len(docs) == 0 && len(s.cfg.docs) == 0 {
+		st.Synced = true // nothing to sync
+	}
+	return st
+}
+
+func (s *Syncer) localVersion(id string) causal.VersionVector {
+	d, err := s.r.Doc(context.Background(), id)
+	if err != nil {
+		return causal.VersionVector{}
+	}
+	return d.Version()
+}
+
+// WaitSynced waits until every synced document is current on both sides:
+// this replica holds everything the peer had when they exchanged, and the
+// peer has acknowledged everything this replica holds. It returns the
+// refusal if the Syncer stops, or ctx's error.
+func (s *Syncer) WaitSynced(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		ch := s.changed
+		s.mu.Unlock()
+		if s.Status().Synced {
+			return nil
+		}
+		if err := s.docErr(); err != nil {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-s.done:
+			if err := s.Err(); err != nil {
+				return err
+			}
+			return errors.New("converge: sync stopped")
+		case <-ctx.Done():
+			st := s.Status()
+			if st.LastErr != nil {
+				return fmt.Errorf("%w (last error: %v)", ctx.Err(), st.LastErr)
+			}
+			return ctx.Err()
+		}
+	}
+}
+
+// docErr returns a document's refusal, if any.
+func (s *Syncer) docErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.docs {
+		if d.err != nil {
+			return d.err
+		}
+	}
+	return nil
+}
+
+// notify marks a status change. Called with s.mu held.
+func (s *Syncer) notify() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// opened is called by the replica when the application opens a document.
+func (s *Syncer) opened(id string) {
+	if s.cfg.docs != nil {
+		return
+	}
+	s.mu.Lock()
+	p := s.conn
+	s.mu.Unlock()
+	if p != nil {
+		p.do(func() { s.subscribe(p, id) })
+	}
+}
+
+func (s *Syncer) loop(ctx context.Context) {
+	defer close(s.done)
+	defer func() {
+		s.r.mu.Lock()
+		s.r.syncers = slices.DeleteFunc(s.r.syncers, func(x *Syncer) bool { return x == s })
+		s.r.mu.Unlock()
+	}()
+	attempt := 0
+	for ctx.Err() == nil {
+		err := s.connect(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		s.mu.Lock()
+		s.status.Connected, s.status.LastErr = false, err
+		if errors.Is(err, ErrSyncRefused) {
+			s.stopErr = err
+			s.notify()
+			s.mu.Unlock()
+			s.r.log.Error("sync refused; not retrying", "url", s.url, "err", err)
+			return
+		}
+		if s.conn == nil { // never connected: a failed attempt
+			attempt++
+		} else {
+			attempt = 1
+		}
+		s.conn = nil
+		s.status.Retries = attempt
+		s.notify()
+		s.mu.Unlock()
+		wait := backoff(s.cfg.minBackoff, s.cfg.maxBackoff, attempt)
+		s.r.log.Info("sync disconnected; retrying", "url", s.url, "in", wait.Round(time.Millisecond), "err", err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// backoff is the wait before attempt n (n ≥ 1): full jitter below an
+// exponentially growing bound.
+func backoff(lo, hi time.Duration, n int) time.Duration {
+	bound := lo
+	for i := 1; i < n && bound < hi; i++ {
+		bound *= 2
+	}
+	bound = min(bound, hi)
+	return lo/2 + rand.N(bound-lo/2+1)
+}
+
+// connect runs one connection until it ends.
+func (s *Syncer) connect(ctx context.Context) error {
+	conn, err := s.cfg.dial(ctx)
+	if err != nil {
+		var he *ws.HandshakeError
+		if errors.As(err, &he) && (he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden) {
+			return fmt.Errorf("%w: %v", ErrSyncRefused, err)
+		}
+		return err
+	}
+	p := newPeer(s.r, conn, peerConfig{dial: true, role: syncproto.RoleReplica, name: s.cfg.name,
+		heartbeat: s.cfg.heartbeat, onEvent: s.event})
+	s.mu.Lock()
+	s.conn = p
+	for _, d := range s.docs {
+		// What the peer acknowledged before may be gone (a server that lost
+		// its disk): only this connection's word counts.
+		d.exchanged, d.peerHave, d.acked = false, nil, causal.VersionVector{}
+	}
+	s.mu.Unlock()
+	err = p.run(ctx)
+	var pe *syncproto.PeerError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case syncproto.CodeUnauthorized, syncproto.CodeForbidden, syncproto.CodeProtocolVersion, syncproto.CodeTokenExpired:
+			return fmt.Errorf("%w: %v", ErrSyncRefused, err)
+		}
+	}
+	return err
+}
+
+// event tracks the session for status, and subscribes on connecting. It
+// runs on the connection's goroutine.
+func (s *Syncer) event(p *peer, ev syncproto.Event) {
+	switch ev := ev.(type) {
+	case syncproto.Connected:
+		ids := s.cfg.docs
+		if ids == nil {
+			ids = s.r.openIDs(p.ctx)
+		}
+		for _, id := range ids {
+			s.subscribe(p, id)
+		}
+		// Connected only now, so that a waiter sees the subscriptions.
+		s.mu.Lock()
+		s.status.Connected, s.status.LastErr, s.status.Retries = true, nil, 0
+		s.notify()
+		s.mu.Unlock()
+		s.r.log.Info("sync connected", "url", s.url, "peer", ev.Peer.Short())
+	case syncproto.HaveReceived:
+		s.mu.Lock()
+		d := s.doc(ev.Doc)
+		d.exchanged, d.peerHave = true, ev.Have.Clone()
+		if ev.Role == syncproto.RoleServer {
+			d.acked.Merge(ev.Have) // a server holds only what is durable
+		}
+		s.notify()
+		s.mu.Unlock()
+	case syncproto.AckReceived:
+		s.mu.Lock()
+		s.doc(ev.Doc).acked.Merge(ev.Durable)
+		s.status.LastAck = s.r.now()
+		s.notify()
+		s.mu.Unlock()
+	case syncproto.ChangesReceived:
+		s.mu.Lock()
+		if p.s.PeerRole() == syncproto.RoleServer {
+			d := s.doc(ev.Doc) // a server sends only what it holds durably
+			for _, c := range ev.Changes {
+				d.acked.Observe(c.ID())
+			}
+		}
+		s.notify()
+		s.mu.Unlock()
+	case syncproto.ErrorReceived:
+		s.mu.Lock()
+		if ev.Doc != "" {
+			s.doc(ev.Doc).err = fmt.Errorf("converge: sync of %q refused: %s: %s", ev.Doc, ev.Code, ev.Message)
+		}
+		s.status.LastErr = fmt.Errorf("peer refused: %s: %s", ev.Code, ev.Message)
+		s.notify()
+		s.mu.Unlock()
+	}
+}
+
+func (s *Syncer) doc(id string) *syncDoc {
+	d := s.docs[id]
+	if d == nil {
+		d = &syncDoc{acked: causal.VersionVector{}}
+		s.docs[id] = d
+	}
+	return d
+}
+
+// subscribe starts syncing document id on connection p.
+func (s *Syncer) subscribe(p *peer, id string) {
+	if _, ok := p.docs[id]; ok {
+		return
+	}
+	d, err := p.follow(id)
+	if err != nil {
+		s.mu.Lock()
+		s.doc(id).err = err
+		s.notify()
+		s.mu.Unlock()
+		return
+	}
+	var have causal.VersionVector
+	if err := d.durable(p.ctx, func(doc *crdt.Doc) { have = doc.Version() }); err != nil {
+		s.mu.Lock()
+		s.doc(id).err = err
+		s.notify()
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Lock()
+	sd := s.doc(id)
+	sd.exchanged, sd.err = false, nil
+	s.mu.Unlock()
+	if err := p.s.Subscribe(id, have); err == nil {
+		p.r.presence.joined(p, id)
+	}
+}
+
+// openIDs lists every document of the replica: stored, or open in memory.
+func (r *Replica) openIDs(ctx context.Context) []string {
+	infos, err := r.st.Docs(ctx)
+	if err != nil {
+		r.log.Warn("sync: listing documents", "err", err)
+	}
+	seen := map[string]bool{}
+	var ids []string
+	for _, info := range infos {
+		seen[info.ID] = true
+		ids = append(ids, info.ID)
+	}
+	r.mu.Lock()
+	for id := range r.docs {
+		if !seen[id] {
+			ids = append(ids, id)
+		}
+	}
+	r.mu.Unlock()
+	slices.Sort(ids)
+	return ids
+}
+
+// ServeConfig configures Replica.Serve.
+type ServeConfig struct {
+	// Role announced to the peer: syncproto.RoleServer for a server (its
+	// Have then counts as an acknowledgement), RoleReplica (the default)
+	// for a replica serving another directly.
+	Role      syncproto.Role
+	Name      string
+	Limits    syncproto.Limits // what the connection accepts (DefaultLimits)
+	Heartbeat time.Duration    // syncproto.DefaultHeartbeat if zero
+	MaxDocs   int              // documents per connection (10,000)
+	MaxQueue  int              // changes waiting for a slow peer before it is dropped (100,000)
+	Access    Access           // what the peer may do (nil: anything)
+	Metrics   Metrics          // nil: none
+}
+
+// Serve runs the answering side of a sync session on an accepted
+// connection, until it ends or ctx is done (then the peer is told the
+// server is going away). Any replica can serve: this is both how the
+// server works and how two replicas sync directly.
+func (r *Replica) Serve(ctx context.Context, conn transport.Conn, cfg ServeConfig) error {
+	if err := r.checkOpen(); err != nil {
+		conn.Close(transport.CloseGoingAway, "replica closed")
+		return err
+	}
+	if cfg.Role == 0 {
+		cfg.Role = syncproto.RoleReplica
+	}
+	p := newPeer(r, conn, peerConfig{role: cfg.Role, name: cfg.Name, limits: cfg.Limits, heartbeat: cfg.Heartbeat,
+		maxDocs: cfg.MaxDocs, maxQueue: cfg.MaxQueue, access: cfg.Access, metrics: cfg.Metrics})
+	return p.run(ctx)
+}
