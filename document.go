@@ -25,6 +25,7 @@ type Doc struct {
 	feeds     []*feed        // sync connections following the document
 	logged    int            // changes in the store's log since the last snapshot
 	compactng bool           // a background compaction is running
+	evicted   bool           // unloaded by Replica.Evict: this handle is stale
 
 	notify sync.Mutex // held while subscribers run, so they see events in order
 	subs   []*subscription
@@ -89,7 +90,7 @@ func (d *Doc) Change(ctx context.Context, fn func(tx *Txn) error, opts ...Change
 		o(&co)
 	}
 	d.mu.Lock()
-	if err := d.r.checkOpen(); err != nil {
+	if err := d.usable(); err != nil {
 		d.mu.Unlock()
 		return err
 	}
@@ -106,6 +107,15 @@ func (d *Doc) Change(ctx context.Context, fn func(tx *Txn) error, opts ...Change
 	}
 	d.publish(Event{Doc: d.id, Local: true, Patches: patches}) // unlocks d.mu
 	return nil
+}
+
+// usable says why the document cannot take changes, if it cannot. Called
+// with d.mu held.
+func (d *Doc) usable() error {
+	if d.evicted {
+		return ErrEvicted
+	}
+	return d.r.checkOpen()
 }
 
 // ChangeOption sets the informational parts of a change.
@@ -220,7 +230,7 @@ func (d *Doc) Subscribe(fn func(Event)) (cancel func()) {
 // others.
 func (d *Doc) Merge(ctx context.Context, changes ...*crdt.Change) error {
 	d.mu.Lock()
-	if err := d.r.checkOpen(); err != nil {
+	if err := d.usable(); err != nil {
 		d.mu.Unlock()
 		return err
 	}

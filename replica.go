@@ -196,6 +196,35 @@ func (r *Replica) Doc(ctx context.Context, id string) (*Doc, error) {
 	return d, nil
 }
 
+// Loaded returns how many documents are in memory.
+func (r *Replica) Loaded() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.docs)
+}
+
+// Evict unloads document id from memory if nothing follows it (no sync
+// connection streams it, no subscriber watches it) and all its changes are
+// durable; it reports whether it did. The next Doc call loads it again. A
+// server calls it to keep memory within a budget; a handle to the evicted
+// document refuses changes (ErrEvicted).
+func (r *Replica) Evict(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := r.docs[id]
+	if d == nil {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.feeds) > 0 || len(d.subs) > 0 || len(d.unflushed) > 0 || d.compactng {
+		return false
+	}
+	d.evicted = true
+	delete(r.docs, id)
+	return true
+}
+
 func checkDocID(id string) error {
 	if id == "" || len(id) > store.MaxDocIDLen || !validUTF8(id) {
 		return fmt.Errorf("converge: document ID %q: %w", id, ErrBadDocID)

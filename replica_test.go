@@ -325,3 +325,26 @@ func TestBadDocIDs(t *testing.T) {
 		}
 	}
 }
+
+func TestEvict(t *testing.T) {
+	r := openT(t, t.TempDir())
+	d := docT(t, r, "a")
+	if err := d.Change(ctx, func(tx *Txn) error { return tx.Set("/x", 1) }); err != nil {
+		t.Fatal(err)
+	}
+	stop := d.Subscribe(func(Event) {})
+	if r.Evict("a") {
+		t.Fatal("evicted a document with a subscriber")
+	}
+	stop()
+	if !r.Evict("a") || r.Loaded() != 0 {
+		t.Fatal("not evicted")
+	}
+	if err := d.Change(ctx, func(tx *Txn) error { return tx.Set("/x", 2) }); !errors.Is(err, ErrEvicted) {
+		t.Fatalf("change through a stale handle: %v", err)
+	}
+	d2 := docT(t, r, "a")
+	if got := jsonT(t, d2); got != `{"x":1}` {
+		t.Fatalf("reloaded %s", got)
+	}
+}
