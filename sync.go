@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	neturl "net/url"
 	"slices"
 	"sync"
 	"time"
@@ -121,6 +122,11 @@ func (r *Replica) Sync(ctx context.Context, url string, opts ...SyncOption) (*Sy
 		}
 	}
 	if cfg.dial == nil {
+		u, err := SyncURL(url)
+		if err != nil {
+			return nil, err
+		}
+		url = u
 		header := http.Header{}
 		if cfg.token != "" {
 			header.Set("Authorization", "Bearer "+cfg.token)
@@ -138,6 +144,35 @@ func (r *Replica) Sync(ctx context.Context, url string, opts ...SyncOption) (*Sy
 	r.mu.Unlock()
 	go s.loop(ctx)
 	return s, nil
+}
+
+// SyncPath is the path of a converge server's sync endpoint.
+const SyncPath = "/v1/sync"
+
+// SyncURL turns what a person gives as a server address into the URL of
+// its sync endpoint: http becomes ws and https wss, and an address with no
+// path gets SyncPath ("http://127.0.0.1:7878" → "ws://127.0.0.1:7878/v1/sync").
+func SyncURL(raw string) (string, error) {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("converge: server URL %q: %w", raw, err)
+	}
+	switch u.Scheme {
+	case "ws", "wss":
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("converge: server URL %q: want http://, https://, ws:// or wss://", raw)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("converge: server URL %q has no host", raw)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = SyncPath
+	}
+	return u.String(), nil
 }
 
 // Stop ends the sync and waits for its connection to close.

@@ -268,3 +268,21 @@ func errorsContains(err error, s string) bool {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestSyncURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://127.0.0.1:7878":     "ws://127.0.0.1:7878/v1/sync",
+		"https://sync.example.com/": "wss://sync.example.com/v1/sync",
+		"ws://h:1/custom/path":      "ws://h:1/custom/path",
+		"wss://h/v1/sync?tenant=a":  "wss://h/v1/sync?tenant=a",
+	} {
+		if got, err := SyncURL(in); err != nil || got != want {
+			t.Errorf("SyncURL(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"ftp://h", "127.0.0.1:7878", "http://", "::"} {
+		if _, err := SyncURL(bad); err == nil {
+			t.Errorf("SyncURL(%q) accepted", bad)
+		}
+	}
+}

@@ -21,6 +21,8 @@ func commands() []command {
 		{"doc", "read and edit documents in a replica folder: get, set, del, text, splice, incr, …", runDoc},
 		{"export", "write a document with its history to a portable file", runExport},
 		{"import", "merge exported documents into a replica", runImport},
+		{"sync", "sync a replica's documents with a server, once or continuously", runSync},
+		{"presence", "see who is present in a document, and be present", runPresence},
 		{"compact", "fold each document's change log into its saved copy", runCompact},
 		{"bench", "benchmarks: `converge bench trace FILE...` replays editing traces", runBench},
 	}
