@@ -304,6 +304,7 @@ func (s *Syncer) loop(ctx context.Context) {
 			return
 		}
 		s.mu.Lock()
+		wasConnected := s.status.Connected // the handshake succeeded this time
 		s.status.Connected, s.status.LastErr = false, err
 		if errors.Is(err, ErrSyncRefused) {
 			s.stopErr = err
@@ -312,10 +313,10 @@ func (s *Syncer) loop(ctx context.Context) {
 			s.r.log.Error("sync refused; not retrying", "url", s.url, "err", err)
 			return
 		}
-		if s.conn == nil { // never connected: a failed attempt
-			attempt++
-		} else {
+		if wasConnected {
 			attempt = 1
+		} else {
+			attempt++
 		}
 		s.conn = nil
 		s.status.Retries = attempt

@@ -286,3 +286,21 @@ func TestSyncURL(t *testing.T) {
 		}
 	}
 }
+
+func TestBackoffGrowsWithJitterWithinBounds(t *testing.T) {
+	lo, hi := 100*time.Millisecond, 2*time.Second
+	for n := 1; n < 12; n++ {
+		bound := min(hi, lo<<(n-1))
+		seen := map[time.Duration]bool{}
+		for range 200 {
+			w := backoff(lo, hi, n)
+			if w < lo/2 || w > bound {
+				t.Fatalf("attempt %d: wait %v outside [%v, %v]", n, w, lo/2, bound)
+			}
+			seen[w] = true
+		}
+		if len(seen) < 50 {
+			t.Fatalf("attempt %d: only %d distinct waits in 200: no jitter", n, len(seen))
+		}
+	}
+}
