@@ -48,7 +48,7 @@ func newRecency(r *converge.Replica, max int, evicted func()) *recency {
 // touch marks id as just used; bySync says a sync connection used it.
 func (l *recency) touch(id string, bySync bool) {
 	// Only IDs the replica can load: anything else would stay listed.
-	if id == "" || len(id) > store.MaxDocIDLen || !utf8.ValidString(id) {
+	if l.max < 0 || id == "" || len(id) > store.MaxDocIDLen || !utf8.ValidString(id) {
 		return
 	}
 	l.mu.Lock()

@@ -22,6 +22,7 @@ func commands() []command {
 		{"export", "write a document with its history to a portable file", runExport},
 		{"import", "merge exported documents into a replica", runImport},
 		{"compact", "fold each document's change log into its saved copy", runCompact},
+		{"serve", "run a sync server: WebSocket sync, documents as JSON, health and metrics", runServe},
 		{"bench", "benchmarks: `converge bench trace FILE...` replays editing traces", runBench},
 	}
 }
