@@ -24,6 +24,7 @@ func commands() []command {
 		{"sync", "sync a replica's documents with a server, once or continuously", runSync},
 		{"presence", "see who is present in a document, and be present", runPresence},
 		{"compact", "fold each document's change log into its saved copy", runCompact},
+		{"serve", "run a sync server: WebSocket sync, documents as JSON, health and metrics", runServe},
 		{"bench", "benchmarks: `converge bench trace FILE...` replays editing traces", runBench},
 	}
 }

@@ -1,0 +1,409 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/converge-sync/converge"
+	"github.com/converge-sync/converge/store"
+	"github.com/converge-sync/converge/syncproto"
+	"github.com/converge-sync/converge/transport"
+	"github.com/converge-sync/converge/transport/ws"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultAddr            = "127.0.0.1:7878"
+	DefaultDataDir         = "converge-data"
+	DefaultMaxDocsInMemory = 10_000
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+// Routes.
+const (
+	SyncPath    = "/v1/sync"  // WebSocket sync endpoint
+	DocsPath    = "/v1/docs/" // + path-escaped document ID: the document as JSON
+	HealthPath  = "/healthz"
+	MetricsPath = "/metrics"
+)
+
+// Config configures a Server. The zero value serves ./converge-data on
+// 127.0.0.1:7878.
+type Config struct {
+	// Addr is the TCP address ListenAndServe listens on (DefaultAddr if
+	// empty). Port 0 picks a free port; the startup log shows which.
+	Addr string
+	// DataDir is the replica folder holding the server's documents
+	// (DefaultDataDir, relative to the working directory, if empty). One
+	// process at a time may use it.
+	DataDir string
+	// Logger receives the server's logs (slog.Default() if nil).
+	Logger *slog.Logger
+	// MaxDocsInMemory is how many documents may stay loaded: beyond it the
+	// least recently used ones that no connection follows are unloaded
+	// (DefaultMaxDocsInMemory if 0; negative means no limit).
+	MaxDocsInMemory int
+	// Heartbeat is the interval announced to peers for liveness checks
+	// (syncproto.DefaultHeartbeat if 0).
+	Heartbeat time.Duration
+	// Limits bound what each connection accepts (syncproto.DefaultLimits if
+	// zero). Limits.MaxFrame also bounds each WebSocket message read.
+	Limits syncproto.Limits
+	// ShutdownTimeout bounds how long shutting down waits for connected
+	// peers to close (DefaultShutdownTimeout if 0).
+	ShutdownTimeout time.Duration
+	// ReplicaOptions are passed to converge.Open (for example
+	// converge.WithStore to keep documents elsewhere than the folder's
+	// SQLite database). The server adds WithLogger.
+	ReplicaOptions []converge.Option
+
+	evictInterval time.Duration // periodic eviction sweep (tests shorten it)
+	syncGrace     time.Duration // see recency.syncGrace (tests shorten it)
+}
+
+// Server serves a replica's documents to sync clients over WebSocket, and
+// reads them over HTTP. Make one with New; it is safe for concurrent use.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	replica *converge.Replica
+	metrics *metrics
+	lru     *recency
+	handler http.Handler
+
+	peersCtx  context.Context // ends at shutdown: Serve then tells each peer going_away
+	stopPeers context.CancelFunc
+	stopEvict context.CancelFunc
+	evictDone chan struct{}
+
+	mu      sync.Mutex
+	closing bool
+	conns   map[transport.Conn]struct{}
+	wg      sync.WaitGroup // sync connections being served
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New opens the replica in cfg.DataDir and returns a server for it, ready
+// to serve with Handler, Serve or ListenAndServe. Close releases it.
+func New(cfg Config) (*Server, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = DefaultDataDir
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxDocsInMemory == 0 {
+		cfg.MaxDocsInMemory = DefaultMaxDocsInMemory
+	}
+	if cfg.Limits == (syncproto.Limits{}) {
+		cfg.Limits = syncproto.DefaultLimits
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.evictInterval <= 0 {
+		cfg.evictInterval = 30 * time.Second
+	}
+	if abs, err := filepath.Abs(cfg.DataDir); err == nil {
+		cfg.DataDir = abs
+	}
+	opts := append([]converge.Option{converge.WithLogger(cfg.Logger)}, cfg.ReplicaOptions...)
+	r, err := converge.Open(context.Background(), cfg.DataDir, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("server: opening data folder %s: %w", cfg.DataDir, err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, replica: r, conns: map[transport.Conn]struct{}{},
+		evictDone: make(chan struct{})}
+	s.metrics = newMetrics(r.Loaded)
+	s.lru = newRecency(r, cfg.MaxDocsInMemory, s.metrics.evictions.Inc)
+	if cfg.syncGrace > 0 {
+		s.lru.syncGrace = cfg.syncGrace
+	}
+	s.peersCtx, s.stopPeers = context.WithCancel(context.Background())
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+SyncPath, s.serveSync)
+	mux.HandleFunc("GET "+HealthPath, s.serveHealth)
+	mux.Handle("GET "+MetricsPath, promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{Registry: s.metrics.reg}))
+	s.handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// Document IDs may hold '/', "//" or "..": ServeMux would clean such
+		// paths (and redirect), so documents are routed before it.
+		if strings.HasPrefix(req.URL.EscapedPath(), DocsPath) {
+			s.serveDoc(w, req)
+			return
+		}
+		mux.ServeHTTP(w, req)
+	})
+
+	var evictCtx context.Context
+	evictCtx, s.stopEvict = context.WithCancel(context.Background())
+	go func() {
+		defer close(s.evictDone)
+		s.lru.run(evictCtx, cfg.evictInterval)
+	}()
+	return s, nil
+}
+
+// Replica returns the server's replica.
+func (s *Server) Replica() *converge.Replica { return s.replica }
+
+// Handler returns the server's HTTP handler: the sync endpoint, documents,
+// health and metrics.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// ListenAndServe listens on cfg.Addr and serves until ctx ends, then shuts
+// down gracefully (see Serve).
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return errors.Join(fmt.Errorf("server: %w", err), s.Close())
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves connections from ln until ctx ends, then shuts down: it
+// stops accepting, tells every connected peer going_away, waits for them
+// (cfg.ShutdownTimeout at most), and closes the replica (flushing it). It
+// returns nil after a shutdown asked by ctx.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	addr := ln.Addr().String()
+	s.log.Info("converge server listening", "addr", addr, "data", s.cfg.DataDir,
+		"sync", "ws://"+addr+SyncPath, "max_docs_in_memory", s.cfg.MaxDocsInMemory)
+	s.log.Warn("no access control: any client may read and write every document")
+
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	var err error
+	select {
+	case err = <-served: // the listener failed
+		err = fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	start := time.Now()
+	s.log.Info("shutting down", "addr", addr, "connections", s.connCount())
+	s.beginShutdown()
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if serr := hs.Shutdown(sctx); serr != nil {
+		s.log.Warn("HTTP requests still running at shutdown", "err", serr)
+	}
+	err = errors.Join(err, s.Close())
+	s.log.Info("shut down", "addr", addr, "took", time.Since(start).Round(time.Millisecond))
+	return err
+}
+
+// Close shuts the server down, for a server used through Handler: it
+// refuses new sync connections, tells connected peers going_away, waits for
+// them (cfg.ShutdownTimeout at most), and closes the replica. Serve and
+// ListenAndServe call it when they return.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.beginShutdown()
+		waited := make(chan struct{})
+		go func() { s.wg.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-time.After(s.cfg.ShutdownTimeout):
+			s.mu.Lock()
+			left := make([]transport.Conn, 0, len(s.conns))
+			for c := range s.conns {
+				left = append(left, c)
+			}
+			s.mu.Unlock()
+			s.log.Warn("peers still connected after the shutdown timeout; dropping them",
+				"connections", len(left), "timeout", s.cfg.ShutdownTimeout)
+			for _, c := range left {
+				go c.Close(transport.CloseGoingAway, "shutting down")
+			}
+		}
+		s.stopEvict()
+		<-s.evictDone
+		s.closeErr = s.replica.Close()
+		if s.closeErr != nil {
+			s.log.Error("closing the replica", "data", s.cfg.DataDir, "err", s.closeErr)
+		}
+	})
+	return s.closeErr
+}
+
+// beginShutdown refuses new sync connections and ends the current ones
+// with going_away.
+func (s *Server) beginShutdown() {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	s.stopPeers()
+}
+
+func (s *Server) connCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// serveSync upgrades the request to a WebSocket and runs a sync session on
+// it until either side ends it.
+func (s *Server) serveSync(w http.ResponseWriter, req *http.Request) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the server is shutting down")
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	conn, err := ws.Accept(w, req, ws.AcceptOptions{ReadLimit: int64(s.cfg.Limits.MaxFrame)})
+	if err != nil { // Accept has answered the request
+		s.log.Debug("sync: refused upgrade", "remote", req.RemoteAddr, "err", err)
+		return
+	}
+	s.mu.Lock()
+	s.conns[conn] = struct{}{}
+	n := len(s.conns)
+	s.mu.Unlock()
+	s.metrics.accepted.Inc()
+	s.metrics.connections.Inc()
+	start := time.Now()
+	s.log.Info("sync connection opened", "remote", req.RemoteAddr, "connections", n)
+
+	err = s.replica.Serve(s.peersCtx, conn, converge.ServeConfig{
+		Role:      syncproto.RoleServer,
+		Name:      "converge server",
+		Limits:    s.cfg.Limits,
+		Heartbeat: s.cfg.Heartbeat,
+		Access:    noteAccess{s.lru},
+		Metrics:   s.metrics,
+	})
+
+	s.mu.Lock()
+	delete(s.conns, conn)
+	n = len(s.conns)
+	s.mu.Unlock()
+	s.metrics.connections.Dec()
+	attrs := []any{"remote", req.RemoteAddr, "duration", time.Since(start).Round(time.Millisecond), "connections", n}
+	if err != nil {
+		attrs = append(attrs, "reason", err)
+	}
+	s.log.Info("sync connection closed", attrs...)
+	s.lru.signal() // the documents it followed may be unloaded now
+}
+
+// serveDoc answers GET /v1/docs/{id} with the document as JSON. The ID is
+// path-escaped ("notes%2Fa"); an unescaped '/' works too ("notes/a").
+func (s *Server) serveDoc(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", req.Method+" is not allowed here; use GET")
+		return
+	}
+	id, err := url.PathUnescape(strings.TrimPrefix(req.URL.EscapedPath(), DocsPath))
+	if err != nil || id == "" {
+		writeError(w, http.StatusBadRequest, "bad_request", "the path must end with a path-escaped document ID")
+		return
+	}
+	ctx := req.Context()
+	if _, err := s.replica.Store().Version(ctx, id); err != nil {
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			writeError(w, http.StatusNotFound, "not_found", "the server holds no document "+strconv.Quote(id))
+		case errors.Is(err, store.ErrBadDocID):
+			writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		default:
+			s.unavailable(w, id, err)
+		}
+		return
+	}
+	// Reading loads the document; it then counts toward the budget like
+	// any other, so repeated reads are served from memory and a burst of
+	// reads of different documents does not pile up.
+	s.lru.touch(id, false)
+	d, err := s.replica.Doc(ctx, id)
+	if err != nil {
+		s.lru.forget(id)
+		if errors.Is(err, converge.ErrBadDocID) {
+			writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+			return
+		}
+		s.unavailable(w, id, err)
+		return
+	}
+	b, err := d.JSON("")
+	s.lru.enforce()
+	if err != nil {
+		s.unavailable(w, id, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+func (s *Server) unavailable(w http.ResponseWriter, id string, err error) {
+	if errors.Is(err, converge.ErrClosed) || errors.Is(err, store.ErrClosed) {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the server is shutting down")
+		return
+	}
+	s.log.Error("reading a document", "doc", id, "err", err)
+	writeError(w, http.StatusInternalServerError, "internal", "reading the document failed")
+}
+
+// healthID names no document on purpose: asking the store for its version
+// is one indexed lookup, which fails only if the store cannot answer.
+const healthID = "\x00converge-healthz"
+
+// serveHealth answers 200 "ok" if the store answers within a second or
+// two, 503 otherwise (also while shutting down).
+func (s *Server) serveHealth(w http.ResponseWriter, req *http.Request) {
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := s.replica.Store().Version(ctx, healthID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Warn("health check: the store does not answer", "err", err)
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "ok")
+}
+
+// writeError answers with a JSON error body: {"error": msg, "code": code}.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(struct {
+		Error string `json:"error"`
+		Code  string `json:"code"`
+	}{msg, code})
+}
