@@ -56,6 +56,7 @@ func LoadDoc(b []byte, actor causal.ActorID) (*crdt.Doc, error) {
 	if err != nil {
 		return nil, err
 	}
+	saved.trusted = true
 	cs, err := saved.Changes()
 	if err != nil {
 		return nil, err

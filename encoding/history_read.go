@@ -9,14 +9,17 @@ import (
 	"github.com/converge-sync/converge/crdt"
 )
 
-// Decoder limit: run-length encoding lets a few bytes stand for many rows,
-// so the rows a history section may announce (changes, ops, dependencies and
-// predecessors together) are capped at maxRowsPerByte per byte of the
-// section, plus minRowAllowance. Real histories stay far below (about one
-// row per byte); a forged count is refused before anything is allocated.
+// Decoder limit for untrusted input: run-length encoding lets a few bytes
+// stand for many rows, so the rows a history section may announce (changes,
+// ops, dependencies and predecessors together) are capped at maxRowsPerByte
+// per byte of the section and its text, plus minRowAllowance; a forged count
+// is refused before anything is allocated. Real histories can be far more
+// compact than that (a counter incremented in a tight loop is a few runs),
+// which the allowance covers up to a million rows; a document this program
+// saved itself (LoadDoc, the in-memory History) is not bounded this way.
 const (
 	maxRowsPerByte  = 64
-	minRowAllowance = 1 << 16
+	minRowAllowance = 1 << 20
 )
 
 // rawCol reads byte strings out of a raw column. The column is converted to
@@ -64,19 +67,25 @@ func (h *historyReader) spend(n int, what string) error {
 
 // decodeHistory decodes a history section's (uncompressed) bytes; dict is
 // the chunk's text dictionary.
-func decodeHistory(body []byte, actors []causal.ActorID, dict []byte) ([]*crdt.Change, error) {
-	return decodeHistoryInto(nil, body, actors, dict, &arena{})
+// limited bounds the rows decoded by the input's size (untrusted input);
+// bytes this program wrote itself are decoded without that bound.
+func decodeHistory(body []byte, actors []causal.ActorID, dict []byte, limited bool) ([]*crdt.Change, error) {
+	return decodeHistoryInto(nil, body, actors, dict, &arena{}, limited)
 }
 
 // decodeHistoryInto appends the decoded changes to out, taking the changes,
 // ops, dependencies and predecessors from a (see arena.go).
-func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID, dict []byte, a *arena) ([]*crdt.Change, error) {
+func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID, dict []byte, a *arena, limited bool) ([]*crdt.Change, error) {
 	const section = "history"
 	r := newReader(body, section)
 	h := &historyReader{actors: actors, lastSeq: make([]uint64, len(actors)), top: r, arena: a}
-	h.budget = minRowAllowance
-	if len(body) <= (math.MaxInt-minRowAllowance)/maxRowsPerByte {
-		h.budget += maxRowsPerByte * len(body)
+	// Run-length columns let a few bytes stand for any number of rows, so
+	// untrusted input gets a budget of rows per byte of input (the text
+	// dictionary included); a document this program saved itself (and
+	// checksummed) may be as compact as run-length coding makes it.
+	h.budget = math.MaxInt / 4
+	if n := len(body) + len(dict); limited && n <= (math.MaxInt/4-minRowAllowance)/maxRowsPerByte {
+		h.budget = minRowAllowance + maxRowsPerByte*n
 	}
 	nc, err := r.uvarint()
 	if err != nil {

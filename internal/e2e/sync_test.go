@@ -15,10 +15,13 @@ import (
 	"github.com/converge-sync/converge"
 )
 
-func syncOnce(t *testing.T, s *server, dirs ...string) {
+// syncOnce runs `converge sync --once` for each replica folder in turn,
+// for the named documents (a new replica must name the documents it wants;
+// one that has them syncs them all).
+func syncOnce(t *testing.T, s *server, docs []string, dirs ...string) {
 	t.Helper()
 	for _, d := range dirs {
-		run(t, "sync", "--replica", d, "--server", s.url(), "--once")
+		run(t, append([]string{"sync", "--replica", d, "--server", s.url(), "--once"}, docs...)...)
 	}
 }
 
@@ -36,7 +39,7 @@ func TestThreeReplicasEditOfflineThenConverge(t *testing.T) {
 	srv := startServer(t, data, "")
 	run(t, "doc", "text", "--replica", a, "trip", "/notes", "Pack light.")
 	run(t, "doc", "incr", "--replica", a, "trip", "/votes", "1")
-	syncOnce(t, srv, a, b, c)
+	syncOnce(t, srv, []string{"trip"}, a, b, c)
 	if got := get(t, c, "trip"); got != `{"notes":"Pack light.","votes":1}` {
 		t.Fatalf("c starts from %s", got)
 	}
@@ -53,7 +56,7 @@ func TestThreeReplicasEditOfflineThenConverge(t *testing.T) {
 	}
 
 	srv = startServer(t, data, addr)
-	syncOnce(t, srv, a, b, c, a, b) // the last two fetch what came after them
+	syncOnce(t, srv, nil, a, b, c, a, b) // the last two fetch what came after them
 	want := get(t, a, "trip")
 	for _, dir := range []string{b, c} {
 		if got := get(t, dir, "trip"); got != want {
@@ -86,7 +89,7 @@ func TestServerRebuiltFromReplicas(t *testing.T) {
 	srv := startServer(t, data, "")
 	run(t, "doc", "set", "--replica", a, "notes/a", "/x", "1")
 	run(t, "doc", "set", "--replica", b, "notes/b", "/y", "2")
-	syncOnce(t, srv, a, b, a)
+	syncOnce(t, srv, []string{"notes/a", "notes/b"}, a, b, a)
 	srv.stop()
 	if err := os.RemoveAll(data); err != nil {
 		t.Fatal(err)
@@ -95,7 +98,7 @@ func TestServerRebuiltFromReplicas(t *testing.T) {
 	if code, _ := srv.getDoc("notes/a"); code != 404 {
 		t.Fatalf("a wiped server answered %d", code)
 	}
-	syncOnce(t, srv, a, b)
+	syncOnce(t, srv, nil, a, b)
 	for id, want := range map[string]string{"notes/a": `{"x":1}`, "notes/b": `{"y":2}`} {
 		if code, got := srv.getDoc(id); code != 200 || got != want {
 			t.Fatalf("rebuilt server: %s = %d %s, want %s", id, code, got, want)
@@ -109,7 +112,7 @@ func TestTwoReplicasDirectly(t *testing.T) {
 	run(t, "doc", "set", "--replica", a, "d", "/from_a", "1")
 	run(t, "doc", "set", "--replica", b, "d", "/from_b", "2")
 	srv := startServer(t, b, "")
-	syncOnce(t, srv, a)
+	syncOnce(t, srv, nil, a)
 	srv.stop()
 	want := `{"from_a":1,"from_b":2}`
 	if got := get(t, a, "d"); got != want {
