@@ -16,10 +16,15 @@ type feed struct {
 	fn func(cs []*crdt.Change, durable time.Time)
 }
 
-// follow adds fn to the document's feeds and returns what removes it.
-func (d *Doc) follow(fn func(cs []*crdt.Change, durable time.Time)) (stop func()) {
+// follow adds fn to the document's feeds and returns what removes it; ok
+// is false if the document was evicted meanwhile (open it again).
+func (d *Doc) follow(fn func(cs []*crdt.Change, durable time.Time)) (stop func(), ok bool) {
 	f := &feed{fn: fn}
 	d.mu.Lock()
+	if d.evicted {
+		d.mu.Unlock()
+		return nil, false
+	}
 	d.feeds = append(d.feeds, f)
 	d.mu.Unlock()
 	return func() {
@@ -31,7 +36,7 @@ func (d *Doc) follow(fn func(cs []*crdt.Change, durable time.Time)) (stop func()
 				return
 			}
 		}
-	}
+	}, true
 }
 
 // feed hands durable changes to the feeds. Called with d.mu held.

@@ -255,6 +255,10 @@ func (p *peer) flush() (done bool, err error) {
 			p.s.Sent(p.r.now())
 		}
 		if closed != nil {
+			var le *syncproto.LocalError
+			if p.cfg.metrics != nil && errors.As(closed.Err, &le) {
+				p.cfg.metrics.Refused(le.Code)
+			}
 			if p.cfg.onEvent != nil {
 				p.cfg.onEvent(p, *closed)
 			}
@@ -360,15 +364,21 @@ func (p *peer) follow(id string) (*Doc, error) {
 	if d := p.docs[id]; d != nil {
 		return d, nil
 	}
-	d, err := p.r.Doc(p.ctx, id)
-	if err != nil {
-		return nil, err
+	for {
+		d, err := p.r.Doc(p.ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		// A server may evict the document between opening and following
+		// it; then the handle is stale and the document is opened again.
+		stop, ok := d.follow(func(cs []*crdt.Change, durable time.Time) {
+			p.enqueue(outgoing{doc: id, changes: cs, durable: durable})
+		})
+		if ok {
+			p.docs[id], p.follows[id] = d, stop
+			return d, nil
+		}
 	}
-	p.docs[id] = d
-	p.follows[id] = d.follow(func(cs []*crdt.Change, durable time.Time) {
-		p.enqueue(outgoing{doc: id, changes: cs, durable: durable})
-	})
-	return d, nil
 }
 
 func (p *peer) unfollow(id string) {
@@ -392,14 +402,23 @@ func (p *peer) merge(ev syncproto.ChangesReceived) {
 		return
 	}
 	start := time.Now()
+	before := d.Version()
 	err = d.Merge(p.ctx, ev.Changes...)
 	var version causal.VersionVector
 	if err == nil {
 		err = d.durable(p.ctx, func(doc *crdt.Doc) { version = doc.Version() })
 	}
-	if p.cfg.metrics != nil {
-		p.cfg.metrics.StoreWrite(time.Since(start))
-		p.cfg.metrics.ChangesIn(len(ev.Changes))
+	if p.cfg.metrics != nil && err == nil {
+		fresh := 0
+		for _, c := range ev.Changes {
+			if id := c.ID(); !before.Includes(id) && version.Includes(id) {
+				fresh++
+			}
+		}
+		if fresh > 0 {
+			p.cfg.metrics.StoreWrite(time.Since(start))
+			p.cfg.metrics.ChangesIn(fresh)
+		}
 	}
 	if err != nil {
 		p.refuse(ev.Doc, codeOf(err), err.Error())
