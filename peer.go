@@ -155,6 +155,10 @@ func (p *peer) run(ctx context.Context) error {
 			p.s.Receive(f, p.r.now())
 		case err := <-readErr:
 			p.conn.Close(transport.CloseNormal, "")
+			var ce *transport.CloseError
+			if errors.As(err, &ce) && ce.Code == transport.CloseNormal {
+				return nil // the peer left cleanly
+			}
 			return fmt.Errorf("converge: sync connection to %s: %w", p.conn.RemoteAddr(), err)
 		case <-p.wake:
 			fanout = p.drain(fanout[:0])
@@ -166,7 +170,11 @@ func (p *peer) run(ctx context.Context) error {
 			}
 			p.r.presence.tick(now)
 		case <-ctx.Done():
-			p.s.Close(syncproto.CodeGoingAway, "shutting down")
+			if p.cfg.dial {
+				p.s.Close(0, "") // a client leaving: a normal close
+			} else {
+				p.s.Close(syncproto.CodeGoingAway, "shutting down")
+			}
 		}
 		done, err := p.flush()
 		if p.cfg.metrics != nil && len(fanout) > 0 {
