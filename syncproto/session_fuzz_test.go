@@ -1,0 +1,43 @@
+package syncproto
+
+import (
+	"testing"
+
+	"github.com/converge-sync/converge/causal"
+)
+
+// FuzzSession feeds arbitrary frames to an accepting session, after a
+// valid Hello or none: whatever arrives, the session must not panic, every
+// frame it answers with must decode, and once it has ended it stays ended.
+func FuzzSession(f *testing.F) {
+	hello := Encode(&Hello{Version: Version, Role: RoleReplica, Name: "fuzz"})
+	f.Add(true, Encode(&Subscribe{Doc: "d"}), Encode(&Changes{Doc: "d", Changes: [][]byte{{1, 2, 3, 4, 5}}}))
+	f.Add(true, Encode(&Presence{Doc: "d", TTLMs: 5, State: []byte("{}")}), Encode(&Ack{Doc: "d"}))
+	f.Add(false, Encode(&Ping{Nonce: 7}), []byte{0x13, 1, 'd', 1, 1, 0})
+	f.Fuzz(func(t *testing.T, greet bool, a, b []byte) {
+		s := NewSession(Config{Actor: causal.ActorID{1}, Role: RoleServer}, t0)
+		if greet {
+			s.Receive(hello, t0)
+		}
+		for _, frame := range [][]byte{a, b, a} {
+			s.Receive(frame, t0)
+			frames, events := s.Ready()
+			for _, out := range frames {
+				if _, err := Decode(out, DefaultLimits); err != nil {
+					t.Fatalf("the session sent a frame that does not decode: %v", err)
+				}
+			}
+			for _, ev := range events {
+				if req, ok := ev.(SubscribeRequest); ok {
+					s.Answer(req.Doc, nil, causal.VersionVector{})
+				}
+			}
+		}
+		if s.Err() != nil {
+			s.Receive(hello, t0)
+			if frames, events := s.Ready(); len(frames)+len(events) != 0 {
+				t.Fatal("an ended session answered")
+			}
+		}
+	})
+}
