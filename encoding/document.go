@@ -101,7 +101,7 @@ func appendChunk(b []byte, st *State, changes []*crdt.Change, opt Options) []byt
 	}
 	tab := set.table()
 	return appendChunkWith(b, tab, st, opt, func(dict []byte) []byte {
-		return appendHistory(nil, tab, changes, dict)
+		return appendHistory(nil, tab, changes, dict, opt.Compress)
 	})
 }
 
@@ -113,17 +113,22 @@ func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, history 
 	for _, a := range tab.ids {
 		actors = append(actors, a[:]...)
 	}
-	b = appendSection(b, secActors, actors, false)
+	b = appendSection(b, secActors, actors, codecNone)
 	if st != nil {
-		b = appendSection(b, secState, appendState(nil, tab, st), opt.Compress)
+		codec := codecNone
+		if opt.Compress {
+			codec = codecZstd
+		}
+		b = appendSection(b, secState, appendState(nil, tab, st), codec)
 	}
-	b = appendSection(b, secHistory, history(stateDict(st)), opt.Compress)
+	// The history section compresses its columns one by one.
+	b = appendSection(b, secHistory, history(stateDict(st)), codecNone)
 	return append(b, secEnd)
 }
 
-func appendSection(b []byte, id byte, raw []byte, compress bool) []byte {
+func appendSection(b []byte, id byte, raw []byte, codec int) []byte {
 	start := len(b)
-	return appendBody(append(b, id), start, raw, compress)
+	return appendBody(append(b, id), start, raw, codec)
 }
 
 // checkState refuses a state the decoder would refuse: a non-map root, map
@@ -180,6 +185,7 @@ type Document struct {
 }
 
 type chunk struct {
+	version byte
 	actors  []causal.ActorID
 	state   *State // nil if the chunk has none
 	history framed
@@ -218,7 +224,7 @@ func decodeChunks(chunks []chunk) ([]*crdt.Change, error) {
 		if err != nil {
 			return nil, err
 		}
-		cs, err := decodeHistory(body, ch.actors, stateDict(ch.state))
+		cs, err := decodeHistory(body, ch.actors, stateDict(ch.state), ch.version)
 		if err != nil {
 			if fe, ok := err.(*FormatError); ok && len(chunks) > 1 {
 				fe.Section = fmt.Sprintf("chunk %d %s", i, fe.Section)
@@ -263,8 +269,14 @@ func DecodeDocument(b []byte) (*Document, error) {
 func readChunk(r *reader) (chunk, *State, error) {
 	var ch chunk
 	var st *State
-	if err := readHeader(r, typeDocument); err != nil {
+	v, err := readHeaderVersion(r, typeDocument)
+	if err != nil {
 		return ch, nil, err
+	}
+	ch.version = v
+	allowed := byte(flagDeflate)
+	if v >= 2 {
+		allowed |= flagZstd
 	}
 	want := []byte{secActors, secState, secHistory, secEnd}
 	for {
@@ -285,7 +297,7 @@ func readChunk(r *reader) (chunk, *State, error) {
 			}
 			return ch, st, nil
 		case secActors:
-			body, err := readBody(r, start, "actors")
+			body, err := readBody(r, start, "actors", allowed)
 			if err != nil {
 				return ch, nil, err
 			}
@@ -293,7 +305,7 @@ func readChunk(r *reader) (chunk, *State, error) {
 				return ch, nil, err
 			}
 		case secState:
-			body, err := readBody(r, start, "state")
+			body, err := readBody(r, start, "state", allowed)
 			if err != nil {
 				return ch, nil, err
 			}
@@ -302,7 +314,7 @@ func readChunk(r *reader) (chunk, *State, error) {
 			}
 			ch.state = st
 		case secHistory:
-			if ch.history, err = readFramed(r, start, "history"); err != nil {
+			if ch.history, err = readFramed(r, start, "history", allowed); err != nil {
 				return ch, nil, err
 			}
 		}

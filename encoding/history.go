@@ -186,12 +186,12 @@ func (k *cursor) delFrom(n, code uint64) uint64 {
 
 // appendHistory writes the history section of changes; dict is the chunk's
 // text dictionary (see textdict.go).
-func appendHistory(b []byte, actors *actorTable, changes []*crdt.Change, dict []byte) []byte {
+func appendHistory(b []byte, actors *actorTable, changes []*crdt.Change, dict []byte, compress bool) []byte {
 	w := newHistoryWriter(actors)
 	for _, c := range changes {
 		w.change(c)
 	}
-	return w.appendSection(b, dict)
+	return w.appendSectionRenumbered(b, dict, nil, compress)
 }
 
 func newHistoryWriter(actors *actorTable) *historyWriter {
@@ -199,15 +199,17 @@ func newHistoryWriter(actors *actorTable) *historyWriter {
 }
 
 // appendSection appends the history section of the changes written so far,
-// with the text matched against dict. The writer stays open: History keeps
-// one for the whole life of a document and saves it again and again.
+// with the text matched against dict, uncompressed. The writer stays open:
+// History keeps one for the whole life of a document and saves it again
+// and again.
 func (w *historyWriter) appendSection(b []byte, dict []byte) []byte {
-	return w.appendSectionRenumbered(b, dict, nil)
+	return w.appendSectionRenumbered(b, dict, nil, false)
 }
 
 // appendSectionRenumbered is appendSection with the actor indices mapped
-// through renumber, unless it is nil (see History.save).
-func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, renumber []uint64) []byte {
+// through renumber, unless it is nil (see History.save), and the columns
+// compressed if compress is set.
+func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, renumber []uint64, compress bool) []byte {
 	b = appendUvarint(b, uint64(w.nChanges))
 	b = appendUvarint(b, uint64(w.nOps))
 	seg, lit := matchText(w.raw[colText], dict)
@@ -222,10 +224,43 @@ func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, renumber 
 		if nullable, ok := actorCols[i]; ok && renumber != nil {
 			col = renumberColumn(col, renumber, nullable)
 		}
-		b = appendUvarint(b, uint64(len(col)))
-		b = append(b, col...)
+		b = appendColumn(b, i, col, compress)
 	}
 	return b
+}
+
+// Columns of a version 2 history section are each stored on their own:
+// uvarint stored length, and if it is not zero a flags byte (0 stored,
+// flagDeflate, flagZstd), the raw length if compressed, and the bytes.
+// Writers compress raw text with Zstandard and integer columns with
+// Huffman-only DEFLATE, each only when that pays.
+const minCompressColumn = 32
+
+var textCols = [numCols]bool{colChMsg: true, colKey: true, colValStr: true, colText: true}
+
+func appendColumn(b []byte, i int, col []byte, compress bool) []byte {
+	stored, flags := col, byte(0)
+	if compress && len(col) >= minCompressColumn {
+		if textCols[i] {
+			stored, flags = compressWith(col, codecZstd)
+		} else {
+			// Huffman codes suit most integer columns; repetitive ones
+			// (the times of many authors) need string matching.
+			stored, flags = compressWith(col, codecHuffman)
+			if z, f := compressWith(col, codecZstdFast); len(z) < len(stored) {
+				stored, flags = z, f
+			}
+		}
+	}
+	if len(stored) == 0 {
+		return append(b, 0)
+	}
+	b = appendUvarint(b, uint64(len(stored)))
+	b = append(b, flags)
+	if flags != 0 {
+		b = appendUvarint(b, uint64(len(col)))
+	}
+	return append(b, stored...)
 }
 
 // Which writer each column uses; the decoder mirrors this table.

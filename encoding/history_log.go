@@ -163,7 +163,7 @@ func (h *History) decodeChunk(out []*crdt.Change, i int, a *arena) []*crdt.Chang
 	} else {
 		body = h.open.appendSection(nil, nil)
 	}
-	out, err := decodeHistoryInto(out, body, h.actors.ids, nil, a)
+	out, err := decodeHistoryInto(out, body, h.actors.ids, nil, Version, a)
 	if err != nil {
 		panic("encoding: History cannot decode its own chunk: " + err.Error())
 	}

@@ -52,6 +52,7 @@ type historyReader struct {
 	top     *reader
 	cur     cursor
 	arena   *arena
+	version byte
 }
 
 func (h *historyReader) spend(n int, what string) error {
@@ -62,22 +63,61 @@ func (h *historyReader) spend(n int, what string) error {
 	return nil
 }
 
-// decodeHistory decodes a history section's (uncompressed) bytes; dict is
-// the chunk's text dictionary.
-func decodeHistory(body []byte, actors []causal.ActorID, dict []byte) ([]*crdt.Change, error) {
-	return decodeHistoryInto(nil, body, actors, dict, &arena{})
+// decodeHistory decodes a history section's (uncompressed) bytes, written
+// by format version v; dict is the chunk's text dictionary.
+func decodeHistory(body []byte, actors []causal.ActorID, dict []byte, v byte) ([]*crdt.Change, error) {
+	return decodeHistoryInto(nil, body, actors, dict, v, &arena{})
+}
+
+// readColumns reads the column table of a history section of version v,
+// decompressing the columns of version 2, and returns the total raw size.
+func readColumns(r *reader, v byte) (cols [numCols][]byte, total int, err error) {
+	for i := 0; i < numCols; i++ {
+		r.column = colNames[i]
+		n, err := r.uvarint()
+		if err != nil {
+			return cols, 0, err
+		}
+		var flags byte
+		var rawLen uint64
+		if v >= 2 && n > 0 {
+			if flags, err = r.byte(); err != nil {
+				return cols, 0, err
+			}
+			if flags&^(flagDeflate|flagZstd) != 0 || flags == flagDeflate|flagZstd {
+				return cols, 0, r.fail(ErrMalformed, "unknown flags %#x", flags)
+			}
+			if flags != 0 {
+				if rawLen, err = r.uvarint(); err != nil {
+					return cols, 0, err
+				}
+			}
+		}
+		b, err := r.bytes(n)
+		if err != nil {
+			return cols, 0, err
+		}
+		if flags != 0 {
+			if fe := checkRawLen(flags, rawLen, len(b)); fe != nil {
+				return cols, 0, r.fail(ErrMalformed, "%s", fe.Detail)
+			}
+			if b, err = decompress(b, flags, int(rawLen), r.section, colNames[i]); err != nil {
+				return cols, 0, err
+			}
+		}
+		cols[i] = b
+		total += len(b)
+	}
+	r.column = ""
+	return cols, total, nil
 }
 
 // decodeHistoryInto appends the decoded changes to out, taking the changes,
 // ops, dependencies and predecessors from a (see arena.go).
-func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID, dict []byte, a *arena) ([]*crdt.Change, error) {
+func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID, dict []byte, v byte, a *arena) ([]*crdt.Change, error) {
 	const section = "history"
 	r := newReader(body, section)
-	h := &historyReader{actors: actors, lastSeq: make([]uint64, len(actors)), top: r, arena: a}
-	h.budget = minRowAllowance
-	if len(body) <= (math.MaxInt-minRowAllowance)/maxRowsPerByte {
-		h.budget += maxRowsPerByte * len(body)
-	}
+	h := &historyReader{actors: actors, lastSeq: make([]uint64, len(actors)), top: r, arena: a, version: v}
 	nc, err := r.uvarint()
 	if err != nil {
 		return nil, err
@@ -86,6 +126,23 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 	if err != nil {
 		return nil, err
 	}
+	cols, total, err := readColumns(r, v)
+	if err != nil {
+		return nil, err
+	}
+	if !r.done() {
+		return nil, r.fail(ErrMalformed, "%d bytes after the last column", r.rest())
+	}
+	// The limit counts the raw bytes: the body for version 1, whose whole
+	// section is compressed, the columns for version 2.
+	size := len(body)
+	if v >= 2 {
+		size = total
+	}
+	h.budget = minRowAllowance
+	if size <= (math.MaxInt-minRowAllowance)/maxRowsPerByte {
+		h.budget += maxRowsPerByte * size
+	}
 	if nc > uint64(h.budget) || no > uint64(h.budget) {
 		return nil, r.fail(ErrMalformed, "%d changes and %d ops exceed the decoder limit", nc, no)
 	}
@@ -93,15 +150,7 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 		return nil, err
 	}
 	for i := 0; i < numCols; i++ {
-		r.column = colNames[i]
-		n, err := r.uvarint()
-		if err != nil {
-			return nil, err
-		}
-		b, err := r.bytes(n)
-		if err != nil {
-			return nil, err
-		}
+		b := cols[i]
 		switch colKinds[i] {
 		case kindU, kindS:
 			h.u[i] = newUintIter(b, section, colNames[i])
@@ -110,10 +159,6 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 		default:
 			h.raw[i] = &rawCol{r: reader{b: b, section: section, column: colNames[i]}, s: string(b)}
 		}
-	}
-	r.column = ""
-	if !r.done() {
-		return nil, r.fail(ErrMalformed, "%d bytes after the last column", r.rest())
 	}
 	text, err := expandText(h.raw[colTextSeg].r.b, h.raw[colText].r.b, dict, h.budget+4*len(dict))
 	if err != nil {

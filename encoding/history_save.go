@@ -48,7 +48,7 @@ func (h *History) save(st *State, opt Options) (b []byte, ok bool, err error) {
 		}
 	}
 	return appendChunkWith(nil, tab, st, opt, func(dict []byte) []byte {
-		return h.whole.appendSectionRenumbered(nil, dict, renumber)
+		return h.whole.appendSectionRenumbered(nil, dict, renumber, opt.Compress)
 	}), true, nil
 }
 
