@@ -100,14 +100,16 @@ func appendChunk(b []byte, st *State, changes []*crdt.Change, opt Options) []byt
 		set.addNode(st.Root)
 	}
 	tab := set.table()
-	return appendChunkWith(b, tab, st, opt, func(dict []byte) []byte {
+	return appendChunkWith(b, tab, st, opt, func(dict []byte) ([]byte, []byte) {
 		return appendHistory(nil, tab, changes, dict, opt.Compress)
 	})
 }
 
 // appendChunkWith writes a chunk whose history section history returns,
-// given the chunk's text dictionary.
-func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, history func(dict []byte) []byte) []byte {
+// given the chunk's text dictionary, with the tail the state section must
+// carry (text mode 1).
+func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, history func(dict []byte) ([]byte, []byte)) []byte {
+	hist, tail := history(stateDict(st))
 	b = appendHeader(b, typeDocument)
 	actors := appendUvarint(nil, uint64(len(tab.ids)))
 	for _, a := range tab.ids {
@@ -119,10 +121,10 @@ func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, history 
 		if opt.Compress {
 			codec = codecZstd
 		}
-		b = appendSection(b, secState, appendState(nil, tab, st), codec)
+		b = appendSection(b, secState, append(appendState(nil, tab, st), tail...), codec)
 	}
 	// The history section compresses its columns one by one.
-	b = appendSection(b, secHistory, history(stateDict(st)), codecNone)
+	b = appendSection(b, secHistory, hist, codecNone)
 	return append(b, secEnd)
 }
 
@@ -188,6 +190,7 @@ type chunk struct {
 	version byte
 	actors  []causal.ActorID
 	state   *State // nil if the chunk has none
+	tail    []byte // the state section's bytes after the state (version 2)
 	history framed
 }
 
@@ -224,7 +227,7 @@ func decodeChunks(chunks []chunk) ([]*crdt.Change, error) {
 		if err != nil {
 			return nil, err
 		}
-		cs, err := decodeHistory(body, ch.actors, stateDict(ch.state), ch.version)
+		cs, err := decodeHistoryInto(nil, body, ch.actors, stateDict(ch.state), ch.tail, ch.version, &arena{})
 		if err != nil {
 			if fe, ok := err.(*FormatError); ok && len(chunks) > 1 {
 				fe.Section = fmt.Sprintf("chunk %d %s", i, fe.Section)
@@ -309,7 +312,7 @@ func readChunk(r *reader) (chunk, *State, error) {
 			if err != nil {
 				return ch, nil, err
 			}
-			if st, err = decodeState(body, newActorTable(ch.actors)); err != nil {
+			if st, ch.tail, err = decodeState(body, newActorTable(ch.actors), v); err != nil {
 				return ch, nil, err
 			}
 			ch.state = st

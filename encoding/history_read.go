@@ -53,6 +53,12 @@ type historyReader struct {
 	cur     cursor
 	arena   *arena
 	version byte
+
+	chActor   causal.ActorID // of the change being read
+	width     uint64         // of the op just read
+	derived   bool           // text mode 1
+	dr        deriveReader
+	charLimit uint64
 }
 
 func (h *historyReader) spend(n int, what string) error {
@@ -66,7 +72,7 @@ func (h *historyReader) spend(n int, what string) error {
 // decodeHistory decodes a history section's (uncompressed) bytes, written
 // by format version v; dict is the chunk's text dictionary.
 func decodeHistory(body []byte, actors []causal.ActorID, dict []byte, v byte) ([]*crdt.Change, error) {
-	return decodeHistoryInto(nil, body, actors, dict, v, &arena{})
+	return decodeHistoryInto(nil, body, actors, dict, nil, v, &arena{})
 }
 
 // readColumns reads the column table of a history section of version v,
@@ -113,8 +119,9 @@ func readColumns(r *reader, v byte) (cols [numCols][]byte, total int, err error)
 }
 
 // decodeHistoryInto appends the decoded changes to out, taking the changes,
-// ops, dependencies and predecessors from a (see arena.go).
-func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID, dict []byte, v byte, a *arena) ([]*crdt.Change, error) {
+// ops, dependencies and predecessors from a (see arena.go). tail is what
+// followed the state in the chunk's state section (version 2).
+func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID, dict, tail []byte, v byte, a *arena) ([]*crdt.Change, error) {
 	const section = "history"
 	r := newReader(body, section)
 	h := &historyReader{actors: actors, lastSeq: make([]uint64, len(actors)), top: r, arena: a, version: v}
@@ -125,6 +132,19 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 	no, err := r.uvarint()
 	if err != nil {
 		return nil, err
+	}
+	if v >= 2 {
+		m, err := r.byte()
+		if err != nil {
+			return nil, err
+		}
+		if m > textDerived {
+			return nil, r.fail(ErrMalformed, "unknown text mode %d", m)
+		}
+		h.derived = m == textDerived
+	}
+	if !h.derived && len(tail) > 0 {
+		return nil, formatErr(ErrMalformed, "state", "", 0, "%d bytes after the root", len(tail))
 	}
 	cols, total, err := readColumns(r, v)
 	if err != nil {
@@ -151,7 +171,11 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 	}
 	for i := 0; i < numCols; i++ {
 		b := cols[i]
-		switch colKinds[i] {
+		kind := colKinds[i]
+		if h.derived && i == colTextSeg {
+			kind = kindU // the deltas of text mode 1
+		}
+		switch kind {
 		case kindU, kindS:
 			h.u[i] = newUintIter(b, section, colNames[i])
 		case kindD:
@@ -160,12 +184,19 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 			h.raw[i] = &rawCol{r: reader{b: b, section: section, column: colNames[i]}, s: string(b)}
 		}
 	}
-	text, err := expandText(h.raw[colTextSeg].r.b, h.raw[colText].r.b, dict, h.budget+4*len(dict))
-	if err != nil {
-		return nil, err
+	if h.derived {
+		if len(cols[colText]) != 0 {
+			return nil, r.fail(ErrMalformed, "text column not empty in text mode 1")
+		}
+		h.charLimit = uint64(h.budget) + uint64(len(dict)) + uint64(len(tail))
+	} else {
+		text, err := expandText(h.raw[colTextSeg].r.b, h.raw[colText].r.b, dict, h.budget+4*len(dict))
+		if err != nil {
+			return nil, err
+		}
+		h.raw[colTextSeg].r.off = len(h.raw[colTextSeg].r.b)
+		h.raw[colText] = &rawCol{r: reader{b: text, section: section, column: colNames[colText]}, s: string(text)}
 	}
-	h.raw[colTextSeg].r.off = len(h.raw[colTextSeg].r.b)
-	h.raw[colText] = &rawCol{r: reader{b: text, section: section, column: colNames[colText]}, s: string(text)}
 	out = slices.Grow(out, int(nc))
 	cs := take(&a.changes, int(nc), 0)
 	ops := take(&a.ops, int(no), 0)
@@ -183,11 +214,12 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 			ops = ops[n:]
 		}
 		own := c.StartOp
+		h.chActor = c.Actor
 		for j := range c.Ops {
 			if err := h.op(&c.Ops[j], own); err != nil {
 				return nil, err
 			}
-			own += c.Ops[j].Width()
+			own += h.width
 		}
 		h.lastSeq[a] = c.Seq
 		h.maxOp = own - 1
@@ -195,6 +227,11 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 	}
 	if len(ops) != 0 {
 		return nil, r.fail(ErrMalformed, "%d ops announced but not used", len(ops))
+	}
+	if h.derived {
+		if err := h.dr.rebuild(dict, tail, h.u[colTextSeg]); err != nil {
+			return nil, err
+		}
 	}
 	for i := 0; i < numCols; i++ {
 		var err error
@@ -307,6 +344,7 @@ func (h *historyReader) change(c *crdt.Change) (actor int, nOps uint64, err erro
 }
 
 func (h *historyReader) op(op *crdt.Op, own uint64) error {
+	h.width = 1
 	act, err := h.u[colOpAction].next()
 	if err != nil {
 		return err
@@ -361,7 +399,17 @@ func (h *historyReader) op(op *crdt.Op, own uint64) error {
 		}
 		right := func() (uint64, error) {
 			code, err := h.u[colRightCtr].next()
-			return h.cur.rightFrom(op.Left.Counter, code), err
+			if err != nil || h.version < 2 {
+				return h.cur.rightFrom(op.Left.Counter, code), err
+			}
+			if code == rightPredicted {
+				p, ok := h.dr.predictRight(op.Obj, op.Left)
+				if !ok {
+					return 0, h.u[colRightCtr].r.fail(ErrMalformed, "right origin predicted where there is no prediction")
+				}
+				return p.Counter, nil
+			}
+			return h.cur.rightFrom(op.Left.Counter, code-rightShift), nil
 		}
 		if op.Right, err = h.opID(colRightActor, right); err != nil {
 			return err
@@ -369,6 +417,7 @@ func (h *historyReader) op(op *crdt.Op, own uint64) error {
 		if !op.Right.IsZero() {
 			h.cur.prevRight = op.Right.Counter
 		}
+		h.width = 1
 		if op.Action == crdt.ActInsert {
 			op.Value, err = h.value()
 		} else {
@@ -376,9 +425,21 @@ func (h *historyReader) op(op *crdt.Op, own uint64) error {
 			if err2 != nil {
 				return err2
 			}
-			op.Text, err = h.raw[colText].take(n)
+			if h.derived {
+				// n characters, rebuilt once every op is known.
+				if n > h.charLimit-h.dr.nChars {
+					return h.u[colTextLen].r.fail(ErrMalformed, "text exceeds the decoder limit of %d characters", h.charLimit)
+				}
+				h.width = n
+			} else {
+				op.Text, err = h.raw[colText].take(n)
+				h.width = op.Width()
+			}
+			if h.version >= 2 {
+				h.dr.insert(op, own, h.chActor, h.width)
+			}
 		}
-		h.cur.lastIns = own + op.Width() - 1
+		h.cur.lastIns = own + h.width - 1
 		return err
 	case crdt.ActDeleteText:
 		if op.Len, err = h.u[colDelLen].next(); err != nil {
@@ -393,6 +454,9 @@ func (h *historyReader) op(op *crdt.Op, own uint64) error {
 		}
 		if !op.Elem.IsZero() {
 			h.cur.prevDel, h.cur.prevLen = op.Elem.Counter, op.Len
+			if h.derived {
+				h.dr.dels = append(h.dr.dels, op)
+			}
 		}
 		return nil
 	}

@@ -12,7 +12,8 @@ func encodeHistoryForTest(cs []*crdt.Change) ([]byte, *actorTable) {
 	s := newActorSet()
 	s.addChanges(cs)
 	t := s.table()
-	return appendHistory(nil, t, cs, nil, false), t
+	b, _ := appendHistory(nil, t, cs, nil, false)
+	return b, t
 }
 
 func TestHistoryRoundTrip(t *testing.T) {
