@@ -37,9 +37,9 @@ import (
 // keeps one per stretch instead of one per op.
 type textPiece struct {
 	actor     int32
-	ascii     bool   // one byte per character
-	cont      bool   // its first op typed on from the op before it
-	leftByte  int32  // last byte of the first character's left origin, -1 none
+	ascii     bool        // one byte per character
+	cont      bool        // its first op typed on from the op before it
+	leftByte  int32       // last byte of the first character's left origin, -1 none
 	right     causal.OpID // right origin of the piece's last op
 	ctr       uint64      // counter of the first character
 	nChars    uint32
