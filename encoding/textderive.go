@@ -2,6 +2,7 @@ package encoding
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math/bits"
 	"unicode/utf8"
 
@@ -323,6 +324,7 @@ func (t *textTrack) derive(text, dict []byte) (deltas, lit []byte, ok bool) {
 		}
 	}
 	anchor := make([]int32, len(text))
+	lit = make([]byte, 0, max(0, len(text)-len(dict))+64)
 	var d uintCol
 	var finder dictFinder
 	for pi := range t.pieces {
@@ -399,7 +401,15 @@ type dictFinder struct {
 	table []int32
 }
 
-const finderWindow = 512
+const (
+	finderWindow = 512
+	finderStride = 4
+	finderBits   = 16
+)
+
+func finderHash(b []byte) uint32 {
+	return uint32((binary.LittleEndian.Uint64(b) * 0x9E3779B97F4A7C15) >> (64 - finderBits))
+}
 
 func (f *dictFinder) find(dict, s []byte, from int) int {
 	if len(s) > 32 {
@@ -428,16 +438,22 @@ func (f *dictFinder) find(dict, s []byte, from int) int {
 		return best
 	}
 	if len(s) >= gram && len(dict) >= gram {
+		// Every fourth dictionary position is indexed by its 8-byte gram,
+		// so a stretch of at least 11 bytes is found by one of its first
+		// four grams.
 		if f.table == nil {
-			f.table = make([]int32, 1<<hashBits)
-			for i := 0; i+gram <= len(dict); i++ {
-				if h := gramHash(dict[i:]); f.table[h] == 0 {
+			f.table = make([]int32, 1<<finderBits)
+			for i := 0; i+gram <= len(dict); i += finderStride {
+				if h := finderHash(dict[i:]); f.table[h] == 0 {
 					f.table[h] = int32(i + 1)
 				}
 			}
 		}
-		if q := f.table[gramHash(s)]; q != 0 && bytes.HasPrefix(dict[q-1:], s[:gram]) {
-			return int(q - 1)
+		for k := 0; k < finderStride && k+gram <= len(s); k++ {
+			q := int(f.table[finderHash(s[k:])]) - 1
+			if q >= k && bytes.HasPrefix(dict[q-k:], s[:k+gram]) {
+				return q - k
+			}
 		}
 	}
 	if bestLen > 0 {
