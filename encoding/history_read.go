@@ -197,6 +197,9 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 		h.raw[colTextSeg].r.off = len(h.raw[colTextSeg].r.b)
 		h.raw[colText] = &rawCol{r: reader{b: text, section: section, column: colNames[colText]}, s: string(text)}
 	}
+	if v >= 2 {
+		h.dr.ops = make([]derivedOp, 0, min(int(no), 1<<20))
+	}
 	out = slices.Grow(out, int(nc))
 	cs := take(&a.changes, int(nc), 0)
 	ops := take(&a.ops, int(no), 0)

@@ -619,8 +619,9 @@ func (r *deriveReader) rebuild(dict, tail []byte, deltas *uintIter) error {
 		r.markDeleted(deleted, d)
 	}
 	tr := reader{b: tail, section: "state", column: "deleted text"}
-	var text []byte
-	var anchor []int32
+	est := min(len(dict)+len(tail), 1<<26)
+	text := make([]byte, 0, est)
+	anchor := make([]int32, 0, est)
 	for i := range r.ops {
 		o := &r.ops[i]
 		o.start = len(text)
