@@ -14,7 +14,11 @@ const compressChangeOver = 256
 func EncodeChange(c *crdt.Change) []byte {
 	raw := newRowState().appendChange(nil, c)
 	b := appendHeader(make([]byte, 0, len(raw)+16), typeChange)
-	return appendBody(b, 0, raw, len(raw) >= compressChangeOver)
+	codec := codecNone
+	if len(raw) >= compressChangeOver {
+		codec = codecDeflate
+	}
+	return appendBody(b, 0, raw, codec)
 }
 
 // DecodeChange decodes a standalone change. The input must be exactly one
@@ -24,7 +28,7 @@ func DecodeChange(b []byte) (*crdt.Change, error) {
 	if err := readHeader(r, typeChange); err != nil {
 		return nil, err
 	}
-	body, err := readBody(r, 0, "change")
+	body, err := readBody(r, 0, "change", flagDeflate)
 	if err != nil {
 		return nil, err
 	}

@@ -82,7 +82,7 @@ func TestChangeMalformedBody(t *testing.T) {
 	bodies["unknown action"] = append([]byte{0}, append(make([]byte, 16), 0, 0, 0, 0, 0, 1, 9)...)
 	bodies["op count too large"] = append([]byte{0}, append(make([]byte, 16), 0, 0, 0, 0, 0, 100)...)
 	for name, body := range bodies {
-		b := appendBody(appendHeader(nil, typeChange), 0, body, false)
+		b := appendBody(appendHeader(nil, typeChange), 0, body, codecNone)
 		_, err := DecodeChange(b)
 		if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTruncated) {
 			t.Errorf("%s: got %v", name, err)

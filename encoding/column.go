@@ -28,6 +28,19 @@ func (c *uintCol) add(v uint64) {
 	c.val, c.n = v, 1
 }
 
+// addRun adds n copies of v.
+func (c *uintCol) addRun(v, n uint64) {
+	if n == 0 {
+		return
+	}
+	if c.n > 0 && v == c.val {
+		c.n += n
+		return
+	}
+	c.closeRun()
+	c.val, c.n = v, n
+}
+
 // closeRun writes a run of two or more as a run; a single value joins the
 // pending literals, because a run of one costs a header of its own.
 func (c *uintCol) closeRun() {

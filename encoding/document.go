@@ -100,30 +100,37 @@ func appendChunk(b []byte, st *State, changes []*crdt.Change, opt Options) []byt
 		set.addNode(st.Root)
 	}
 	tab := set.table()
-	return appendChunkWith(b, tab, st, opt, func(dict []byte) []byte {
-		return appendHistory(nil, tab, changes, dict)
+	return appendChunkWith(b, tab, st, opt, func(dict []byte) ([]byte, []byte) {
+		return appendHistory(nil, tab, changes, dict, opt.Compress)
 	})
 }
 
 // appendChunkWith writes a chunk whose history section history returns,
-// given the chunk's text dictionary.
-func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, history func(dict []byte) []byte) []byte {
+// given the chunk's text dictionary, with the tail the state section must
+// carry (text mode 1).
+func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, history func(dict []byte) ([]byte, []byte)) []byte {
+	hist, tail := history(stateDict(st))
 	b = appendHeader(b, typeDocument)
 	actors := appendUvarint(nil, uint64(len(tab.ids)))
 	for _, a := range tab.ids {
 		actors = append(actors, a[:]...)
 	}
-	b = appendSection(b, secActors, actors, false)
+	b = appendSection(b, secActors, actors, codecNone)
 	if st != nil {
-		b = appendSection(b, secState, appendState(nil, tab, st), opt.Compress)
+		codec := codecNone
+		if opt.Compress {
+			codec = codecZstd
+		}
+		b = appendSection(b, secState, append(appendState(nil, tab, st), tail...), codec)
 	}
-	b = appendSection(b, secHistory, history(stateDict(st)), opt.Compress)
+	// The history section compresses its columns one by one.
+	b = appendSection(b, secHistory, hist, codecNone)
 	return append(b, secEnd)
 }
 
-func appendSection(b []byte, id byte, raw []byte, compress bool) []byte {
+func appendSection(b []byte, id byte, raw []byte, codec int) []byte {
 	start := len(b)
-	return appendBody(append(b, id), start, raw, compress)
+	return appendBody(append(b, id), start, raw, codec)
 }
 
 // checkState refuses a state the decoder would refuse: a non-map root, map
@@ -181,8 +188,10 @@ type Document struct {
 }
 
 type chunk struct {
+	version byte
 	actors  []causal.ActorID
 	state   *State // nil if the chunk has none
+	tail    []byte // the state section's bytes after the state (version 2)
 	history framed
 }
 
@@ -219,7 +228,7 @@ func decodeChunks(chunks []chunk, limited bool) ([]*crdt.Change, error) {
 		if err != nil {
 			return nil, err
 		}
-		cs, err := decodeHistory(body, ch.actors, stateDict(ch.state), limited)
+		cs, err := decodeHistoryInto(nil, body, ch.actors, stateDict(ch.state), ch.tail, ch.version, &arena{}, limited)
 		if err != nil {
 			if fe, ok := err.(*FormatError); ok && len(chunks) > 1 {
 				fe.Section = fmt.Sprintf("chunk %d %s", i, fe.Section)
@@ -264,8 +273,14 @@ func DecodeDocument(b []byte) (*Document, error) {
 func readChunk(r *reader) (chunk, *State, error) {
 	var ch chunk
 	var st *State
-	if err := readHeader(r, typeDocument); err != nil {
+	v, err := readHeaderVersion(r, typeDocument)
+	if err != nil {
 		return ch, nil, err
+	}
+	ch.version = v
+	allowed := byte(flagDeflate)
+	if v >= 2 {
+		allowed |= flagZstd
 	}
 	want := []byte{secActors, secState, secHistory, secEnd}
 	for {
@@ -286,7 +301,7 @@ func readChunk(r *reader) (chunk, *State, error) {
 			}
 			return ch, st, nil
 		case secActors:
-			body, err := readBody(r, start, "actors")
+			body, err := readBody(r, start, "actors", allowed)
 			if err != nil {
 				return ch, nil, err
 			}
@@ -294,16 +309,16 @@ func readChunk(r *reader) (chunk, *State, error) {
 				return ch, nil, err
 			}
 		case secState:
-			body, err := readBody(r, start, "state")
+			body, err := readBody(r, start, "state", allowed)
 			if err != nil {
 				return ch, nil, err
 			}
-			if st, err = decodeState(body, newActorTable(ch.actors)); err != nil {
+			if st, ch.tail, err = decodeState(body, newActorTable(ch.actors), v); err != nil {
 				return ch, nil, err
 			}
 			ch.state = st
 		case secHistory:
-			if ch.history, err = readFramed(r, start, "history"); err != nil {
+			if ch.history, err = readFramed(r, start, "history", allowed); err != nil {
 				return ch, nil, err
 			}
 		}

@@ -219,7 +219,7 @@ func isSentinel(err error) bool {
 
 func TestDocumentFutureVersion(t *testing.T) {
 	b := mustEncode(t, NewState(), nil, Options{})
-	b[4] = 2
+	b[4] = Version + 1
 	_, err := DecodeDocument(b)
 	var fe *FormatError
 	if !errors.Is(err, ErrUnsupportedVersion) || !errors.As(err, &fe) {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
 )
 
@@ -39,7 +40,12 @@ func goldenInputs(t *testing.T) map[string][]byte {
 		stream = append(stream, byte(len(fr)))
 		stream = append(stream, fr...)
 	}
+	typing, err := SaveDoc(typingDoc(t), Options{Compress: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return map[string][]byte{
+		"document-typing.bin":   typing,
 		"change.bin":            EncodeChange(a.Changes()[0]),
 		"change-keystroke.bin":  EncodeChange(keystrokes(1)[1]),
 		"document.bin":          doc,
@@ -152,7 +158,7 @@ func writeFuzzSeeds(t *testing.T) {
 	in := goldenInputs(t)
 	seeds := map[string][]string{
 		"FuzzDecodeChange":   {"change.bin", "change-keystroke.bin"},
-		"FuzzDecodeDocument": {"document.bin", "document-deflate.bin", "document-appended.bin"},
+		"FuzzDecodeDocument": {"document.bin", "document-deflate.bin", "document-appended.bin", "document-typing.bin"},
 		"FuzzChangeReader":   {"stream.bin"},
 	}
 	for target, names := range seeds {
@@ -163,6 +169,48 @@ func writeFuzzSeeds(t *testing.T) {
 			must(t, os.WriteFile(filepath.Join(dir, "golden-"+name[:len(name)-4]), []byte(body), 0o644))
 		}
 	}
+}
+
+// typingDoc is two people typing, backspacing, moving the cursor and
+// typing non-ASCII text into one text: what version 2's derived text and
+// right-origin predictions are for.
+func typingDoc(t *testing.T) *crdt.Doc {
+	a := crdt.NewDoc(causal.ActorID{0xa}, crdt.WithHistory(NewHistory()))
+	var text crdt.ObjID
+	change := func(d *crdt.Doc, f func(tx *crdt.Txn) error) {
+		t.Helper()
+		if _, _, err := d.Change(crdt.ChangeOptions{Time: 1000}, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	change(a, func(tx *crdt.Txn) (err error) {
+		text, err = tx.Put(crdt.Root, "text", crdt.NewText())
+		return err
+	})
+	typeAt := func(d *crdt.Doc, at int, s string) {
+		for i, r := range []rune(s) {
+			change(d, func(tx *crdt.Txn) error { return tx.Splice(text, at+i, 0, string(r)) })
+		}
+	}
+	backspace := func(d *crdt.Doc, at, n int) {
+		for i := 0; i < n; i++ {
+			change(d, func(tx *crdt.Txn) error { return tx.Splice(text, at-i-1, 1, "") })
+		}
+	}
+	typeAt(a, 0, "The quick brwn")
+	backspace(a, 14, 3)
+	typeAt(a, 11, "rown fox")
+	typeAt(a, 4, "very ")
+	typeAt(a, 24, " jumps – über")
+	b := a.Fork(causal.ActorID{0xb})
+	typeAt(b, 0, "¡")
+	typeAt(a, 9, ", ")
+	backspace(a, 30, 2)
+	if _, err := a.Apply(b.ChangesSince(a.Version())...); err != nil {
+		t.Fatal(err)
+	}
+	change(a, func(tx *crdt.Txn) error { return tx.Splice(text, 2, 3, "e") })
+	return a
 }
 
 func must(t *testing.T, err error) {

@@ -111,6 +111,8 @@ type historyWriter struct {
 	nOps     int
 	nChanges int
 	cur      cursor
+	actor    int        // actor index of the change being written
+	text     *textTrack // nil: this writer only writes text mode 0
 }
 
 // cursor predicts the counters of insert origins and deleted characters
@@ -125,11 +127,18 @@ type cursor struct {
 	prevLen   uint64 // and its length
 }
 
-// Codes of the rightCtr column.
+// Codes of the rightCtr column in version 1.
 const (
 	rightSame   = 0 // the previous right origin
 	rightAfterL = 1 // the element after the left origin: left + 1
 	rightOther  = 2 // 2 + zigzag(right - previous right)
+)
+
+// Codes of the rightCtr column in version 2: the successor of the left
+// origin first (textderive.go, predictRight), then version 1's shifted.
+const (
+	rightPredicted = 0
+	rightShift     = 1
 )
 
 // Codes of the delCtr column.
@@ -186,12 +195,13 @@ func (k *cursor) delFrom(n, code uint64) uint64 {
 
 // appendHistory writes the history section of changes; dict is the chunk's
 // text dictionary (see textdict.go).
-func appendHistory(b []byte, actors *actorTable, changes []*crdt.Change, dict []byte) []byte {
+func appendHistory(b []byte, actors *actorTable, changes []*crdt.Change, dict []byte, compress bool) (hist, tail []byte) {
 	w := newHistoryWriter(actors)
+	w.text = &textTrack{}
 	for _, c := range changes {
 		w.change(c)
 	}
-	return w.appendSection(b, dict)
+	return w.appendSectionRenumbered(b, dict, nil, compress)
 }
 
 func newHistoryWriter(actors *actorTable) *historyWriter {
@@ -199,18 +209,42 @@ func newHistoryWriter(actors *actorTable) *historyWriter {
 }
 
 // appendSection appends the history section of the changes written so far,
-// with the text matched against dict. The writer stays open: History keeps
-// one for the whole life of a document and saves it again and again.
+// with the text matched against dict, uncompressed. The writer stays open:
+// History keeps one for the whole life of a document and saves it again
+// and again.
 func (w *historyWriter) appendSection(b []byte, dict []byte) []byte {
-	return w.appendSectionRenumbered(b, dict, nil)
+	b, _ = w.appendSectionRenumbered(b, nil, nil, false)
+	return b
 }
 
+// Text modes of a version 2 history section.
+const (
+	textSegments = 0 // the text content as segments (textdict.go)
+	textDerived  = 1 // visible characters from the dictionary (textderive.go)
+)
+
 // appendSectionRenumbered is appendSection with the actor indices mapped
-// through renumber, unless it is nil (see History.save).
-func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, renumber []uint64) []byte {
+// through renumber, unless it is nil (see History.save), and the columns
+// compressed if compress is set.
+//
+// In text mode 1 the deleted characters are not in the section: they are
+// returned as tail, which the chunk's state section carries.
+func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, renumber []uint64, compress bool) (hist, tail []byte) {
 	b = appendUvarint(b, uint64(w.nChanges))
 	b = appendUvarint(b, uint64(w.nOps))
-	seg, lit := matchText(w.raw[colText], dict)
+	mode := textSegments
+	var seg, lit, textLen []byte
+	if w.text != nil {
+		var ok bool
+		if seg, lit, ok = w.text.derive(w.raw[colText], dict); ok && int(w.text.nChars) <= minRowAllowance+len(dict)+len(lit) {
+			mode, tail, textLen = textDerived, lit, w.text.widths.bytes()
+			lit = nil
+		}
+	}
+	if mode == textSegments {
+		seg, lit = matchText(w.raw[colText], dict)
+	}
+	b = append(b, byte(mode))
 	for i := 0; i < numCols; i++ {
 		col := w.column(i)
 		switch i {
@@ -218,14 +252,51 @@ func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, renumber 
 			col = seg
 		case colText:
 			col = lit
+		case colTextLen:
+			if mode == textDerived {
+				col = textLen
+			}
 		}
 		if nullable, ok := actorCols[i]; ok && renumber != nil {
 			col = renumberColumn(col, renumber, nullable)
 		}
-		b = appendUvarint(b, uint64(len(col)))
-		b = append(b, col...)
+		b = appendColumn(b, i, col, compress)
 	}
-	return b
+	return b, tail
+}
+
+// Columns of a version 2 history section are each stored on their own:
+// uvarint stored length, and if it is not zero a flags byte (0 stored,
+// flagDeflate, flagZstd), the raw length if compressed, and the bytes.
+// Writers compress raw text with Zstandard and integer columns with
+// Huffman-only DEFLATE, each only when that pays.
+const minCompressColumn = 32
+
+var textCols = [numCols]bool{colChMsg: true, colKey: true, colValStr: true, colText: true}
+
+func appendColumn(b []byte, i int, col []byte, compress bool) []byte {
+	stored, flags := col, byte(0)
+	if compress && len(col) >= minCompressColumn {
+		if textCols[i] {
+			stored, flags = compressWith(col, codecZstd)
+		} else {
+			// Huffman codes suit most integer columns; repetitive ones
+			// (the times of many authors) need string matching.
+			stored, flags = compressWith(col, codecHuffman)
+			if z, f := compressWith(col, codecZstdFast); len(z) < len(stored) {
+				stored, flags = z, f
+			}
+		}
+	}
+	if len(stored) == 0 {
+		return append(b, 0)
+	}
+	b = appendUvarint(b, uint64(len(stored)))
+	b = append(b, flags)
+	if flags != 0 {
+		b = appendUvarint(b, uint64(len(col)))
+	}
+	return append(b, stored...)
 }
 
 // Which writer each column uses; the decoder mirrors this table.
@@ -264,6 +335,7 @@ func (w *historyWriter) change(c *crdt.Change) {
 	}
 	w.nChanges++
 	a := w.actors.of(c.Actor)
+	w.actor = a
 	w.u[colChActor].add(uint64(a))
 	w.s[colChSeq].add(int64(c.Seq - (w.lastSeq[a] + 1)))
 	w.s[colChStartOp].add(int64(c.StartOp - (w.maxOp + 1)))
@@ -317,7 +389,13 @@ func (w *historyWriter) op(op *crdt.Op, own uint64) {
 		}
 		w.u[colRightActor].add(w.actors.ref(op.Right))
 		if !op.Right.IsZero() {
-			w.u[colRightCtr].add(w.cur.rightCode(op.Left.Counter, op.Right.Counter))
+			code := rightShift + w.cur.rightCode(op.Left.Counter, op.Right.Counter)
+			if w.text != nil && op.Action == crdt.ActInsertText {
+				if p, ok := w.text.predictRight(op.Obj, op.Left, w.actors); ok && p == op.Right {
+					code = rightPredicted
+				}
+			}
+			w.u[colRightCtr].add(code)
 			w.cur.prevRight = op.Right.Counter
 		}
 		w.cur.lastIns = own + op.Width() - 1
@@ -325,13 +403,24 @@ func (w *historyWriter) op(op *crdt.Op, own uint64) {
 			w.value(op.Value)
 		} else {
 			w.u[colTextLen].add(uint64(len(op.Text)))
+			start := len(w.raw[colText])
 			w.raw[colText] = append(w.raw[colText], op.Text...)
+			if w.text != nil {
+				la := -1
+				if !op.Left.IsZero() {
+					la = w.actors.of(op.Left.Actor)
+				}
+				w.text.insert(w.raw[colText], w.actor, w.actors.ids[w.actor], own, op.Obj, op.Left, la, op.Right, op.Text, start)
+			}
 		}
 	case crdt.ActDeleteText:
 		w.u[colDelActor].add(w.actors.ref(op.Elem))
 		if !op.Elem.IsZero() {
 			w.u[colDelCtr].add(w.cur.delCode(op.Elem.Counter, op.Len))
 			w.cur.prevDel, w.cur.prevLen = op.Elem.Counter, op.Len
+			if w.text != nil {
+				w.text.delete(w.actors.of(op.Elem.Actor), op.Elem.Counter, op.Len)
+			}
 		}
 		w.u[colDelLen].add(op.Len)
 	}

@@ -61,6 +61,7 @@ func NewHistory() *History {
 	h := &History{actors: newActorTable(nil)}
 	h.open = newHistoryWriter(h.actors)
 	h.whole = newHistoryWriter(h.actors)
+	h.whole.text = &textTrack{}
 	h.cached.chunk = -1
 	return h
 }
@@ -163,7 +164,7 @@ func (h *History) decodeChunk(out []*crdt.Change, i int, a *arena) []*crdt.Chang
 	} else {
 		body = h.open.appendSection(nil, nil)
 	}
-	out, err := decodeHistoryInto(out, body, h.actors.ids, nil, a, false)
+	out, err := decodeHistoryInto(out, body, h.actors.ids, nil, nil, Version, a, false)
 	if err != nil {
 		panic("encoding: History cannot decode its own chunk: " + err.Error())
 	}

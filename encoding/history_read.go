@@ -12,11 +12,12 @@ import (
 // Decoder limit for untrusted input: run-length encoding lets a few bytes
 // stand for many rows, so the rows a history section may announce (changes,
 // ops, dependencies and predecessors together) are capped at maxRowsPerByte
-// per byte of the section and its text, plus minRowAllowance; a forged count
-// is refused before anything is allocated. Real histories can be far more
-// compact than that (a counter incremented in a tight loop is a few runs),
-// which the allowance covers up to a million rows; a document this program
-// saved itself (LoadDoc, the in-memory History) is not bounded this way.
+// per raw byte of the section and its text, plus minRowAllowance; a forged
+// count is refused before anything is allocated. Real histories can be far
+// more compact than that (typing or counting in a tight loop is a few runs
+// per column), which the allowance covers up to a million rows; a document
+// this program saved itself (LoadDoc, the in-memory History) is not bounded
+// this way.
 const (
 	maxRowsPerByte  = 64
 	minRowAllowance = 1 << 20
@@ -55,6 +56,13 @@ type historyReader struct {
 	top     *reader
 	cur     cursor
 	arena   *arena
+	version byte
+
+	chActor   causal.ActorID // of the change being read
+	width     uint64         // of the op just read
+	derived   bool           // text mode 1
+	dr        deriveReader
+	charLimit uint64
 }
 
 func (h *historyReader) spend(n int, what string) error {
@@ -65,28 +73,63 @@ func (h *historyReader) spend(n int, what string) error {
 	return nil
 }
 
-// decodeHistory decodes a history section's (uncompressed) bytes; dict is
-// the chunk's text dictionary.
-// limited bounds the rows decoded by the input's size (untrusted input);
-// bytes this program wrote itself are decoded without that bound.
-func decodeHistory(body []byte, actors []causal.ActorID, dict []byte, limited bool) ([]*crdt.Change, error) {
-	return decodeHistoryInto(nil, body, actors, dict, &arena{}, limited)
+// decodeHistory decodes a history section's (uncompressed) bytes, written
+// by format version v; dict is the chunk's text dictionary.
+func decodeHistory(body []byte, actors []causal.ActorID, dict []byte, v byte) ([]*crdt.Change, error) {
+	return decodeHistoryInto(nil, body, actors, dict, nil, v, &arena{}, true)
+}
+
+// readColumns reads the column table of a history section of version v,
+// decompressing the columns of version 2, and returns the total raw size.
+func readColumns(r *reader, v byte) (cols [numCols][]byte, total int, err error) {
+	for i := 0; i < numCols; i++ {
+		r.column = colNames[i]
+		n, err := r.uvarint()
+		if err != nil {
+			return cols, 0, err
+		}
+		var flags byte
+		var rawLen uint64
+		if v >= 2 && n > 0 {
+			if flags, err = r.byte(); err != nil {
+				return cols, 0, err
+			}
+			if flags&^(flagDeflate|flagZstd) != 0 || flags == flagDeflate|flagZstd {
+				return cols, 0, r.fail(ErrMalformed, "unknown flags %#x", flags)
+			}
+			if flags != 0 {
+				if rawLen, err = r.uvarint(); err != nil {
+					return cols, 0, err
+				}
+			}
+		}
+		b, err := r.bytes(n)
+		if err != nil {
+			return cols, 0, err
+		}
+		if flags != 0 {
+			if fe := checkRawLen(flags, rawLen, len(b)); fe != nil {
+				return cols, 0, r.fail(ErrMalformed, "%s", fe.Detail)
+			}
+			if b, err = decompress(b, flags, int(rawLen), r.section, colNames[i]); err != nil {
+				return cols, 0, err
+			}
+		}
+		cols[i] = b
+		total += len(b)
+	}
+	r.column = ""
+	return cols, total, nil
 }
 
 // decodeHistoryInto appends the decoded changes to out, taking the changes,
-// ops, dependencies and predecessors from a (see arena.go).
-func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID, dict []byte, a *arena, limited bool) ([]*crdt.Change, error) {
+// ops, dependencies and predecessors from a (see arena.go). tail is what
+// followed the state in the chunk's state section (version 2).
+// limited bounds the rows by the input's size (untrusted input).
+func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID, dict, tail []byte, v byte, a *arena, limited bool) ([]*crdt.Change, error) {
 	const section = "history"
 	r := newReader(body, section)
-	h := &historyReader{actors: actors, lastSeq: make([]uint64, len(actors)), top: r, arena: a}
-	// Run-length columns let a few bytes stand for any number of rows, so
-	// untrusted input gets a budget of rows per byte of input (the text
-	// dictionary included); a document this program saved itself (and
-	// checksummed) may be as compact as run-length coding makes it.
-	h.budget = math.MaxInt / 4
-	if n := len(body) + len(dict); limited && n <= (math.MaxInt/4-minRowAllowance)/maxRowsPerByte {
-		h.budget = minRowAllowance + maxRowsPerByte*n
-	}
+	h := &historyReader{actors: actors, lastSeq: make([]uint64, len(actors)), top: r, arena: a, version: v}
 	nc, err := r.uvarint()
 	if err != nil {
 		return nil, err
@@ -95,6 +138,37 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 	if err != nil {
 		return nil, err
 	}
+	if v >= 2 {
+		m, err := r.byte()
+		if err != nil {
+			return nil, err
+		}
+		if m > textDerived {
+			return nil, r.fail(ErrMalformed, "unknown text mode %d", m)
+		}
+		h.derived = m == textDerived
+	}
+	if !h.derived && len(tail) > 0 {
+		return nil, formatErr(ErrMalformed, "state", "", 0, "%d bytes after the root", len(tail))
+	}
+	cols, total, err := readColumns(r, v)
+	if err != nil {
+		return nil, err
+	}
+	if !r.done() {
+		return nil, r.fail(ErrMalformed, "%d bytes after the last column", r.rest())
+	}
+	// The limit counts the raw bytes: the body for version 1, whose whole
+	// section is compressed, the columns for version 2.
+	size := len(body)
+	if v >= 2 {
+		size = total
+	}
+	size += len(dict) + len(tail)
+	h.budget = math.MaxInt / 8
+	if limited && size <= (math.MaxInt/8-minRowAllowance)/maxRowsPerByte {
+		h.budget = minRowAllowance + maxRowsPerByte*size
+	}
 	if nc > uint64(h.budget) || no > uint64(h.budget) {
 		return nil, r.fail(ErrMalformed, "%d changes and %d ops exceed the decoder limit", nc, no)
 	}
@@ -102,16 +176,12 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 		return nil, err
 	}
 	for i := 0; i < numCols; i++ {
-		r.column = colNames[i]
-		n, err := r.uvarint()
-		if err != nil {
-			return nil, err
+		b := cols[i]
+		kind := colKinds[i]
+		if h.derived && i == colTextSeg {
+			kind = kindU // the deltas of text mode 1
 		}
-		b, err := r.bytes(n)
-		if err != nil {
-			return nil, err
-		}
-		switch colKinds[i] {
+		switch kind {
 		case kindU, kindS:
 			h.u[i] = newUintIter(b, section, colNames[i])
 		case kindD:
@@ -120,16 +190,22 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 			h.raw[i] = &rawCol{r: reader{b: b, section: section, column: colNames[i]}, s: string(b)}
 		}
 	}
-	r.column = ""
-	if !r.done() {
-		return nil, r.fail(ErrMalformed, "%d bytes after the last column", r.rest())
+	if h.derived {
+		if len(cols[colText]) != 0 {
+			return nil, r.fail(ErrMalformed, "text column not empty in text mode 1")
+		}
+		h.charLimit = uint64(h.budget) + uint64(len(dict)) + uint64(len(tail))
+	} else {
+		text, err := expandText(h.raw[colTextSeg].r.b, h.raw[colText].r.b, dict, h.budget+4*len(dict))
+		if err != nil {
+			return nil, err
+		}
+		h.raw[colTextSeg].r.off = len(h.raw[colTextSeg].r.b)
+		h.raw[colText] = &rawCol{r: reader{b: text, section: section, column: colNames[colText]}, s: string(text)}
 	}
-	text, err := expandText(h.raw[colTextSeg].r.b, h.raw[colText].r.b, dict, h.budget+4*len(dict))
-	if err != nil {
-		return nil, err
+	if v >= 2 {
+		h.dr.ops = make([]derivedOp, 0, min(int(no), 1<<20))
 	}
-	h.raw[colTextSeg].r.off = len(h.raw[colTextSeg].r.b)
-	h.raw[colText] = &rawCol{r: reader{b: text, section: section, column: colNames[colText]}, s: string(text)}
 	out = slices.Grow(out, int(nc))
 	cs := take(&a.changes, int(nc), 0)
 	ops := take(&a.ops, int(no), 0)
@@ -147,11 +223,12 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 			ops = ops[n:]
 		}
 		own := c.StartOp
+		h.chActor = c.Actor
 		for j := range c.Ops {
 			if err := h.op(&c.Ops[j], own); err != nil {
 				return nil, err
 			}
-			own += c.Ops[j].Width()
+			own += h.width
 		}
 		h.lastSeq[a] = c.Seq
 		h.maxOp = own - 1
@@ -159,6 +236,11 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 	}
 	if len(ops) != 0 {
 		return nil, r.fail(ErrMalformed, "%d ops announced but not used", len(ops))
+	}
+	if h.derived {
+		if err := h.dr.rebuild(dict, tail, h.u[colTextSeg]); err != nil {
+			return nil, err
+		}
 	}
 	for i := 0; i < numCols; i++ {
 		var err error
@@ -271,6 +353,7 @@ func (h *historyReader) change(c *crdt.Change) (actor int, nOps uint64, err erro
 }
 
 func (h *historyReader) op(op *crdt.Op, own uint64) error {
+	h.width = 1
 	act, err := h.u[colOpAction].next()
 	if err != nil {
 		return err
@@ -325,7 +408,17 @@ func (h *historyReader) op(op *crdt.Op, own uint64) error {
 		}
 		right := func() (uint64, error) {
 			code, err := h.u[colRightCtr].next()
-			return h.cur.rightFrom(op.Left.Counter, code), err
+			if err != nil || h.version < 2 {
+				return h.cur.rightFrom(op.Left.Counter, code), err
+			}
+			if code == rightPredicted {
+				p, ok := h.dr.predictRight(op.Obj, op.Left)
+				if !ok {
+					return 0, h.u[colRightCtr].r.fail(ErrMalformed, "right origin predicted where there is no prediction")
+				}
+				return p.Counter, nil
+			}
+			return h.cur.rightFrom(op.Left.Counter, code-rightShift), nil
 		}
 		if op.Right, err = h.opID(colRightActor, right); err != nil {
 			return err
@@ -333,6 +426,7 @@ func (h *historyReader) op(op *crdt.Op, own uint64) error {
 		if !op.Right.IsZero() {
 			h.cur.prevRight = op.Right.Counter
 		}
+		h.width = 1
 		if op.Action == crdt.ActInsert {
 			op.Value, err = h.value()
 		} else {
@@ -340,9 +434,21 @@ func (h *historyReader) op(op *crdt.Op, own uint64) error {
 			if err2 != nil {
 				return err2
 			}
-			op.Text, err = h.raw[colText].take(n)
+			if h.derived {
+				// n characters, rebuilt once every op is known.
+				if n > h.charLimit-h.dr.nChars {
+					return h.u[colTextLen].r.fail(ErrMalformed, "text exceeds the decoder limit of %d characters", h.charLimit)
+				}
+				h.width = n
+			} else {
+				op.Text, err = h.raw[colText].take(n)
+				h.width = op.Width()
+			}
+			if h.version >= 2 {
+				h.dr.insert(op, own, h.chActor, h.width)
+			}
 		}
-		h.cur.lastIns = own + op.Width() - 1
+		h.cur.lastIns = own + h.width - 1
 		return err
 	case crdt.ActDeleteText:
 		if op.Len, err = h.u[colDelLen].next(); err != nil {
@@ -357,6 +463,9 @@ func (h *historyReader) op(op *crdt.Op, own uint64) error {
 		}
 		if !op.Elem.IsZero() {
 			h.cur.prevDel, h.cur.prevLen = op.Elem.Counter, op.Len
+			if h.derived {
+				h.dr.dels = append(h.dr.dels, op)
+			}
 		}
 		return nil
 	}

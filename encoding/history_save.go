@@ -47,8 +47,8 @@ func (h *History) save(st *State, opt Options) (b []byte, ok bool, err error) {
 			renumber[i] = uint64(tab.index[a])
 		}
 	}
-	return appendChunkWith(nil, tab, st, opt, func(dict []byte) []byte {
-		return h.whole.appendSectionRenumbered(nil, dict, renumber)
+	return appendChunkWith(nil, tab, st, opt, func(dict []byte) ([]byte, []byte) {
+		return h.whole.appendSectionRenumbered(nil, dict, renumber, opt.Compress)
 	}), true, nil
 }
 

@@ -12,7 +12,8 @@ func encodeHistoryForTest(cs []*crdt.Change) ([]byte, *actorTable) {
 	s := newActorSet()
 	s.addChanges(cs)
 	t := s.table()
-	return appendHistory(nil, t, cs, nil), t
+	b, _ := appendHistory(nil, t, cs, nil, false)
+	return b, t
 }
 
 func TestHistoryRoundTrip(t *testing.T) {
@@ -23,7 +24,7 @@ func TestHistoryRoundTrip(t *testing.T) {
 			cs = append(cs, g.change())
 		}
 		b, tab := encodeHistoryForTest(cs)
-		got, err := decodeHistory(b, tab.ids, nil, true)
+		got, err := decodeHistory(b, tab.ids, nil, Version)
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
@@ -49,7 +50,7 @@ func TestHistoryTruncatedEverywhere(t *testing.T) {
 	}
 	b, tab := encodeHistoryForTest(cs)
 	for n := 0; n < len(b); n++ {
-		_, err := decodeHistory(b[:n], tab.ids, nil, true)
+		_, err := decodeHistory(b[:n], tab.ids, nil, Version)
 		if !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrMalformed) {
 			t.Fatalf("cut at %d of %d: got %v", n, len(b), err)
 		}

@@ -93,19 +93,22 @@ func appendNode(b []byte, t *actorTable, n *Node) []byte {
 	return b
 }
 
-func decodeState(body []byte, actors *actorTable) (*State, error) {
+// decodeState reads a state section. In version 2 the bytes after the root
+// are the deleted characters of the chunk's history (text mode 1), returned
+// as tail; version 1 has nothing after the root.
+func decodeState(body []byte, actors *actorTable, v byte) (st *State, tail []byte, err error) {
 	r := newReader(body, "state")
 	root, err := readNode(r, actors, 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if root.Kind != crdt.KindMap {
-		return nil, formatErr(ErrMalformed, "state", "", 0, "root is a %v, not a map", root.Kind)
+		return nil, nil, formatErr(ErrMalformed, "state", "", 0, "root is a %v, not a map", root.Kind)
 	}
-	if !r.done() {
-		return nil, r.fail(ErrMalformed, "%d bytes after the root", r.rest())
+	if v < 2 && !r.done() {
+		return nil, nil, r.fail(ErrMalformed, "%d bytes after the root", r.rest())
 	}
-	return &State{Root: root}, nil
+	return &State{Root: root}, body[r.off:], nil
 }
 
 func readNode(r *reader, t *actorTable, depth int) (*Node, error) {

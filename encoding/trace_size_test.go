@@ -22,7 +22,7 @@ func TestPaperTrace(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("compress=%v: %d changes, %d bytes (encoded in %v)", opt.Compress, len(cs), len(b), time.Since(start))
-		if opt.Compress && len(b) > 117_000 {
+		if opt.Compress && len(b) > 104_000 {
 			t.Errorf("compressed paper trace is %d bytes, was 116,580", len(b))
 		}
 	}

@@ -1,0 +1,683 @@
+package encoding
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+	"unicode/utf8"
+
+	"github.com/converge-sync/converge/causal"
+	"github.com/converge-sync/converge/crdt"
+)
+
+// Derived text (version 2, text mode 1). Every character a chunk's history
+// inserted is either still visible, and then it is in the chunk's state, or
+// deleted by a deleteText op of the same chunk. So the history need not
+// store the visible characters at all, nor say which ones are deleted: a
+// decoder knows from the ops. It only needs, for each visible character,
+// where in the dictionary (the state's texts) it is, and that is nearly
+// always right after the character it was typed after (its left origin):
+// the history stores the difference from that prediction, mostly zero. The
+// deleted characters are stored literally, at the end of the state section,
+// where they compress together with the visible text they were typed into.
+//
+// The rules, for the characters of the chunk's insertText ops in op order:
+//
+//   - left(x): the previous character of the same op; for an op's first
+//     character its left origin, if that is a character of an earlier
+//     insertText op of the chunk; otherwise none.
+//   - A(x), the anchor after x: for a visible x, the dictionary offset just
+//     past its bytes; for a deleted x, its prediction P(x).
+//   - P(x) = A(left(x)), or 0 if x has no left.
+//   - a deleted x takes the next character of the literal stream; a visible
+//     x takes the next delta d from the textSeg column and is the character
+//     at dictionary offset P(x) + d.
+
+// textPiece is a stretch of characters inserted by one actor with
+// consecutive counters, each after the one before (typing): the writer
+// keeps one per stretch instead of one per op.
+type textPiece struct {
+	actor     int32
+	ascii     bool        // one byte per character
+	cont      bool        // its first op typed on from the op before it
+	leftByte  int32       // last byte of the first character's left origin, -1 none
+	right     causal.OpID // right origin of the piece's last op
+	ctr       uint64      // counter of the first character
+	nChars    uint32
+	byteStart uint32 // in the text column
+	nBytes    uint32
+	charStart uint32 // index of the first character among all of the chunk's
+}
+
+// textTrack is what a writer records of its chunk's characters to write
+// them in text mode 1.
+type textTrack struct {
+	pieces  []textPiece
+	byActor [][]int32 // indices of each actor's pieces, in counter order
+	deleted []uint64  // bit per character: deleted by an op of the chunk
+	nChars  uint32
+	widths  uintCol // the textLen column of mode 1: characters per op
+	bad     bool    // mode 1 impossible: an actor's counters going back, sizes past 32 bits
+	// Deletes that may name characters inserted after them (never in a
+	// valid history, whose deletes follow what they delete): marked again
+	// when the text is written.
+	pending []pendingDel
+
+	// For predicting right origins: the first character of the latest
+	// insertText op after each element (by its left origin, or by its
+	// object for the start) that does not continue the op before it.
+	kids    map[causal.OpID]causal.OpID
+	prevIns struct {
+		actor      int
+		own, width uint64
+	}
+}
+
+type pendingDel struct {
+	actor  int
+	ctr, n uint64
+}
+
+func (t *textTrack) pieceOf(actor int, ctr uint64) (int, bool) {
+	if actor < 0 || actor >= len(t.byActor) {
+		return 0, false
+	}
+	ps := t.byActor[actor]
+	// The last piece is the usual answer (typing, backspacing).
+	if n := len(ps); n > 0 {
+		if p := &t.pieces[ps[n-1]]; ctr >= p.ctr && ctr-p.ctr < uint64(p.nChars) {
+			return int(ps[n-1]), true
+		}
+	}
+	lo, hi := 0, len(ps)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if t.pieces[ps[m]].ctr <= ctr {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == 0 {
+		return 0, false
+	}
+	i := int(ps[lo-1])
+	p := &t.pieces[i]
+	if ctr-p.ctr >= uint64(p.nChars) {
+		return 0, false
+	}
+	return i, true
+}
+
+// lastByte returns the text-column offset of the last byte of character k
+// of piece p.
+func (t *textTrack) lastByte(text []byte, p *textPiece, k uint64) int32 {
+	if p.ascii {
+		return int32(uint64(p.byteStart) + k)
+	}
+	s := text[p.byteStart : p.byteStart+p.nBytes]
+	o := 0
+	for ; k > 0; k-- {
+		_, n := utf8.DecodeRune(s[o:])
+		o += n
+	}
+	_, n := utf8.DecodeRune(s[o:])
+	return int32(int(p.byteStart) + o + n - 1)
+}
+
+// predictRight returns the element a new insert after left (in obj)
+// would have as its right origin if nothing happened concurrently: the
+// latest op inserted after left, else the character after left if it was
+// typed after left, else left's own right origin. ok is false if left is
+// not a character of the chunk's insertText ops.
+func (t *textTrack) predictRight(obj, left causal.OpID, actors *actorTable) (causal.OpID, bool) {
+	if t.bad {
+		return causal.OpID{}, false
+	}
+	key := left
+	if left.IsZero() {
+		key = obj
+	}
+	if k, ok := t.kids[key]; ok {
+		return k, true
+	}
+	if left.IsZero() {
+		return causal.OpID{}, false
+	}
+	a, ok := actors.index[left.Actor]
+	if !ok {
+		return causal.OpID{}, false
+	}
+	i, ok := t.pieceOf(a, left.Counter)
+	if !ok {
+		return causal.OpID{}, false
+	}
+	next := causal.OpID{Counter: left.Counter + 1, Actor: left.Actor}
+	if p := &t.pieces[i]; left.Counter+1-p.ctr < uint64(p.nChars) {
+		return next, true
+	}
+	if j, ok := t.pieceOf(a, left.Counter+1); ok && t.pieces[j].ctr == left.Counter+1 && t.pieces[j].cont {
+		return next, true
+	}
+	return t.pieces[i].right, true
+}
+
+// insert records an insertText op whose text starts at byteStart in text
+// (already appended).
+func (t *textTrack) insert(text []byte, actor int, actorID causal.ActorID, own uint64, obj, left causal.OpID, leftActor int, right causal.OpID, s string, byteStart int) {
+	w := uint64(utf8.RuneCountInString(s))
+	t.widths.add(w)
+	if w == 0 {
+		return
+	}
+	// An op typed on from the op before it (same actor, next counter, left
+	// origin the last character of that op) is found by counter; any other
+	// is the latest op after its left origin.
+	pi := t.prevIns
+	cont := len(t.pieces) > 0 && pi.actor == actor && own == pi.own+pi.width && leftActor == actor && left.Counter == own-1
+	t.prevIns.actor, t.prevIns.own, t.prevIns.width = actor, own, w
+	if !cont {
+		key := left
+		if left.IsZero() {
+			key = obj
+		}
+		if t.kids == nil {
+			t.kids = map[causal.OpID]causal.OpID{}
+		}
+		t.kids[key] = causal.OpID{Counter: own, Actor: actorID}
+	}
+	if uint64(t.nChars)+w > 1<<31 || byteStart+len(s) > 1<<31 {
+		t.bad = true
+		return
+	}
+	ascii := uint64(len(s)) == w
+	if n := len(t.pieces); n > 0 {
+		p := &t.pieces[n-1]
+		end := p.ctr + uint64(p.nChars)
+		if p.actor == int32(actor) && p.ascii && ascii && own == end && leftActor == actor && left.Counter == end-1 {
+			p.nChars += uint32(w)
+			p.nBytes += uint32(len(s))
+			p.right = right
+			t.nChars += uint32(w)
+			t.grow()
+			return
+		}
+	}
+	lb := int32(-1)
+	if i, ok := t.pieceOf(leftActor, left.Counter); ok && !left.IsZero() {
+		p := &t.pieces[i]
+		lb = t.lastByte(text, p, left.Counter-p.ctr)
+	}
+	for len(t.byActor) <= actor {
+		t.byActor = append(t.byActor, nil)
+	}
+	if ps := t.byActor[actor]; len(ps) > 0 {
+		if p := &t.pieces[ps[len(ps)-1]]; own < p.ctr+uint64(p.nChars) {
+			t.bad = true // lookups need each actor's pieces in counter order
+		}
+	}
+	t.byActor[actor] = append(t.byActor[actor], int32(len(t.pieces)))
+	t.pieces = append(t.pieces, textPiece{actor: int32(actor), ascii: ascii, cont: cont, leftByte: lb, right: right, ctr: own,
+		nChars: uint32(w), byteStart: uint32(byteStart), nBytes: uint32(len(s)), charStart: t.nChars})
+	t.nChars += uint32(w)
+	t.grow()
+}
+
+func (t *textTrack) grow() {
+	for len(t.deleted)*64 < int(t.nChars) {
+		t.deleted = append(t.deleted, 0)
+	}
+}
+
+// delete records a deleteText op of n elements from (actor, ctr): it marks
+// the characters of the actor's pieces that overlap the range.
+func (t *textTrack) delete(actor int, ctr, n uint64) {
+	to := ctr + n
+	if to < ctr {
+		to = ^uint64(0)
+	}
+	if actor < 0 || actor >= len(t.byActor) || len(t.byActor[actor]) == 0 {
+		t.pending = append(t.pending, pendingDel{actor, ctr, n})
+		return
+	}
+	ps := t.byActor[actor]
+	if p := &t.pieces[ps[len(ps)-1]]; to > p.ctr+uint64(p.nChars) {
+		t.pending = append(t.pending, pendingDel{actor, ctr, n})
+	}
+	t.markRange(actor, ctr, n)
+}
+
+func (t *textTrack) markRange(actor int, ctr, n uint64) {
+	ps := t.byActor[actor]
+	to := ctr + n
+	if to < ctr {
+		to = ^uint64(0)
+	}
+	lo, hi := 0, len(ps)
+	if k := len(ps); k > 0 && t.pieces[ps[k-1]].ctr <= ctr {
+		lo = k - 1 // backspacing in the last piece
+	}
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if p := &t.pieces[ps[m]]; p.ctr+uint64(p.nChars) <= ctr {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	for _, i := range ps[lo:] {
+		p := &t.pieces[i]
+		if p.ctr >= to {
+			break
+		}
+		a, b := max(ctr, p.ctr), min(to, p.ctr+uint64(p.nChars))
+		if a < b {
+			setBits(t.deleted, uint64(p.charStart)+a-p.ctr, b-a)
+		}
+	}
+}
+
+func setBits(b []uint64, from, n uint64) {
+	for ; n > 0 && from%64 != 0; from, n = from+1, n-1 {
+		b[from/64] |= 1 << (from % 64)
+	}
+	for ; n >= 64; from, n = from+64, n-64 {
+		b[from/64] = ^uint64(0)
+	}
+	for ; n > 0; from, n = from+1, n-1 {
+		b[from/64] |= 1 << (from % 64)
+	}
+}
+
+func bitAt(b []uint64, i uint64) bool { return b[i/64]>>(i%64)&1 != 0 }
+
+// runOf returns how many bits from i on, up to n, equal bit i.
+func runOf(b []uint64, i, n uint64) uint64 {
+	want := bitAt(b, i)
+	k := uint64(0)
+	for k < n {
+		w := b[(i+k)/64] >> ((i + k) % 64)
+		if want {
+			w = ^w
+		}
+		avail := 64 - (i+k)%64
+		z := uint64(bits.TrailingZeros64(w))
+		if z < avail {
+			return min(k+z, n)
+		}
+		k += avail
+	}
+	return n
+}
+
+// derive writes the chunk's text in mode 1 against dict: the delta column
+// and the literal (deleted) characters. ok is false when mode 1 cannot
+// express the text (a visible character missing from dict, invalid UTF-8):
+// the writer then uses mode 0.
+func (t *textTrack) derive(text, dict []byte) (deltas, lit []byte, ok bool) {
+	if t.bad || len(dict) == 0 || len(dict) >= 1<<31 || !utf8.Valid(text) {
+		return nil, nil, false
+	}
+	for _, d := range t.pending {
+		if d.actor >= 0 && d.actor < len(t.byActor) && len(t.byActor[d.actor]) > 0 {
+			t.markRange(d.actor, d.ctr, d.n)
+		}
+	}
+	anchor := make([]int32, len(text))
+	lit = make([]byte, 0, max(0, len(text)-len(dict))+64)
+	var d uintCol
+	var finder dictFinder
+	for pi := range t.pieces {
+		p := &t.pieces[pi]
+		prevLast := p.leftByte
+		o, end := int(p.byteStart), int(p.byteStart+p.nBytes)
+		ci := uint64(p.charStart)
+		for o < end {
+			P := int32(0)
+			if prevLast >= 0 {
+				P = anchor[prevLast]
+			}
+			// The stretch of characters from o with the same visibility.
+			var run, nb int
+			if p.ascii {
+				run = int(runOf(t.deleted, ci, uint64(end-o)))
+				nb = run
+			} else {
+				run, nb = 1, utf8RuneLen(text[o:])
+			}
+			if bitAt(t.deleted, ci) {
+				lit = append(lit, text[o:o+nb]...)
+				for j := o; j < o+nb; j++ {
+					anchor[j] = P
+				}
+				prevLast = int32(o + nb - 1)
+				o, ci = o+nb, ci+uint64(run)
+				continue
+			}
+			// Visible: copy as much as matches at the prediction, else
+			// find the stretch in the dictionary.
+			D := int(P)
+			m := 0
+			if D < len(dict) {
+				m = commonPrefix(text[o:o+nb], dict[D:])
+			}
+			if !p.ascii && m < nb {
+				m = 0
+			}
+			if m == 0 {
+				if D = finder.find(dict, text[o:o+nb], int(P)); D < 0 {
+					return nil, nil, false
+				}
+				m = commonPrefix(text[o:o+nb], dict[D:])
+				if !p.ascii && m < nb {
+					return nil, nil, false
+				}
+			}
+			chars := m
+			if !p.ascii {
+				chars = 1
+			}
+			d.add(zigzag(int64(D) - int64(P)))
+			d.addRun(0, uint64(chars-1))
+			for j := 0; j < m; j++ {
+				anchor[o+j] = int32(D + j + 1)
+			}
+			prevLast = int32(o + m - 1)
+			o, ci = o+m, ci+uint64(chars)
+		}
+	}
+	return d.bytes(), lit, true
+}
+
+func utf8RuneLen(b []byte) int {
+	_, n := utf8.DecodeRune(b)
+	return n
+}
+
+// dictFinder finds a stretch of text in the dictionary: first just after
+// the prediction, then anywhere (through a table of 8-byte grams, built
+// the first time it is needed).
+type dictFinder struct {
+	table []int32
+}
+
+const (
+	finderWindow = 512
+	finderStride = 4
+	finderBits   = 16
+)
+
+func finderHash(b []byte) uint32 {
+	return uint32((binary.LittleEndian.Uint64(b) * 0x9E3779B97F4A7C15) >> (64 - finderBits))
+}
+
+func (f *dictFinder) find(dict, s []byte, from int) int {
+	if len(s) > 32 {
+		s = s[:32]
+	}
+	// Near the prediction first, the longest match (what follows in the op
+	// may have been split off by later typing); then anywhere.
+	best, bestLen := -1, 0
+	if from < len(dict) {
+		w := dict[from:min(len(dict), from+finderWindow)]
+		for i := 0; i < len(w); i++ {
+			j := bytes.IndexByte(w[i:], s[0])
+			if j < 0 {
+				break
+			}
+			i += j
+			if m := commonPrefix(s, w[i:]); m > bestLen {
+				best, bestLen = from+i, m
+				if m == len(s) {
+					break
+				}
+			}
+		}
+	}
+	if bestLen >= min(4, len(s)) {
+		return best
+	}
+	if len(s) >= gram && len(dict) >= gram {
+		// Every fourth dictionary position is indexed by its 8-byte gram,
+		// so a stretch of at least 11 bytes is found by one of its first
+		// four grams.
+		if f.table == nil {
+			f.table = make([]int32, 1<<finderBits)
+			for i := 0; i+gram <= len(dict); i += finderStride {
+				if h := finderHash(dict[i:]); f.table[h] == 0 {
+					f.table[h] = int32(i + 1)
+				}
+			}
+		}
+		for k := 0; k < finderStride && k+gram <= len(s); k++ {
+			q := int(f.table[finderHash(s[k:])]) - 1
+			if q >= k && bytes.HasPrefix(dict[q-k:], s[:k+gram]) {
+				return q - k
+			}
+		}
+	}
+	if bestLen > 0 {
+		return best
+	}
+	if i := bytes.Index(dict, s[:1]); i >= 0 {
+		return i
+	}
+	return -1
+}
+
+// deriveReader rebuilds the texts of mode 1 on the decoding side, once
+// every op of the chunk is known.
+type deriveReader struct {
+	ops     []derivedOp
+	byActor map[causal.ActorID][]int // indices into ops, in op order
+	nChars  uint64
+	dels    []*crdt.Op // the deleteText ops
+
+	kids map[causal.OpID]causal.OpID // as textTrack's
+	prev int                         // index of the last op with characters, -1 none
+}
+
+type derivedOp struct {
+	op         *crdt.Op
+	own        uint64
+	actor      causal.ActorID
+	width      uint64
+	cont       bool   // typed on from the op before it
+	first      uint64 // index of its first character among all
+	start, end int    // its bytes in the rebuilt text
+}
+
+func (r *deriveReader) insert(op *crdt.Op, own uint64, actor causal.ActorID, width uint64) {
+	if r.byActor == nil {
+		r.byActor = map[causal.ActorID][]int{}
+		r.kids = map[causal.OpID]causal.OpID{}
+		r.prev = -1
+	}
+	cont := false
+	if width > 0 {
+		if r.prev >= 0 {
+			p := &r.ops[r.prev]
+			cont = p.actor == actor && own == p.own+p.width && op.Left.Actor == actor && op.Left.Counter == own-1
+		}
+		if !cont {
+			key := op.Left
+			if key.IsZero() {
+				key = op.Obj
+			}
+			r.kids[key] = causal.OpID{Counter: own, Actor: actor}
+		}
+		r.prev = len(r.ops)
+		r.byActor[actor] = append(r.byActor[actor], len(r.ops))
+	}
+	r.ops = append(r.ops, derivedOp{op: op, own: own, actor: actor, width: width, cont: cont, first: r.nChars})
+	r.nChars += width
+}
+
+// predictRight is textTrack.predictRight on the decoding side, over the
+// ops read so far.
+func (r *deriveReader) predictRight(obj, left causal.OpID) (causal.OpID, bool) {
+	key := left
+	if left.IsZero() {
+		key = obj
+	}
+	if k, ok := r.kids[key]; ok {
+		return k, true
+	}
+	if left.IsZero() {
+		return causal.OpID{}, false
+	}
+	j, k, ok := r.find(left.Actor, left.Counter, len(r.ops))
+	if !ok {
+		return causal.OpID{}, false
+	}
+	next := causal.OpID{Counter: left.Counter + 1, Actor: left.Actor}
+	if k+1 < r.ops[j].width {
+		return next, true
+	}
+	if j2, k2, ok := r.find(left.Actor, left.Counter+1, len(r.ops)); ok && k2 == 0 && r.ops[j2].cont {
+		return next, true
+	}
+	return r.ops[j].op.Right, true
+}
+
+// find returns the op before op number before holding character (actor,
+// ctr), and the character's index in it.
+func (r *deriveReader) find(actor causal.ActorID, ctr uint64, before int) (int, uint64, bool) {
+	ps := r.byActor[actor]
+	lo, hi := 0, len(ps)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if r.ops[ps[m]].own <= ctr {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == 0 {
+		return 0, 0, false
+	}
+	i := ps[lo-1]
+	o := &r.ops[i]
+	if ctr-o.own >= o.width || i >= before {
+		return 0, 0, false
+	}
+	return i, ctr - o.own, true
+}
+
+// markDeleted sets the bits of the characters a deleteText op names: the
+// ops of its actor whose counters overlap its range.
+func (r *deriveReader) markDeleted(bits []uint64, del *crdt.Op) {
+	ps := r.byActor[del.Elem.Actor]
+	from := del.Elem.Counter
+	to := from + del.Len // exclusive; a range that wraps names nothing past 2^64
+	if to < from {
+		to = ^uint64(0)
+	}
+	// The first op that ends after from.
+	lo, hi := 0, len(ps)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if o := &r.ops[ps[m]]; o.own+o.width <= from {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	for _, i := range ps[lo:] {
+		o := &r.ops[i]
+		if o.own >= to {
+			break
+		}
+		a, b := max(from, o.own), min(to, o.own+o.width)
+		if a < b {
+			setBits(bits, o.first+a-o.own, b-a)
+		}
+	}
+}
+
+// lastByte returns the offset in text of the last byte of character k of
+// op i (already rebuilt).
+func (r *deriveReader) lastByte(text []byte, i int, k uint64) int {
+	o := &r.ops[i]
+	if uint64(o.end-o.start) == o.width {
+		return o.start + int(k)
+	}
+	p := o.start
+	for ; k > 0; k-- {
+		_, n := utf8.DecodeRune(text[p:o.end])
+		p += n
+	}
+	_, n := utf8.DecodeRune(text[p:o.end])
+	return p + n - 1
+}
+
+// rebuild gives every insertText op its text: deleted characters from
+// tail, visible ones from dict at the predicted offset plus the next delta.
+func (r *deriveReader) rebuild(dict, tail []byte, deltas *uintIter) error {
+	deleted := make([]uint64, (r.nChars+63)/64)
+	for _, d := range r.dels {
+		r.markDeleted(deleted, d)
+	}
+	tr := reader{b: tail, section: "state", column: "deleted text"}
+	est := min(len(dict)+len(tail), 1<<26)
+	text := make([]byte, 0, est)
+	anchor := make([]int32, 0, est)
+	for i := range r.ops {
+		o := &r.ops[i]
+		o.start = len(text)
+		prevLast := -1
+		if left := o.op.Left; !left.IsZero() {
+			if j, k, ok := r.find(left.Actor, left.Counter, i); ok {
+				prevLast = r.lastByte(text, j, k)
+			}
+		}
+		for k := uint64(0); k < o.width; k++ {
+			P := int64(0)
+			if prevLast >= 0 {
+				P = int64(anchor[prevLast])
+			}
+			if bitAt(deleted, o.first+k) {
+				c, n := utf8.DecodeRune(tr.b[tr.off:])
+				if n == 0 {
+					return tr.fail(ErrTruncated, "deleted characters run out")
+				}
+				if c == utf8.RuneError && n == 1 {
+					return tr.fail(ErrMalformed, "invalid UTF-8")
+				}
+				text = append(text, tr.b[tr.off:tr.off+n]...)
+				tr.off += n
+				for ; n > 0; n-- {
+					anchor = append(anchor, int32(P))
+				}
+			} else {
+				d, err := deltas.nextInt()
+				if err != nil {
+					return err
+				}
+				D := P + d
+				if D < 0 || D >= int64(len(dict)) {
+					return deltas.r.fail(ErrMalformed, "character at %d outside the %d-byte dictionary", D, len(dict))
+				}
+				c, n := utf8.DecodeRune(dict[D:])
+				if c == utf8.RuneError && n == 1 {
+					return deltas.r.fail(ErrMalformed, "invalid UTF-8 in the dictionary at %d", D)
+				}
+				text = append(text, dict[D:D+int64(n)]...)
+				for j := 1; j <= n; j++ {
+					anchor = append(anchor, int32(D)+int32(j))
+				}
+			}
+			prevLast = len(text) - 1
+		}
+		o.end = len(text)
+	}
+	if !tr.done() {
+		return tr.fail(ErrMalformed, "%d bytes of deleted characters not used", tr.rest())
+	}
+	s := string(text)
+	for i := range r.ops {
+		o := &r.ops[i]
+		o.op.Text = s[o.start:o.end]
+	}
+	return nil
+}
