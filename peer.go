@@ -212,13 +212,9 @@ func (p *peer) drain(fanout []time.Time) []time.Time {
 		case o.leave != nil:
 			p.s.SendLeave(o.leave.Doc, o.leave.Peer)
 		default:
-			if p.s.Live(o.doc) {
-				before := p.s.PeerHas(o.doc).Total()
-				p.s.Push(o.doc, o.changes)
-				if sent := int(p.s.PeerHas(o.doc).Total() - before); sent > 0 {
-					fanout = append(fanout, o.durable)
-					p.countOut(sent)
-				}
+			if sent := p.s.Push(o.doc, o.changes); sent > 0 {
+				fanout = append(fanout, o.durable)
+				p.countOut(sent)
 			}
 		}
 	}
@@ -315,9 +311,7 @@ func (p *peer) handle(ev syncproto.Event) {
 				p.refuse(ev.Doc, syncproto.CodeUnavailable, err.Error())
 				return
 			}
-			before := p.s.PeerHas(ev.Doc).Total()
-			p.s.Push(ev.Doc, changes)
-			p.countOut(int(p.s.PeerHas(ev.Doc).Total() - before))
+			p.countOut(p.s.Push(ev.Doc, changes))
 		}
 	case syncproto.ChangesReceived:
 		p.merge(ev)
@@ -360,8 +354,7 @@ func (p *peer) answer(ev syncproto.SubscribeRequest) {
 		p.refuse(ev.Doc, syncproto.CodeUnavailable, err.Error())
 		return
 	}
-	p.s.Answer(ev.Doc, changes, version)
-	p.countOut(len(changes))
+	p.countOut(p.s.Answer(ev.Doc, changes, version))
 	p.r.presence.joined(p, ev.Doc)
 }
 
@@ -410,7 +403,10 @@ func (p *peer) merge(ev syncproto.ChangesReceived) {
 		return
 	}
 	start := time.Now()
-	before := d.Version()
+	var before causal.VersionVector // to count what was new, for metrics
+	if p.cfg.metrics != nil {
+		before = d.Version()
+	}
 	err = d.Merge(p.ctx, ev.Changes...)
 	var version causal.VersionVector
 	if err == nil {

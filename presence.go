@@ -50,7 +50,7 @@ func newPresenceHub(now func() time.Time) *presenceHub {
 		peers: map[string]map[*peer]bool{}, watchers: map[string][]*presenceWatcher{}}
 }
 
-func (h *presenceHub) message(doc string, peer causal.ActorID, e *presenceEntry) *syncproto.Presence {
+func presenceMessage(doc string, peer causal.ActorID, e *presenceEntry) *syncproto.Presence {
 	return &syncproto.Presence{Doc: doc, Peer: peer, TTLMs: uint64(e.ttl / time.Millisecond), State: e.state}
 }
 
@@ -60,7 +60,7 @@ func (h *presenceHub) set(doc string, self causal.ActorID, state []byte) {
 	h.mu.Lock()
 	e := &presenceEntry{state: state, ttl: PresenceTTL, lastSent: h.now()}
 	h.entries(doc)[self] = e
-	h.relay(doc, nil, outgoing{presence: h.message(doc, self, e)})
+	h.relay(doc, nil, outgoing{presence: presenceMessage(doc, self, e)})
 	notify := h.changed(doc)
 	h.mu.Unlock()
 	notify()
@@ -93,7 +93,7 @@ func (h *presenceHub) received(from *peer, p syncproto.Presence) {
 	h.mu.Lock()
 	e := &presenceEntry{state: p.State, ttl: ttl, expires: h.now().Add(ttl), from: from}
 	h.entries(p.Doc)[p.Peer] = e
-	h.relay(p.Doc, from, outgoing{presence: h.message(p.Doc, p.Peer, e)})
+	h.relay(p.Doc, from, outgoing{presence: presenceMessage(p.Doc, p.Peer, e)})
 	notify := h.changed(p.Doc)
 	h.mu.Unlock()
 	notify()
@@ -117,7 +117,7 @@ func (h *presenceHub) joined(p *peer, doc string) {
 	h.peers[doc][p] = true
 	for who, e := range h.docs[doc] {
 		if e.from != p {
-			p.enqueue(outgoing{presence: h.message(doc, who, e)})
+			p.enqueue(outgoing{presence: presenceMessage(doc, who, e)})
 		}
 	}
 }
@@ -167,7 +167,7 @@ func (h *presenceHub) tick(now time.Time) {
 			switch {
 			case e.from == nil && now.Sub(e.lastSent) >= e.ttl/3:
 				e.lastSent = now
-				h.relay(doc, nil, outgoing{presence: h.message(doc, who, e)})
+				h.relay(doc, nil, outgoing{presence: presenceMessage(doc, who, e)})
 			case e.from != nil && now.After(e.expires):
 				notes = append(notes, h.remove(doc, who, func(*presenceEntry) bool { return true }))
 			}

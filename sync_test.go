@@ -264,10 +264,8 @@ func TestSyncAccessRefusals(t *testing.T) {
 }
 
 func errorsContains(err error, s string) bool {
-	return err != nil && contains(err.Error(), s)
+	return err != nil && strings.Contains(err.Error(), s)
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func TestSyncURL(t *testing.T) {
 	for in, want := range map[string]string{

@@ -442,16 +442,17 @@ func (s *Session) Unsubscribe(doc string) {
 
 // Answer answers a SubscribeRequest: the changes the peer lacks (in an
 // order that applies: dependencies first), then this side's version. From
-// then on doc is live.
-func (s *Session) Answer(doc string, changes []*crdt.Change, version causal.VersionVector) {
+// then on doc is live. It returns how many changes it sent.
+func (s *Session) Answer(doc string, changes []*crdt.Change, version causal.VersionVector) int {
 	d := s.docs[doc]
 	if s.state == stateClosed || d == nil {
-		return
+		return 0
 	}
 	d.live = true
-	s.push(d, doc, changes)
+	sent := s.push(d, doc, changes)
 	d.changesMsg = nil
 	s.send(&Have{Doc: doc, Have: version.Clone()})
+	return sent
 }
 
 // Refuse refuses a SubscribeRequest, or ends doc's stream because of
@@ -466,16 +467,17 @@ func (s *Session) Refuse(doc string, code Code, msg string) {
 
 // Push sends the changes of doc that the peer does not have yet, if doc is
 // live on this connection (otherwise they go with the next exchange).
-// Changes must come in an order that applies: dependencies first.
-func (s *Session) Push(doc string, changes []*crdt.Change) {
+// Changes must come in an order that applies: dependencies first. It
+// returns how many changes it sent.
+func (s *Session) Push(doc string, changes []*crdt.Change) int {
 	d := s.docs[doc]
 	if s.state == stateClosed || d == nil || !d.live {
-		return
+		return 0
 	}
-	s.push(d, doc, changes)
+	return s.push(d, doc, changes)
 }
 
-func (s *Session) push(d *docState, doc string, changes []*crdt.Change) {
+func (s *Session) push(d *docState, doc string, changes []*crdt.Change) (sent int) {
 	if d.peerHas == nil {
 		d.peerHas = causal.VersionVector{}
 	}
@@ -496,7 +498,9 @@ func (s *Session) push(d *docState, doc string, changes []*crdt.Change) {
 		}
 		d.changesMsg.Changes = append(d.changesMsg.Changes, b)
 		d.changesLen += size
+		sent++
 	}
+	return sent
 }
 
 // binaryVarintLen bounds the length of a varint prefix in a Changes frame.
@@ -535,15 +539,6 @@ func (s *Session) SendLeave(doc string, peer causal.ActorID) {
 func (s *Session) Live(doc string) bool {
 	d := s.docs[doc]
 	return d != nil && d.live
-}
-
-// PeerHas returns what the peer is known to hold of doc: what it said it
-// had, plus what it sent and was sent on this connection.
-func (s *Session) PeerHas(doc string) causal.VersionVector {
-	if d := s.docs[doc]; d != nil {
-		return d.peerHas.Clone()
-	}
-	return causal.VersionVector{}
 }
 
 // Close ends the session with a fatal error code (such as going_away)

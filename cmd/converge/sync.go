@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +33,21 @@ func addSyncFlags(fs *flag.FlagSet) syncFlags {
 	}
 }
 
+// parse parses the command's arguments and checks that a replica is named.
+func (f syncFlags) parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	pos, err := parseArgs(fs, args)
+	if err == flag.ErrHelp {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *f.dir == "" {
+		return nil, fmt.Errorf("%w: --replica DIR is required (or set CONVERGE_REPLICA)", errUsage)
+	}
+	return pos, nil
+}
+
 // start opens the replica and starts syncing it.
 func (f syncFlags) start(ctx context.Context, stderr io.Writer, docs []string) (*converge.Replica, *converge.Syncer, error) {
 	if *f.server == "" {
@@ -43,7 +59,7 @@ func (f syncFlags) start(ctx context.Context, stderr io.Writer, docs []string) (
 		if err != nil {
 			return nil, nil, err
 		}
-		token = string(trimSpace(b))
+		token = strings.TrimSpace(string(b))
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	r, err := converge.Open(ctx, *f.dir, converge.WithCompactAfter(0), converge.WithLogger(log))
@@ -71,13 +87,6 @@ func (f syncFlags) start(ctx context.Context, stderr io.Writer, docs []string) (
 	return r, s, nil
 }
 
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
 func runSync(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("sync", `sync --replica DIR --server URL [--token T] [--once] [DOC...]
 
@@ -87,15 +96,9 @@ everything; without, it keeps syncing, reconnecting after failures, until
 interrupted.`, stderr)
 	f := addSyncFlags(fs)
 	once := fs.Bool("once", false, "exit once both sides hold everything")
-	docs, err := parseArgs(fs, args)
-	if err == flag.ErrHelp {
-		return err
-	}
+	docs, err := f.parse(fs, args)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if *f.dir == "" {
-		return fmt.Errorf("%w: --replica DIR is required (or set CONVERGE_REPLICA)", errUsage)
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -139,18 +142,12 @@ synced meanwhile.`, stderr)
 	setState := fs.String("set", "", "be present with this JSON state, e.g. '{\"name\":\"ada\"}'")
 	watch := fs.Bool("watch", false, "keep printing the presence at every change")
 	settle := fs.Duration("wait", 500*time.Millisecond, "without --watch: how long to gather presence after syncing")
-	pos, err := parseArgs(fs, args)
-	if err == flag.ErrHelp {
-		return err
-	}
+	pos, err := f.parse(fs, args)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return err
 	}
 	if err := wantArgs(fs, pos, 1, 1); err != nil {
 		return err
-	}
-	if *f.dir == "" {
-		return fmt.Errorf("%w: --replica DIR is required (or set CONVERGE_REPLICA)", errUsage)
 	}
 	var state any
 	if *setState != "" {
