@@ -25,7 +25,7 @@ func commands() []command {
 		{"presence", "see who is present in a document, and be present", runPresence},
 		{"compact", "fold each document's change log into its saved copy", runCompact},
 		{"serve", "run a sync server: WebSocket sync, documents as JSON, health and metrics", runServe},
-		{"bench", "benchmarks: `converge bench trace FILE...` replays editing traces", runBench},
+		{"bench", "benchmarks: `bench trace FILE...` replays editing traces; `bench sync` loads a sync server", runBench},
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/converge-sync/converge/server"
 )
 
-const serveSynopsis = `serve [--addr HOST:PORT] [--data DIR] [--max-docs-in-memory N] [--log-level LEVEL] [--log-format text|json]
+const serveSynopsis = `serve [--addr HOST:PORT] [--data DIR] [--max-docs-in-memory N] [--log-level LEVEL] [--log-format text|json] [--pprof ADDR]
 
 Runs a sync server: replicas sync through it with ws://HOST:PORT/v1/sync.
 It keeps the documents in DIR (a cache their clients can refill), serves
@@ -37,6 +37,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		"documents kept in memory; beyond, the least recently used that no client follows are unloaded (-1: no limit)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (off by default)")
 	pos, err := parseArgs(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return err
@@ -67,6 +68,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	srv, err := server.New(server.Config{Addr: *addr, DataDir: *data, Logger: slog.New(h), MaxDocsInMemory: *maxDocs})
 	if err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		stopProfiler, err := serveProfiler(*pprofAddr, slog.New(h))
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer stopProfiler()
 	}
 	return srv.ListenAndServe(ctx)
 }

@@ -9,8 +9,11 @@
 // power cut. NORMAL, the usual WAL pairing, syncs only at checkpoints: the
 // database stays consistent, but the last commits before a power cut can
 // roll back, which breaks the contract ("durable when the call returns").
-// FULL costs one fsync per write call; callers that write often batch
-// changes into one Append.
+// FULL costs one fsync per commit: callers that write often batch changes
+// into one Append, and write calls made at the same time from different
+// goroutines are committed together (group commit: one transaction, one
+// fsync, each call in its own savepoint so that one call's failure undoes
+// only its own writes).
 //
 // A new file's directory is fsynced once it exists, so that the file
 // itself survives a crash; SQLite does the same for the WAL it creates.
@@ -22,7 +25,7 @@
 // and keeps it until Close. A second Open of the same path, from any
 // process, fails at once with store.ErrLocked. The OS drops the lock when
 // the process dies, so a crash never leaves a store locked. Within the
-// process, writes are serialised by a mutex (SQLite has one writer anyway)
+// process, writes go through one writer goroutine (SQLite has one writer anyway)
 // and reads run on up to Readers connections beside it, each in its own
 // read transaction, so they see one committed state and never wait for a
 // write's fsync.

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/store"
@@ -38,10 +39,21 @@ type Store struct {
 	// is truncated, and only reading what is left is safe.
 	salvage string
 
-	// writeMu serialises write transactions in Go. SQLite would serialise
-	// them too, but a second BEGIN IMMEDIATE waits in SQLite's busy handler
-	// by sleeping and polling; a mutex hands over at once.
-	writeMu sync.Mutex
+	// writes carries every write call to the writer goroutine, which runs
+	// the calls waiting at once in one transaction (group commit: one fsync
+	// for all). SQLite would serialise writers anyway, and a second BEGIN
+	// IMMEDIATE waits in its busy handler by sleeping and polling.
+	writes     chan *writeReq
+	writerDone chan struct{}
+	grouped    atomic.Int64 // commits of more than one call (for tests)
+}
+
+// writeReq is one write call waiting for the writer.
+type writeReq struct {
+	ctx  context.Context
+	doc  string
+	fn   func(t *txn) error
+	done chan error
 }
 
 // Option changes how Open opens a store.
@@ -140,6 +152,8 @@ func Open(ctx context.Context, path string, opts ...Option) (_ *Store, err error
 	if err := s.st.prepare(ctx, db); err != nil {
 		return nil, s.openError(err)
 	}
+	s.writes, s.writerDone = make(chan *writeReq), make(chan struct{})
+	go s.writer()
 	return s, nil
 }
 
@@ -283,22 +297,120 @@ func (s *Store) read(ctx context.Context, doc string, fn func(t *txn) error) err
 }
 
 // write runs fn in a write transaction and commits it; with
-// synchronous=FULL, a nil return means the commit is on disk.
+// synchronous=FULL, a nil return means the commit is on disk. Calls from
+// several goroutines at once share one transaction and one fsync (group
+// commit), each in its own savepoint: one call's failure undoes only what
+// it wrote. Once handed to the writer, a call waits for its outcome even
+// if ctx ends meanwhile, so that an error always means nothing was written.
 func (s *Store) write(ctx context.Context, doc string, fn func(t *txn) error) error {
 	if s.salvage != "" {
 		return fmt.Errorf("store/sqlite: %s: %w", s.salvage, store.ErrCorrupt)
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	tx, err := s.db.BeginTx(ctx, nil)
+	req := &writeReq{ctx: ctx, doc: doc, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.writes <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-req.done
+}
+
+// maxGroup bounds the calls committed together, so that a long queue
+// still sees commits, and errors, at a steady pace.
+const maxGroup = 256
+
+// writer runs the write calls until Close, grouping those that wait.
+func (s *Store) writer() {
+	defer close(s.writerDone)
+	var group []*writeReq
+	for req := range s.writes {
+		group = append(group[:0], req)
+	more:
+		for len(group) < maxGroup {
+			select {
+			case r, ok := <-s.writes:
+				if !ok {
+					break more
+				}
+				group = append(group, r)
+			default:
+				break more
+			}
+		}
+		s.commit(group)
+		clear(group)
+	}
+}
+
+// commit runs a group of write calls in one transaction and tells each
+// its outcome.
+func (s *Store) commit(group []*writeReq) {
+	if len(group) == 1 {
+		r := group[0]
+		r.done <- s.writeOne(r)
+		return
+	}
+	s.grouped.Add(1)
+	// The transaction is the group's, not any one caller's: a caller's
+	// context ending must not roll back the others' writes.
+	bg := context.Background()
+	errs := make([]error, len(group))
+	abort := func(tx *sql.Tx, err error) {
+		if tx != nil {
+			_ = tx.Rollback()
+		}
+		for _, r := range group {
+			r.done <- s.fail(r.ctx, r.doc, err)
+		}
+	}
+	tx, err := s.db.BeginTx(bg, nil)
 	if err != nil {
-		return s.fail(ctx, doc, err)
+		abort(nil, err)
+		return
 	}
-	if err := fn(&txn{Tx: tx, ctx: ctx, doc: doc}); err != nil {
+	for i, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if _, err := tx.ExecContext(bg, "SAVEPOINT w"); err != nil {
+			abort(tx, err)
+			return
+		}
+		if errs[i] = r.fn(&txn{Tx: tx, ctx: r.ctx, doc: r.doc}); errs[i] != nil {
+			if _, err := tx.ExecContext(bg, "ROLLBACK TO w"); err != nil {
+				abort(tx, errors.Join(errs[i], err))
+				return
+			}
+		}
+		if _, err := tx.ExecContext(bg, "RELEASE w"); err != nil {
+			abort(tx, err)
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		abort(nil, err)
+		return
+	}
+	for i, r := range group {
+		r.done <- s.fail(r.ctx, r.doc, errs[i])
+	}
+}
+
+// writeOne runs one write call in its own transaction.
+func (s *Store) writeOne(r *writeReq) error {
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	tx, err := s.db.BeginTx(r.ctx, nil)
+	if err != nil {
+		return s.fail(r.ctx, r.doc, err)
+	}
+	if err := r.fn(&txn{Tx: tx, ctx: r.ctx, doc: r.doc}); err != nil {
 		_ = tx.Rollback()
-		return s.fail(ctx, doc, err)
+		return s.fail(r.ctx, r.doc, err)
 	}
-	return s.fail(ctx, doc, tx.Commit())
+	return s.fail(r.ctx, r.doc, tx.Commit())
 }
 
 // docRow is a row of the docs table.
@@ -852,6 +964,9 @@ func (s *Store) Close() error {
 		return store.ErrClosed
 	}
 	s.closed = true
+	// Every write call holds s.mu shared until its outcome: none is waiting.
+	close(s.writes)
+	<-s.writerDone
 	s.st.close()
 	err := s.db.Close()
 	if uerr := unlockFile(s.lock); err == nil {
