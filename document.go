@@ -236,7 +236,7 @@ func (d *Doc) Merge(ctx context.Context, changes ...*crdt.Change) error {
 	}
 	before := d.doc.Version()
 	patches, applyErr := d.doc.Apply(changes...)
-	if fresh := d.doc.ChangesSince(before); len(fresh) > 0 {
+	if fresh := freshChanges(d.doc, before, changes); len(fresh) > 0 {
 		if err := d.persist(ctx, fresh); err != nil {
 			d.mu.Unlock()
 			return errors.Join(err, applyErr)
@@ -244,6 +244,41 @@ func (d *Doc) Merge(ctx context.Context, changes ...*crdt.Change) error {
 	}
 	d.publish(Event{Doc: d.id, Patches: patches})
 	return applyErr
+}
+
+// freshChanges returns the changes Apply just applied to doc, which held
+// before: those of changes that are new, when they applied in the order
+// given (the common case: a peer sends dependencies first). Otherwise
+// (changes held for a missing dependency, released now) it asks the
+// history, which decodes what it keeps compressed: much slower.
+func freshChanges(doc *crdt.Doc, before causal.VersionVector, changes []*crdt.Change) []*crdt.Change {
+	after := doc.Version()
+	added := after.Total() - before.Total()
+	if added == 0 {
+		return nil
+	}
+	seen := before.Clone() // before stays for the slow path
+	fresh := make([]*crdt.Change, 0, added)
+	for _, c := range changes {
+		id := c.ID()
+		if seen.Includes(id) || !after.Includes(id) {
+			continue // a duplicate, or refused, or held
+		}
+		if id.Seq != seen.Get(id.Actor)+1 {
+			return doc.ChangesSince(before)
+		}
+		for _, dep := range c.Deps {
+			if !seen.Includes(dep) {
+				return doc.ChangesSince(before) // applied after a later change
+			}
+		}
+		seen.Observe(id)
+		fresh = append(fresh, c)
+	}
+	if uint64(len(fresh)) != added {
+		return doc.ChangesSince(before) // held changes were released too
+	}
+	return fresh
 }
 
 // read runs fn with the document locked.
