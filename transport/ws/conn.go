@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -32,8 +33,9 @@ const DefaultWriteTimeout = 60 * time.Second
 // a close frame: Read returns an error wrapping both transport.ErrClosed and
 // the context's error, and the peer's Read fails with an error wrapping
 // transport.ErrClosed but no *transport.CloseError. Write checks its context
-// before sending, so a context that has already ended costs nothing; one
-// that ends mid-write closes the connection.
+// before sending, so a context that has already ended costs nothing; its
+// deadline (or the write timeout) ends a write that takes too long, closing
+// the connection.
 type Conn struct {
 	ws           *websocket.Conn
 	remote       string
@@ -46,6 +48,9 @@ type Conn struct {
 	// peerClose is the peer's close, kept because the library reports it
 	// only once; later Reads and Writes report it again.
 	peerClose atomic.Pointer[transport.CloseError]
+
+	wmu      sync.Mutex  // serialises Writes, which share the watchdog
+	watchdog *time.Timer // ends a Write that takes too long (see Write)
 }
 
 var _ transport.Conn = (*Conn)(nil)
@@ -102,7 +107,14 @@ func (c *Conn) readError(ctx context.Context, err error) error {
 
 // Write sends frame as one binary message, within the context's deadline or
 // the write timeout, whichever comes first. A failed Write leaves the
-// connection closed: a message cut short cannot be resumed.
+// connection closed: a message cut short cannot be resumed. A context that
+// is canceled (rather than reaching its deadline) while the frame is being
+// sent does not interrupt it; the timeout bounds it.
+//
+// The time limit is kept by one timer per connection, rearmed for each
+// Write, rather than by a context per Write: a server writes a frame to
+// every subscriber of a document for every change, and a context with a
+// deadline costs a timer and several allocations each time.
 func (c *Conn) Write(ctx context.Context, frame []byte) error {
 	if err := c.closed(); err != nil {
 		return err
@@ -110,21 +122,41 @@ func (c *Conn) Write(ctx context.Context, frame []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.writeTimeout)
-	defer cancel()
-	err := c.ws.Write(ctx, websocket.MessageBinary, frame)
+	timeout := c.writeTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		if timeout = min(timeout, time.Until(dl)); timeout <= 0 {
+			return context.DeadlineExceeded
+		}
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.watchdog == nil {
+		c.watchdog = time.AfterFunc(timeout, c.writeTimedOut)
+	} else {
+		c.watchdog.Reset(timeout)
+	}
+	// No Done channel: the library then sets up nothing per call.
+	err := c.ws.Write(context.Background(), websocket.MessageBinary, frame)
+	stopped := c.watchdog.Stop()
 	if err == nil {
 		return nil
 	}
+	if !stopped {
+		// The watchdog fired: the write took too long and was cut off.
+		err = fmt.Errorf("%w after %v: %w", context.DeadlineExceeded, timeout, err)
+	}
 	if !errors.Is(err, net.ErrClosed) {
-		// The context ended, or the network failed, part way through.
+		// The network failed part way through.
 		c.ws.CloseNow()
 	}
-	if err := c.closed(); err != nil {
-		return err
+	if cerr := c.closed(); cerr != nil && stopped {
+		return cerr
 	}
 	return fmt.Errorf("ws: write: %w: %w", transport.ErrClosed, err)
 }
+
+// writeTimedOut ends a connection whose Write took longer than allowed.
+func (c *Conn) writeTimedOut() { c.ws.CloseNow() }
 
 // closed is the error for a connection already known to have ended: the
 // peer's close, or this side's.
