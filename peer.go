@@ -71,6 +71,10 @@ type peer struct {
 
 	docs    map[string]*Doc   // documents this connection streams (run goroutine only)
 	follows map[string]func() // their feeds, to stop
+
+	wctx      context.Context // see writeCtx (run goroutine only)
+	wcancel   context.CancelFunc
+	wdeadline time.Time
 }
 
 // outgoing is something another goroutine wants sent to the peer.
@@ -125,6 +129,11 @@ func (p *peer) run(ctx context.Context) error {
 	p.ctx = rctx
 	defer stopReading()
 	defer p.cleanup()
+	defer func() {
+		if p.wcancel != nil {
+			p.wcancel()
+		}
+	}()
 
 	frames := make(chan []byte)
 	readErr := make(chan error, 1)
@@ -247,10 +256,7 @@ func (p *peer) flush() (done bool, err error) {
 			}
 		}
 		for _, f := range frames {
-			wctx, cancel := context.WithTimeout(p.ctx, p.cfg.writeWait)
-			werr := p.conn.Write(wctx, f)
-			cancel()
-			if werr != nil {
+			if werr := p.conn.Write(p.writeCtx(), f); werr != nil {
 				p.conn.Close(transport.CloseInternal, "write failed")
 				return true, fmt.Errorf("converge: sync connection to %s: %w", p.conn.RemoteAddr(), werr)
 			}
@@ -270,6 +276,22 @@ func (p *peer) flush() (done bool, err error) {
 			return true, closed.Err
 		}
 	}
+}
+
+// writeCtx returns the context for a write: its deadline is between half
+// of writeWait and writeWait away. One context serves many writes, as a
+// context with a deadline costs a timer and several allocations, and a
+// server writes a frame per subscriber per change.
+func (p *peer) writeCtx() context.Context {
+	now := time.Now()
+	if p.wctx == nil || p.wdeadline.Sub(now) < p.cfg.writeWait/2 {
+		if p.wcancel != nil {
+			p.wcancel()
+		}
+		p.wdeadline = now.Add(p.cfg.writeWait)
+		p.wctx, p.wcancel = context.WithDeadline(p.ctx, p.wdeadline)
+	}
+	return p.wctx
 }
 
 func closeCode(err error) transport.CloseCode {
