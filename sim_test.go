@@ -51,10 +51,11 @@ type simConfig struct {
 	clients  int
 	docs     int
 	steps    int
-	batched  []bool          // per client: WithBatchedWrites
-	actRate  float64         // chance per step of an edit or a fault
-	faultPct float64         // share of actions that are faults
-	skew     []time.Duration // per client clock skew
+	batched  []bool           // per client: WithBatchedWrites
+	actRate  float64          // chance per step of an edit or a fault
+	faultPct float64          // share of actions that are faults
+	skew     []time.Duration  // per client clock skew
+	limits   syncproto.Limits // what the server accepts (zero: the defaults)
 }
 
 type simStats struct {
@@ -174,6 +175,13 @@ func newSimWorld(seed uint64, keep bool) *simWorld {
 	for range c.clients {
 		c.batched = append(c.batched, w.rng.IntN(2) == 0)
 		c.skew = append(c.skew, time.Duration(w.rng.IntN(2000)-1000)*time.Millisecond)
+	}
+	if w.rng.IntN(3) == 0 { // small frames: catch-up split across many
+		c.limits = syncproto.DefaultLimits
+		c.limits.MaxFrame = 300 + w.rng.IntN(4000)
+		// Not MaxChanges: Welcome does not announce it, so a client sends
+		// up to its own (100,000) and a server accepting fewer refuses the
+		// message, on every reconnection (see docs/testing.md).
 	}
 	w.cfg = c
 	for i := range c.docs {
@@ -297,7 +305,8 @@ func (c *simClient) dial() {
 	ce, se := l.ends[clientSide], l.ends[serverSide]
 	ce.p = c.s.attach(ce)
 	ce.p.start(w.ctx)
-	se.p = w.server.r.servePeer(se, ServeConfig{Role: syncproto.RoleServer, Heartbeat: 2 * time.Second, Metrics: w.server.metric})
+	se.p = w.server.r.servePeer(se, ServeConfig{Role: syncproto.RoleServer, Heartbeat: 2 * time.Second,
+		Limits: w.cfg.limits, Metrics: w.server.metric})
 	se.p.start(w.ctx)
 	se.p.cfg.onEvent = func(_ *peer, ev syncproto.Event) {
 		if cr, ok := ev.(syncproto.ChangesReceived); ok {
