@@ -41,7 +41,7 @@ import (
 // exactly. See docs/testing.md.
 
 var (
-	simSeeds = flag.Int("sim.seeds", 0, "how many seeds the simulation runs (default 1500, 200 with -short; or $CONVERGE_SIM_SEEDS)")
+	simSeeds = flag.Int("sim.seeds", 0, "how many seeds the simulation runs (default 3000, 300 with -short; or $CONVERGE_SIM_SEEDS)")
 	simSeed  = flag.Uint64("sim.seed", 0, "run only this seed of the simulation, printing its trace with -v")
 	simFirst = flag.Uint64("sim.first", 1, "the first seed the simulation runs")
 )
@@ -56,6 +56,7 @@ type simConfig struct {
 	faultPct float64          // share of actions that are faults
 	skew     []time.Duration  // per client clock skew
 	limits   syncproto.Limits // what the server accepts (zero: the defaults)
+	srvBatch bool             // the server batches its writes (durable before each Ack all the same)
 }
 
 type simStats struct {
@@ -183,6 +184,7 @@ func newSimWorld(seed uint64, keep bool) *simWorld {
 		// up to its own (100,000) and a server accepting fewer refuses the
 		// message, on every reconnection (see docs/testing.md).
 	}
+	c.srvBatch = w.rng.IntN(4) == 0
 	w.cfg = c
 	for i := range c.docs {
 		w.docIDs = append(w.docIDs, "doc/"+strconv.Itoa(i))
@@ -258,8 +260,12 @@ func (w *simWorld) latency() time.Duration {
 
 func (w *simWorld) startServer() {
 	s := w.server
-	r, err := Open(w.ctx, "", WithStore(s.store), WithClock(func() time.Time { return w.now }),
-		WithLogger(w.log), WithCompactAfter(0))
+	opts := []Option{WithStore(s.store), WithClock(func() time.Time { return w.now }),
+		WithLogger(w.log), WithCompactAfter(0)}
+	if w.cfg.srvBatch {
+		opts = append(opts, WithBatchedWrites())
+	}
+	r, err := Open(w.ctx, "", opts...)
 	w.must(err, "opening the server")
 	r.actor = s.actor
 	s.r = r
@@ -278,11 +284,13 @@ func (c *simClient) start() {
 	r.actor = c.actor
 	c.r = r
 	c.s = r.newSyncer("sim", syncConfig{name: "client" + strconv.Itoa(c.i)}, func() {})
-	c.docs = nil
-	for _, id := range w.docIDs {
-		d, err := r.Doc(w.ctx, id)
-		w.must(err, "opening a document")
-		c.docs = append(c.docs, d)
+	// An application opens documents as it needs them; the Syncer syncs
+	// those stored and those opened later.
+	c.docs = make([]*Doc, len(w.docIDs))
+	for k := range w.docIDs {
+		if w.rng.IntN(3) > 0 {
+			c.open(k)
+		}
 	}
 	c.link, c.attempt, c.dialAt = nil, 0, w.now.Add(time.Duration(w.rng.IntN(100))*time.Millisecond)
 	w.notef("up", "client %d", c.i)
@@ -718,19 +726,36 @@ func (w *simWorld) compact() {
 	w.must(c.r.Compact(w.ctx, nil), "compacting a client")
 }
 
-// flush makes a batched client's changes durable, document by document.
+// flush makes a batched client's changes durable, document by document
+// in a fixed order (Replica.Flush walks a map).
 func (c *simClient) flush() {
-	for _, d := range c.docs {
-		c.w.must(d.Flush(c.w.ctx), "flushing")
+	for _, id := range c.w.docIDs {
+		c.r.mu.Lock()
+		d := c.r.docs[id]
+		c.r.mu.Unlock()
+		if d != nil {
+			c.w.must(d.Flush(c.w.ctx), "flushing")
+		}
 	}
 	c.w.notef("flush", "client %d", c.i)
+}
+
+// open opens document k (the Syncer learns of it: Syncer.opened).
+func (c *simClient) open(k int) *Doc {
+	if c.docs[k] == nil {
+		d, err := c.r.Doc(c.w.ctx, c.w.docIDs[k])
+		c.w.must(err, "opening a document")
+		c.docs[k] = d
+		c.w.note("open", c.i, k, 0, nil)
+	}
+	return c.docs[k]
 }
 
 // edit makes one random local change.
 func (c *simClient) edit() {
 	w := c.w
 	k := w.rng.IntN(len(c.docs))
-	d := c.docs[k]
+	d := c.open(k)
 	var ed simEdit
 	kind := w.rng.IntN(100)
 	err := d.Change(w.ctx, func(tx *Txn) error {
@@ -843,7 +868,12 @@ func (w *simWorld) check() {
 				}
 				holds(fmt.Sprintf("client %d's store", c.i), w.storeVersion(c.store, id))
 				if c.r != nil {
-					holds(fmt.Sprintf("client %d's memory", c.i), c.docs[slices.Index(w.docIDs, id)].Version())
+					c.r.mu.Lock()
+					d := c.r.docs[id]
+					c.r.mu.Unlock()
+					if d != nil {
+						holds(fmt.Sprintf("client %d's memory", c.i), d.Version())
+					}
 				}
 			}
 		}
@@ -891,6 +921,9 @@ func (w *simWorld) heal() {
 	}
 	w.advance(0)
 	for _, c := range w.clients {
+		for k := range w.docIDs {
+			c.open(k)
+		}
 		c.flush()
 	}
 	w.settle()
@@ -1036,9 +1069,9 @@ func simSeedCount() int {
 		}
 	}
 	if testing.Short() {
-		return 200
+		return 300
 	}
-	return 1500
+	return 3000
 }
 
 func simReplay(seed uint64) string {
