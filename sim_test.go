@@ -164,6 +164,10 @@ type simEdit struct {
 	unique string // a key set once, never touched again
 }
 
+// simHeartbeat is the heartbeat of every session: a silent peer is given
+// up after three (real deployments default to 15 s: 45 s).
+const simHeartbeat = 2 * time.Second
+
 var simEpoch = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func newSimWorld(seed uint64, keep bool) *simWorld {
@@ -283,7 +287,9 @@ func (c *simClient) start() {
 	w.must(err, "opening a client")
 	r.actor = c.actor
 	c.r = r
-	c.s = r.newSyncer("sim", syncConfig{name: "client" + strconv.Itoa(c.i)}, func() {})
+	// The same heartbeat as the server's: before the server's Welcome
+	// arrives, a session times out on its own.
+	c.s = r.newSyncer("sim", syncConfig{name: "client" + strconv.Itoa(c.i), heartbeat: simHeartbeat}, func() {})
 	// An application opens documents as it needs them; the Syncer syncs
 	// those stored and those opened later.
 	c.docs = make([]*Doc, len(w.docIDs))
@@ -313,7 +319,7 @@ func (c *simClient) dial() {
 	ce, se := l.ends[clientSide], l.ends[serverSide]
 	ce.p = c.s.attach(ce)
 	ce.p.start(w.ctx)
-	se.p = w.server.r.servePeer(se, ServeConfig{Role: syncproto.RoleServer, Heartbeat: 2 * time.Second,
+	se.p = w.server.r.servePeer(se, ServeConfig{Role: syncproto.RoleServer, Heartbeat: simHeartbeat,
 		Limits: w.cfg.limits, Metrics: w.server.metric})
 	se.p.start(w.ctx)
 	se.p.cfg.onEvent = func(_ *peer, ev syncproto.Event) {
