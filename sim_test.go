@@ -24,7 +24,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/converge-sync/converge/causal"
-	"github.com/converge-sync/converge/crdt"
 	"github.com/converge-sync/converge/store"
 	"github.com/converge-sync/converge/store/memory"
 	"github.com/converge-sync/converge/syncproto"
@@ -60,17 +59,16 @@ type simConfig struct {
 }
 
 type simStats struct {
-	seeds, steps    int
-	faults          map[string]int
-	changes         int            // local changes made
-	discarded       int            // unflushed changes a crash lost (never sent, never acknowledged)
-	ackLost         int            // acknowledged changes missing from the server: must be 0
-	frames          int            // frames delivered
-	dupChanges      int            // changes the server received that it held already
-	refused         map[string]int // sessions ended by a side, by code
-	converge        []time.Duration
-	conflictsAtEnd  int
-	faultsAfterLast time.Duration
+	seeds, steps   int
+	faults         map[string]int
+	changes        int            // local changes made
+	discarded      int            // unflushed changes a crash lost (never sent, never acknowledged)
+	ackLost        int            // acknowledged changes missing from the server: must be 0
+	frames         int            // frames delivered
+	dupChanges     int            // changes the server received that it held already
+	refused        map[string]int // sessions ended by a side, by code
+	converge       []time.Duration
+	conflictsAtEnd int
 }
 
 func newSimStats() *simStats {
@@ -112,13 +110,11 @@ type simWorld struct {
 	clients []*simClient
 	links   []*simLink
 	nextID  int
-	healing bool
 
-	hash   hash.Hash64
-	trace  []string // the last events, for a failure report (all of them with keep)
-	keep   bool
-	events int
-	stats  *simStats
+	hash  hash.Hash64
+	trace []string // the last events, for a failure report (all of them with keep)
+	keep  bool
+	stats *simStats
 }
 
 // simServer is the server: a replica serving clients with RoleServer, as
@@ -129,7 +125,6 @@ type simServer struct {
 	epoch  int      // bumped when its store is wiped
 	upAt   time.Time
 	actor  causal.ActorID
-	crash  int
 	metric *simMetrics
 }
 
@@ -226,7 +221,6 @@ func (w *simWorld) must(err error, what string) {
 
 // note records an event in the trace: its hash proves a replay exact.
 func (w *simWorld) note(kind string, a, b, n int, data []byte) {
-	w.events++
 	var buf [40]byte
 	binary.BigEndian.PutUint64(buf[0:], uint64(w.now.UnixNano()))
 	binary.BigEndian.PutUint64(buf[8:], uint64(a))
@@ -912,7 +906,6 @@ func (w *simWorld) quiet() bool {
 // heal ends every fault: partitions, stalls, downtime; batched clients
 // flush (an application flushes or closes eventually).
 func (w *simWorld) heal() {
-	w.healing = true
 	for _, l := range w.links {
 		l.stall = time.Time{}
 	}
@@ -1189,5 +1182,3 @@ func TestSimulationReplaysExactly(t *testing.T) {
 		t.Fatal("two seeds gave the same trace")
 	}
 }
-
-var _ = crdt.KindMap
