@@ -118,11 +118,8 @@ func (p *peer) do(fn func()) { p.enqueue(outgoing{fn: fn}) }
 // run drives the session until the connection ends or ctx is done. It
 // returns why the session ended (nil when ctx ended it).
 func (p *peer) run(ctx context.Context) error {
-	now := p.r.now()
-	p.s = syncproto.NewSession(syncproto.Config{Actor: p.r.actor, Role: p.cfg.role, Name: p.cfg.name,
-		Dial: p.cfg.dial, Limits: p.cfg.limits, Heartbeat: p.cfg.heartbeat, MaxDocs: p.cfg.maxDocs}, now)
 	rctx, stopReading := context.WithCancel(context.WithoutCancel(ctx))
-	p.ctx = rctx
+	p.start(rctx)
 	defer stopReading()
 	defer p.cleanup()
 
@@ -152,7 +149,7 @@ func (p *peer) run(ctx context.Context) error {
 	for {
 		select {
 		case f := <-frames:
-			p.s.Receive(f, p.r.now())
+			p.receive(f)
 		case err := <-readErr:
 			p.conn.Close(transport.CloseNormal, "")
 			var ce *transport.CloseError
@@ -163,12 +160,7 @@ func (p *peer) run(ctx context.Context) error {
 		case <-p.wake:
 			fanout = p.drain(fanout[:0])
 		case <-tick.C:
-			now := p.r.now()
-			p.s.Tick(now)
-			if p.cfg.access != nil && p.cfg.access.Expired(now) {
-				p.s.Close(syncproto.CodeTokenExpired, "the token expired; connect again with a new one")
-			}
-			p.r.presence.tick(now)
+			p.tick()
 		case <-ctx.Done():
 			if p.cfg.dial {
 				p.s.Close(0, "") // a client leaving: a normal close
@@ -191,6 +183,30 @@ func (p *peer) run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// The loop of run is made of the steps below (start, receive, tick, drain,
+// flush), so that a deterministic simulation can drive the same code one
+// step at a time in an order it chooses, with no goroutine of its own.
+
+// start makes the session; ctx bounds the peer's store calls.
+func (p *peer) start(ctx context.Context) {
+	p.ctx = ctx
+	p.s = syncproto.NewSession(syncproto.Config{Actor: p.r.actor, Role: p.cfg.role, Name: p.cfg.name,
+		Dial: p.cfg.dial, Limits: p.cfg.limits, Heartbeat: p.cfg.heartbeat, MaxDocs: p.cfg.maxDocs}, p.r.now())
+}
+
+// receive hands the session one frame from the peer.
+func (p *peer) receive(f []byte) { p.s.Receive(f, p.r.now()) }
+
+// tick tells the session the time: heartbeats, an expired grant, presence.
+func (p *peer) tick() {
+	now := p.r.now()
+	p.s.Tick(now)
+	if p.cfg.access != nil && p.cfg.access.Expired(now) {
+		p.s.Close(syncproto.CodeTokenExpired, "the token expired; connect again with a new one")
+	}
+	p.r.presence.tick(now)
 }
 
 // drain moves what other goroutines queued into the session.
