@@ -179,9 +179,9 @@ func newSimWorld(seed uint64, keep bool) *simWorld {
 	if w.rng.IntN(3) == 0 { // small frames: catch-up split across many
 		c.limits = syncproto.DefaultLimits
 		c.limits.MaxFrame = 300 + w.rng.IntN(4000)
-		// Not MaxChanges: Welcome does not announce it, so a client sends
-		// up to its own (100,000) and a server accepting fewer refuses the
-		// message, on every reconnection (see docs/testing.md).
+		if w.rng.IntN(2) == 0 { // and few changes per message
+			c.limits.MaxChanges = 1 + w.rng.IntN(20)
+		}
 	}
 	c.srvBatch = w.rng.IntN(4) == 0
 	w.cfg = c
