@@ -28,6 +28,8 @@ type peerConfig struct {
 	access    Access
 	metrics   Metrics
 	log       *slog.Logger
+	subject   string // who the peer is, recorded with the changes it sends (audit)
+	guard     *guard // limits on what the peer sends (nil on a dialling replica)
 
 	// Hooks for a dialling replica (nil on a server).
 	onEvent func(p *peer, ev syncproto.Event)
@@ -68,6 +70,8 @@ type peer struct {
 	queued   int        // changes in queue
 	overflow bool
 	wake     chan struct{}
+	wctx     context.Context    // bounds writes; abort ends it, and a write it cuts short drops the connection
+	abort    context.CancelFunc
 
 	docs    map[string]*Doc   // documents this connection streams (run goroutine only)
 	follows map[string]func() // their feeds, to stop
@@ -100,10 +104,21 @@ func newPeer(r *Replica, conn transport.Conn, cfg peerConfig) *peer {
 // enqueue hands o to the session goroutine without blocking.
 func (p *peer) enqueue(o outgoing) {
 	p.mu.Lock()
+	if p.overflow {
+		// The peer is being dropped for not keeping up: holding more for
+		// it would let a client that never reads grow the server's memory.
+		p.mu.Unlock()
+		return
+	}
 	p.queue = append(p.queue, o)
 	p.queued += len(o.changes)
 	if p.queued > p.cfg.maxQueue {
 		p.overflow = true
+		// A write may be stuck on a peer that does not read; dropping the
+		// connection ends it now rather than after the write timeout.
+		if p.abort != nil {
+			p.abort()
+		}
 	}
 	p.mu.Unlock()
 	select {
@@ -123,6 +138,11 @@ func (p *peer) run(ctx context.Context) error {
 		Dial: p.cfg.dial, Limits: p.cfg.limits, Heartbeat: p.cfg.heartbeat, MaxDocs: p.cfg.maxDocs}, now)
 	rctx, stopReading := context.WithCancel(context.WithoutCancel(ctx))
 	p.ctx = rctx
+	wctx, abort := context.WithCancel(rctx)
+	p.mu.Lock()
+	p.wctx, p.abort = wctx, abort
+	p.mu.Unlock()
+	defer abort()
 	defer stopReading()
 	defer p.cleanup()
 
@@ -247,7 +267,7 @@ func (p *peer) flush() (done bool, err error) {
 			}
 		}
 		for _, f := range frames {
-			wctx, cancel := context.WithTimeout(p.ctx, p.cfg.writeWait)
+			wctx, cancel := context.WithTimeout(p.wctx, p.cfg.writeWait)
 			werr := p.conn.Write(wctx, f)
 			cancel()
 			if werr != nil {
@@ -394,8 +414,18 @@ func (p *peer) unfollow(id string) {
 // merge applies changes the peer sent, makes them durable and acknowledges.
 func (p *peer) merge(ev syncproto.ChangesReceived) {
 	if p.cfg.access != nil && !p.cfg.access.CanWrite(ev.Doc) {
+		if !p.cfg.access.CanRead(ev.Doc) {
+			p.refuse(ev.Doc, syncproto.CodeForbidden, "this token does not allow "+ev.Doc+"; nothing was stored")
+			return
+		}
 		p.refuse(ev.Doc, syncproto.CodeReadOnly, "this token allows reading "+ev.Doc+", not writing; nothing was stored")
 		return
+	}
+	if p.cfg.guard != nil {
+		if code, msg := p.cfg.guard.admit(p.r.now(), len(ev.Changes)); code != 0 {
+			p.s.Close(code, msg)
+			return
+		}
 	}
 	d, err := p.follow(ev.Doc)
 	if err != nil {
@@ -407,7 +437,13 @@ func (p *peer) merge(ev syncproto.ChangesReceived) {
 	if p.cfg.metrics != nil {
 		before = d.Version()
 	}
-	err = d.Merge(p.ctx, ev.Changes...)
+	err = d.mergeFrom(p.ctx, p.cfg.subject, ev.Changes)
+	if p.cfg.guard != nil {
+		if code, msg := p.cfg.guard.track(ev.Doc, d, ev.Changes); code != 0 {
+			p.s.Close(code, msg)
+			return
+		}
+	}
 	var version causal.VersionVector
 	if err == nil {
 		err = d.durable(p.ctx, func(doc *crdt.Doc) { version = doc.Version() })
@@ -447,6 +483,9 @@ func codeOf(err error) syncproto.Code {
 
 // cleanup stops every feed and forgets the peer's presence.
 func (p *peer) cleanup() {
+	if p.cfg.guard != nil {
+		p.cfg.guard.release()
+	}
 	for id := range p.follows {
 		p.unfollow(id)
 	}
