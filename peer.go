@@ -70,7 +70,7 @@ type peer struct {
 	queued   int        // changes in queue
 	overflow bool
 	wake     chan struct{}
-	wctx     context.Context    // bounds writes; abort ends it, and a write it cuts short drops the connection
+	wctx     context.Context // bounds writes; abort ends it, and a write it cuts short drops the connection
 	abort    context.CancelFunc
 
 	docs    map[string]*Doc   // documents this connection streams (run goroutine only)
