@@ -414,7 +414,7 @@ func (c *wsClient) send(doc string, cs []*crdt.Change) {
 }
 
 // chainT makes n changes of one new actor, each after the last.
-func chainT(t *testing.T, n int) []*crdt.Change {
+func chainT(t testing.TB, n int) []*crdt.Change {
 	t.Helper()
 	d := crdt.NewDoc(causal.NewActorID())
 	out := make([]*crdt.Change, n)

@@ -376,6 +376,12 @@ func (s *Server) serveSync(w http.ResponseWriter, req *http.Request) {
 		s.log.Debug("sync: refused upgrade", "remote", req.RemoteAddr, "err", err)
 		return
 	}
+	s.serveConn(conn, claims, req.RemoteAddr)
+}
+
+// serveConn runs a sync session on an accepted connection, for the holder
+// of claims (nil: anonymous), until either side ends it.
+func (s *Server) serveConn(conn transport.Conn, claims *auth.Claims, remote string) {
 	s.mu.Lock()
 	s.conns[conn] = struct{}{}
 	n := len(s.conns)
@@ -387,9 +393,9 @@ func (s *Server) serveSync(w http.ResponseWriter, req *http.Request) {
 	if claims != nil {
 		subject = claims.Subject
 	}
-	s.log.Info("sync connection opened", "remote", req.RemoteAddr, "subject", subject, "connections", n)
+	s.log.Info("sync connection opened", "remote", remote, "subject", subject, "connections", n)
 
-	err = s.replica.Serve(s.peersCtx, conn, converge.ServeConfig{
+	err := s.replica.Serve(s.peersCtx, conn, converge.ServeConfig{
 		Role:             syncproto.RoleServer,
 		Name:             "converge server",
 		Limits:           s.cfg.Limits,
@@ -409,7 +415,7 @@ func (s *Server) serveSync(w http.ResponseWriter, req *http.Request) {
 	n = len(s.conns)
 	s.mu.Unlock()
 	s.metrics.connections.Dec()
-	attrs := []any{"remote", req.RemoteAddr, "subject", subject, "duration", time.Since(start).Round(time.Millisecond), "connections", n}
+	attrs := []any{"remote", remote, "subject", subject, "duration", time.Since(start).Round(time.Millisecond), "connections", n}
 	if err != nil {
 		attrs = append(attrs, "reason", err)
 	}
