@@ -69,8 +69,8 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	return [][]byte{
 		packFrames(hello, sub("fuzz/a"), enc("fuzz/a", cs)),
 		packFrames(hello, sub("fuzz/b"), enc("fuzz/b", cs[2:]), enc("fuzz/b", cs[:1])), // out of order
-		packFrames(hello, sub("seed/a"), enc("seed/a", cs)),                               // read-only
-		packFrames(hello, sub("other"), enc("other", cs)),                                 // forbidden
+		packFrames(hello, sub("seed/a"), enc("seed/a", cs)),                            // read-only
+		packFrames(hello, sub("other"), enc("other", cs)),                              // forbidden
 		packFrames(hello, sub("fuzz/c"), syncproto.Encode(&syncproto.Presence{Doc: "fuzz/c", Peer: causal.ActorID{9}, TTLMs: 1000, State: []byte(`{"x":1}`)}),
 			syncproto.Encode(&syncproto.Leave{Doc: "fuzz/c", Peer: causal.ActorID{9}}), syncproto.Encode(&syncproto.Unsubscribe{Doc: "fuzz/c"})),
 		packFrames(hello, syncproto.Encode(&syncproto.Ack{Doc: "fuzz/a", Durable: causal.VersionVector{causal.ActorID{1}: 3}}),
