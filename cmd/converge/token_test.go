@@ -69,7 +69,8 @@ func TestTokenIssue(t *testing.T) {
 // token's documents sync, others are refused.
 func TestServeWithTokens(t *testing.T) {
 	secret := writeFile(t, "secret", []byte("a-secret-for-the-cli-test-0123456789abcdef\n"))
-	addr, logs, _ := serveT(t, "--data", t.TempDir(), "--auth-secret-file", secret)
+	data := t.TempDir()
+	addr, logs, stop := serveT(t, "--data", data, "--auth-secret-file", secret)
 	if !strings.Contains(logs.String(), "tokens required") || strings.Contains(logs.String(), "no access control") {
 		t.Fatalf("startup log:\n%s", logs)
 	}
@@ -89,6 +90,13 @@ func TestServeWithTokens(t *testing.T) {
 	mustCLI(t, "doc", "set", "--replica", b, "private/x", "/v", `1`)
 	if _, errs, code := cli(t, "sync", "--replica", b, "--server", url, "--once", "--token", ann, "private/x"); code == 0 || !strings.Contains(errs, "forbidden") {
 		t.Fatalf("sync of a document outside the token: exit %d: %s", code, errs)
+	}
+	// The server recorded who sent the change.
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustCLI(t, "doc", "origins", "--replica", data, "notes/trip"); !strings.Contains(got, `1-1`) || !strings.Contains(got, `"ann"`) {
+		t.Fatalf("origins:\n%s", got)
 	}
 }
 
