@@ -207,6 +207,7 @@ func TestVerifyHMAC(t *testing.T) {
 		"huge":      strings.Repeat("a", MaxTokenLen+1),
 		"no exp":    sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "ann"}),
 		"no sub":    sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix()}),
+		"long sub":  sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": strings.Repeat("s", MaxSubjectLen+1), "exp": time.Now().Add(time.Hour).Unix()}),
 		"bad allow": sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "a", "exp": time.Now().Add(time.Hour).Unix(), "allow": []string{"x:admin"}}),
 		"allow not a list": sign(t, jwt.SigningMethodHS256, secret,
 			jwt.MapClaims{"sub": "a", "exp": time.Now().Add(time.Hour).Unix(), "allow": "x:rw"}),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -60,6 +61,10 @@ var (
 // MaxTokenLen bounds the tokens Verify looks at: far above a token with a
 // few hundred grants, far below what would cost the server anything.
 const MaxTokenLen = 16 << 10
+
+// MaxSubjectLen bounds a token's subject, which the server logs and
+// stores with every change the token's holder sends.
+const MaxSubjectLen = 1024
 
 // MinSecretLen is the shortest HMAC secret accepted: HS256's key should
 // be as long as its hash (RFC 7518, section 3.2).
@@ -117,6 +122,9 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	if wc.Subject == "" {
 		return nil, fmt.Errorf("%w: no subject (sub)", ErrInvalidToken)
 	}
+	if len(wc.Subject) > MaxSubjectLen || !utf8.ValidString(wc.Subject) {
+		return nil, fmt.Errorf("%w: the subject (sub) must be at most %d bytes of UTF-8", ErrInvalidToken, MaxSubjectLen)
+	}
 	c := &Claims{Subject: wc.Subject, Expires: wc.ExpiresAt.Time, Grants: make([]Grant, 0, len(wc.Allow))}
 	for _, s := range wc.Allow {
 		g, err := ParseGrant(s)
@@ -171,8 +179,8 @@ func NewEdDSASigner(priv ed25519.PrivateKey) (*Signer, error) {
 // Issue returns a signed token carrying c (and the time it was issued).
 // c must have a subject and an expiry.
 func (s *Signer) Issue(c Claims) (string, error) {
-	if c.Subject == "" {
-		return "", errors.New("auth: a token needs a subject")
+	if c.Subject == "" || len(c.Subject) > MaxSubjectLen || !utf8.ValidString(c.Subject) {
+		return "", fmt.Errorf("auth: a token needs a subject of 1 to %d bytes of UTF-8", MaxSubjectLen)
 	}
 	if c.Expires.IsZero() {
 		return "", errors.New("auth: a token needs an expiry")
