@@ -72,7 +72,7 @@ func (g *guard) admit(now time.Time, n int) (code syncproto.Code, msg string) {
 	if g.limiter.AllowN(now, n) {
 		return 0, ""
 	}
-	return syncproto.CodeRateLimited, fmt.Sprintf("over %g changes per second (bursts of %d); nothing of this message was stored; reconnect later",
+	return syncproto.CodeRateLimited, fmt.Sprintf("over %g changes and presence updates per second (bursts of %d); nothing of this message was stored; reconnect later",
 		float64(g.limiter.Limit()), g.burst)
 }
 

@@ -3,6 +3,7 @@ package converge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -223,4 +224,19 @@ func TestServeHeldBound(t *testing.T) {
 		a, ok := ev.(syncproto.AckReceived)
 		return ok && a.Durable.Get(cs[0].Actor) == 40
 	})
+}
+
+// Presence updates are relayed to every subscriber, so they draw on the
+// same bucket as changes.
+func TestServePresenceRateLimited(t *testing.T) {
+	r := openT(t, "", WithStore(memory.New()))
+	c := dialRaw(t, r, ServeConfig{Role: syncproto.RoleServer, ChangesPerSecond: 0.001, ChangeBurst: 3})
+	c.subscribe("d")
+	for i := range 5 {
+		c.s.SendPresence(syncproto.Presence{Doc: "d", Peer: causal.ActorID{1}, TTLMs: 1000, State: []byte(fmt.Sprintf(`{"n":%d}`, i))})
+		c.flush()
+	}
+	if code := c.closedWith(); code != syncproto.CodeRateLimited {
+		t.Fatalf("closed with %v, want rate_limited", code)
+	}
 }

@@ -111,7 +111,7 @@ func (p *peer) enqueue(o outgoing) {
 		return
 	}
 	p.queue = append(p.queue, o)
-	p.queued += len(o.changes)
+	p.queued += max(len(o.changes), 1) // presence counts too: a relay must not pile it up for a peer that does not read
 	if p.queued > p.cfg.maxQueue {
 		p.overflow = true
 		// A write may be stuck on a peer that does not read; dropping the
@@ -343,6 +343,12 @@ func (p *peer) handle(ev syncproto.Event) {
 		}
 		p.cfg.log.Warn("sync: peer refused", "peer", p.conn.RemoteAddr(), "doc", ev.Doc, "code", ev.Code, "msg", ev.Message)
 	case syncproto.PresenceReceived:
+		if p.cfg.guard != nil { // relayed to every subscriber: it costs like a change
+			if code, msg := p.cfg.guard.admit(p.r.now(), 1); code != 0 {
+				p.s.Close(code, msg)
+				return
+			}
+		}
 		p.r.presence.received(p, ev.Presence)
 	case syncproto.LeaveReceived:
 		p.r.presence.left(p, ev.Doc, ev.Peer)
