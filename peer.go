@@ -28,6 +28,8 @@ type peerConfig struct {
 	access    Access
 	metrics   Metrics
 	log       *slog.Logger
+	subject   string // who the peer is, recorded with the changes it sends (audit)
+	guard     *guard // limits on what the peer sends (nil on a dialling replica)
 
 	// Hooks for a dialling replica (nil on a server).
 	onEvent func(p *peer, ev syncproto.Event)
@@ -68,6 +70,8 @@ type peer struct {
 	queued   int        // changes in queue
 	overflow bool
 	wake     chan struct{}
+	wctx     context.Context // bounds writes; abort ends it, and a write it cuts short drops the connection
+	abort    context.CancelFunc
 
 	docs    map[string]*Doc   // documents this connection streams (run goroutine only)
 	follows map[string]func() // their feeds, to stop
@@ -100,10 +104,21 @@ func newPeer(r *Replica, conn transport.Conn, cfg peerConfig) *peer {
 // enqueue hands o to the session goroutine without blocking.
 func (p *peer) enqueue(o outgoing) {
 	p.mu.Lock()
+	if p.overflow {
+		// The peer is being dropped for not keeping up: holding more for
+		// it would let a client that never reads grow the server's memory.
+		p.mu.Unlock()
+		return
+	}
 	p.queue = append(p.queue, o)
-	p.queued += len(o.changes)
+	p.queued += max(len(o.changes), 1) // presence counts too: a relay must not pile it up for a peer that does not read
 	if p.queued > p.cfg.maxQueue {
 		p.overflow = true
+		// A write may be stuck on a peer that does not read; dropping the
+		// connection ends it now rather than after the write timeout.
+		if p.abort != nil {
+			p.abort()
+		}
 	}
 	p.mu.Unlock()
 	select {
@@ -120,6 +135,7 @@ func (p *peer) do(fn func()) { p.enqueue(outgoing{fn: fn}) }
 func (p *peer) run(ctx context.Context) error {
 	rctx, stopReading := context.WithCancel(context.WithoutCancel(ctx))
 	p.start(rctx)
+	defer p.abort()
 	defer stopReading()
 	defer p.cleanup()
 
@@ -192,6 +208,12 @@ func (p *peer) run(ctx context.Context) error {
 // start makes the session; ctx bounds the peer's store calls.
 func (p *peer) start(ctx context.Context) {
 	p.ctx = ctx
+	// Writes get their own context, so that dropping a slow peer can cut a
+	// stuck write at once rather than wait out writeWait.
+	wctx, abort := context.WithCancel(ctx)
+	p.mu.Lock()
+	p.wctx, p.abort = wctx, abort
+	p.mu.Unlock()
 	p.s = syncproto.NewSession(syncproto.Config{Actor: p.r.actor, Role: p.cfg.role, Name: p.cfg.name,
 		Dial: p.cfg.dial, Limits: p.cfg.limits, Heartbeat: p.cfg.heartbeat, MaxDocs: p.cfg.maxDocs}, p.r.now())
 }
@@ -263,7 +285,7 @@ func (p *peer) flush() (done bool, err error) {
 			}
 		}
 		for _, f := range frames {
-			wctx, cancel := context.WithTimeout(p.ctx, p.cfg.writeWait)
+			wctx, cancel := context.WithTimeout(p.wctx, p.cfg.writeWait)
 			werr := p.conn.Write(wctx, f)
 			cancel()
 			if werr != nil {
@@ -339,6 +361,12 @@ func (p *peer) handle(ev syncproto.Event) {
 		}
 		p.cfg.log.Warn("sync: peer refused", "peer", p.conn.RemoteAddr(), "doc", ev.Doc, "code", ev.Code, "msg", ev.Message)
 	case syncproto.PresenceReceived:
+		if p.cfg.guard != nil { // relayed to every subscriber: it costs like a change
+			if code, msg := p.cfg.guard.admit(p.r.now(), 1); code != 0 {
+				p.s.Close(code, msg)
+				return
+			}
+		}
 		p.r.presence.received(p, ev.Presence)
 	case syncproto.LeaveReceived:
 		p.r.presence.left(p, ev.Doc, ev.Peer)
@@ -410,8 +438,18 @@ func (p *peer) unfollow(id string) {
 // merge applies changes the peer sent, makes them durable and acknowledges.
 func (p *peer) merge(ev syncproto.ChangesReceived) {
 	if p.cfg.access != nil && !p.cfg.access.CanWrite(ev.Doc) {
+		if !p.cfg.access.CanRead(ev.Doc) {
+			p.refuse(ev.Doc, syncproto.CodeForbidden, "this token does not allow "+ev.Doc+"; nothing was stored")
+			return
+		}
 		p.refuse(ev.Doc, syncproto.CodeReadOnly, "this token allows reading "+ev.Doc+", not writing; nothing was stored")
 		return
+	}
+	if p.cfg.guard != nil {
+		if code, msg := p.cfg.guard.admit(p.r.now(), len(ev.Changes)); code != 0 {
+			p.s.Close(code, msg)
+			return
+		}
 	}
 	d, err := p.follow(ev.Doc)
 	if err != nil {
@@ -423,7 +461,13 @@ func (p *peer) merge(ev syncproto.ChangesReceived) {
 	if p.cfg.metrics != nil {
 		before = d.Version()
 	}
-	err = d.Merge(p.ctx, ev.Changes...)
+	err = d.mergeFrom(p.ctx, p.cfg.subject, ev.Changes)
+	if p.cfg.guard != nil {
+		if code, msg := p.cfg.guard.track(ev.Doc, d, ev.Changes); code != 0 {
+			p.s.Close(code, msg)
+			return
+		}
+	}
 	var version causal.VersionVector
 	if err == nil {
 		err = d.durable(p.ctx, func(doc *crdt.Doc) { version = doc.Version() })
@@ -463,6 +507,9 @@ func codeOf(err error) syncproto.Code {
 
 // cleanup stops every feed and forgets the peer's presence.
 func (p *peer) cleanup() {
+	if p.cfg.guard != nil {
+		p.cfg.guard.release()
+	}
 	for id := range p.follows {
 		p.unfollow(id)
 	}

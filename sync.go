@@ -519,6 +519,21 @@ type ServeConfig struct {
 	MaxQueue  int              // changes waiting for a slow peer before it is dropped (100,000)
 	Access    Access           // what the peer may do (nil: anything)
 	Metrics   Metrics          // nil: none
+
+	// Subject names the peer (a token's subject): the store records it with
+	// every change the peer sends (store.Change.Origin), for audit.
+	Subject string
+	// ChangesPerSecond limits the changes the peer may send, sustained,
+	// with bursts of ChangeBurst (DefaultChangeBurst if 0); past it the
+	// session ends with rate_limited and nothing of the message is stored.
+	// 0: no limit.
+	ChangesPerSecond float64
+	ChangeBurst      int
+	// MaxHeld bounds the changes the peer may send ahead of the changes
+	// they depend on, which wait in memory (DefaultMaxHeld if 0); past it
+	// the session ends with too_many_pending. They are dropped when the
+	// connection ends.
+	MaxHeld int
 }
 
 // Serve runs the answering side of a sync session on an accepted
@@ -539,5 +554,6 @@ func (r *Replica) servePeer(conn transport.Conn, cfg ServeConfig) *peer {
 		cfg.Role = syncproto.RoleReplica
 	}
 	return newPeer(r, conn, peerConfig{role: cfg.Role, name: cfg.Name, limits: cfg.Limits, heartbeat: cfg.Heartbeat,
-		maxDocs: cfg.MaxDocs, maxQueue: cfg.MaxQueue, access: cfg.Access, metrics: cfg.Metrics})
+		maxDocs: cfg.MaxDocs, maxQueue: cfg.MaxQueue, access: cfg.Access, metrics: cfg.Metrics,
+		subject: cfg.Subject, guard: newGuard(cfg.ChangesPerSecond, cfg.ChangeBurst, cfg.MaxHeld)})
 }
