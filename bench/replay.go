@@ -17,15 +17,15 @@ import (
 // Result is one replay's figures: the JSON line `converge bench trace`
 // prints.
 type Result struct {
-	Trace     string  `json:"trace"`
-	Ops       int     `json:"ops"`
-	ApplyMs   float64 `json:"applyMs"`
-	MergeMs   float64 `json:"mergeMs,omitempty"` // concurrent traces: time spent merging remote changes
-	EncodeMs  float64 `json:"encodeMs"`
-	LoadMs    float64 `json:"loadMs"`
+	Trace    string  `json:"trace"`
+	Ops      int     `json:"ops"`
+	ApplyMs  float64 `json:"applyMs"`
+	MergeMs  float64 `json:"mergeMs,omitempty"` // concurrent traces: time spent merging remote changes
+	EncodeMs float64 `json:"encodeMs"`
+	LoadMs   float64 `json:"loadMs"`
 	// OpenMs is loading the saved bytes into an editable document with its
 	// full history (encoding.LoadDoc), beyond reading the text.
-	OpenMs float64 `json:"openMs"`
+	OpenMs    float64 `json:"openMs"`
 	Bytes     int     `json:"bytes"`
 	HeapBytes int64   `json:"heapBytes"`
 	// EditUs is the time of one keystroke change (an insert at a random
@@ -36,7 +36,7 @@ type Result struct {
 	// when once): see Options.Repeat.
 	Repeat int    `json:"repeat,omitempty"`
 	OK     bool   `json:"ok"`
-	Error     string  `json:"error,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // textKey is where the replayed text lives in the document's root map.
