@@ -13,9 +13,7 @@ import (
 
 	"github.com/converge-sync/converge"
 	"github.com/converge-sync/converge/auth"
-	"github.com/converge-sync/converge/causal"
-	"github.com/converge-sync/converge/crdt"
-	"github.com/converge-sync/converge/encoding"
+	"github.com/converge-sync/converge/internal/prototest"
 	"github.com/converge-sync/converge/syncproto"
 	"github.com/converge-sync/converge/transport"
 	"github.com/converge-sync/converge/transport/ws"
@@ -188,13 +186,13 @@ func TestTokensRefused(t *testing.T) {
 	t.Run("changes to a forbidden document", func(t *testing.T) {
 		// A client past the Syncer: it subscribes anyway, and sends changes.
 		c := dialWS(t, ts, good)
-		c.s.Subscribe("secret/plan", nil)
-		c.flush()
-		if ev := c.awaitError(); ev.Code != syncproto.CodeForbidden || strings.Contains(ev.Message, "secret plan") {
+		c.S.Subscribe("secret/plan", nil)
+		c.Flush()
+		if ev := c.AwaitError(); ev.Code != syncproto.CodeForbidden || strings.Contains(ev.Message, "secret plan") {
 			t.Fatalf("subscribe: %+v", ev)
 		}
-		c.send("secret/plan", chainT(t, 3))
-		if ev := c.awaitError(); ev.Code != syncproto.CodeForbidden {
+		c.Send("secret/plan", prototest.Chain(t, 3))
+		if ev := c.AwaitError(); ev.Code != syncproto.CodeForbidden {
 			t.Fatalf("changes: %+v", ev)
 		}
 		v, _ := ts.Replica().Store().Version(context.Background(), "secret/plan")
@@ -333,16 +331,10 @@ func TestConnectionsPerAddress(t *testing.T) {
 	waitSynced(t, s)
 }
 
-// wsClient speaks the protocol by hand over a WebSocket, to send what a
-// well-behaved replica never would.
-type wsClient struct {
-	t    *testing.T
-	conn transport.Conn
-	s    *syncproto.Session
-	w    map[string]*encoding.ChangeWriter
-}
-
-func dialWS(t *testing.T, ts *testServer, token string) *wsClient {
+// dialWS dials the server's sync endpoint with token (none if empty) and
+// speaks the protocol by hand, to send what a well-behaved replica never
+// would.
+func dialWS(t *testing.T, ts *testServer, token string) *prototest.Client {
 	t.Helper()
 	h := http.Header{}
 	if token != "" {
@@ -353,80 +345,5 @@ func dialWS(t *testing.T, ts *testServer, token string) *wsClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(transport.CloseNormal, "") })
-	c := &wsClient{t: t, conn: conn, w: map[string]*encoding.ChangeWriter{},
-		s: syncproto.NewSession(syncproto.Config{Actor: causal.NewActorID(), Role: syncproto.RoleReplica, Dial: true}, time.Now())}
-	c.flush()
-	c.await(func(ev syncproto.Event) bool { _, ok := ev.(syncproto.Connected); return ok })
-	return c
-}
-
-func (c *wsClient) flush() {
-	frames, _ := c.s.Ready()
-	for _, f := range frames {
-		if err := c.conn.Write(context.Background(), f); err != nil {
-			c.t.Fatalf("write: %v", err)
-		}
-	}
-}
-
-func (c *wsClient) await(ok func(syncproto.Event) bool) syncproto.Event {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for {
-		f, err := c.conn.Read(ctx)
-		if err != nil {
-			c.t.Fatalf("read: %v", err)
-		}
-		c.s.Receive(f, time.Now())
-		frames, events := c.s.Ready()
-		for _, f := range frames {
-			c.conn.Write(ctx, f)
-		}
-		for _, ev := range events {
-			if ok(ev) {
-				return ev
-			}
-		}
-	}
-}
-
-func (c *wsClient) awaitError() syncproto.Error {
-	c.t.Helper()
-	return c.await(func(ev syncproto.Event) bool { _, ok := ev.(syncproto.ErrorReceived); return ok }).(syncproto.ErrorReceived).Error
-}
-
-// send sends changes of doc as they are, past the session.
-func (c *wsClient) send(doc string, cs []*crdt.Change) {
-	c.t.Helper()
-	w := c.w[doc]
-	if w == nil {
-		w = encoding.NewChangeWriter()
-		c.w[doc] = w
-	}
-	m := &syncproto.Changes{Doc: doc}
-	for _, ch := range cs {
-		m.Changes = append(m.Changes, w.Encode(ch))
-	}
-	if err := c.conn.Write(context.Background(), syncproto.Encode(m)); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-// chainT makes n changes of one new actor, each after the last.
-func chainT(t testing.TB, n int) []*crdt.Change {
-	t.Helper()
-	d := crdt.NewDoc(causal.NewActorID())
-	out := make([]*crdt.Change, n)
-	for i := range out {
-		c, _, err := d.Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error {
-			_, err := tx.Put(crdt.Root, "v", crdt.String("forged"))
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[i] = c
-	}
-	return out
+	return prototest.Dial(t, conn)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
 	"github.com/converge-sync/converge/encoding"
+	"github.com/converge-sync/converge/internal/prototest"
 	"github.com/converge-sync/converge/store/memory"
 	"github.com/converge-sync/converge/syncproto"
 	"github.com/converge-sync/converge/transport"
@@ -65,7 +66,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		return syncproto.Encode(m)
 	}
 	sub := func(doc string) []byte { return syncproto.Encode(&syncproto.Subscribe{Doc: doc}) }
-	cs := chainT(t, 4)
+	cs := prototest.Chain(t, 4)
 	return [][]byte{
 		packFrames(hello, sub("fuzz/a"), enc("fuzz/a", cs)),
 		packFrames(hello, sub("fuzz/b"), enc("fuzz/b", cs[2:]), enc("fuzz/b", cs[:1])), // out of order

@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-
 	"github.com/converge-sync/converge"
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
 	"github.com/converge-sync/converge/encoding"
+	"github.com/converge-sync/converge/internal/prototest"
 	"github.com/converge-sync/converge/syncproto"
 	"github.com/converge-sync/converge/transport"
 	"github.com/converge-sync/converge/transport/ws"
@@ -131,14 +131,14 @@ func TestGarbageWhileHonestClientsSync(t *testing.T) {
 		{name: "random bytes, no hello", want: "malformed", token: insider, frames: func(string) [][]byte { return [][]byte{randBytes(200)} }},
 		{name: "random bytes after hello", want: "malformed", token: insider, hello: true, frames: func(string) [][]byte { return [][]byte{randBytes(1 + len(randBytes(1))*50)} }},
 		{name: "truncated changes", want: "malformed", token: insider, hello: true, frames: func(doc string) [][]byte {
-			f := changesFrame(doc, chainT(t, 5))
+			f := changesFrame(doc, prototest.Chain(t, 5))
 			return [][]byte{sub(doc), f[:len(f)-7]}
 		}},
 		{name: "garbage change bytes", want: "malformed", token: insider, hello: true, frames: func(doc string) [][]byte {
 			return [][]byte{sub(doc), syncproto.Encode(&syncproto.Changes{Doc: doc, Changes: [][]byte{randBytes(40), randBytes(3)}})}
 		}},
 		{name: "invalid change", want: "invalid_change", token: insider, hello: true, frames: func(doc string) [][]byte {
-			cs := chainT(t, 2)
+			cs := prototest.Chain(t, 2)
 			bad := *cs[1]
 			bad.Deps = []causal.ChangeID{{Actor: bad.Actor, Seq: bad.Seq + 3}} // depends on its own later change
 			return [][]byte{sub(sharedDoc), changesFrame(sharedDoc, []*crdt.Change{&bad})}
@@ -151,11 +151,11 @@ func TestGarbageWhileHonestClientsSync(t *testing.T) {
 		}},
 		{name: "frame over the limit", want: "ws close 1009", token: insider, hello: true, frames: func(doc string) [][]byte { return [][]byte{randBytes(maxFrame + 100)} }},
 		{name: "changes ahead of their dependencies", want: "too_many_pending", token: insider, hello: true, frames: func(doc string) [][]byte {
-			cs := chainT(t, 2*maxHeld)
+			cs := prototest.Chain(t, 2*maxHeld)
 			return [][]byte{sub(doc), changesFrame(doc, cs[1:])}
 		}},
 		{name: "change flood", want: "rate_limited", token: insider, hello: true, frames: func(doc string) [][]byte {
-			cs := chainT(t, 2*rateBurst)
+			cs := prototest.Chain(t, 2*rateBurst)
 			w := encoding.NewChangeWriter()
 			return [][]byte{sub(doc), changesFrame(doc, cs[:rateBurst], w), changesFrame(doc, cs[rateBurst:], w)}
 		}},
@@ -163,10 +163,10 @@ func TestGarbageWhileHonestClientsSync(t *testing.T) {
 		{name: "forged token", want: "HTTP 401 unauthorized", token: tokenT(t, []byte("not-the-server-secret-but-long-enough-0"), "eve", time.Hour, "**:rw"), hello: true},
 		{name: "expired token", want: "HTTP 401 token_expired", token: tokenT(t, testSecret, "old", -time.Hour, "**:rw"), hello: true},
 		{name: "forbidden document", want: "forbidden+forbidden", token: insider, hello: true, frames: func(string) [][]byte {
-			return [][]byte{sub("secret/x"), changesFrame("secret/x", chainT(t, 3))}
+			return [][]byte{sub("secret/x"), changesFrame("secret/x", prototest.Chain(t, 3))}
 		}},
 		{name: "read-only document", want: "read_only", token: insider, hello: true, frames: func(string) [][]byte {
-			return [][]byte{sub("public/x"), changesFrame("public/x", chainT(t, 3))}
+			return [][]byte{sub("public/x"), changesFrame("public/x", prototest.Chain(t, 3))}
 		}},
 		{name: "too many documents", want: "too_many_docs", token: insider, hello: true, frames: func(doc string) [][]byte {
 			var fs [][]byte
