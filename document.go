@@ -20,12 +20,13 @@ type Doc struct {
 
 	mu        sync.Mutex
 	doc       *crdt.Doc
-	unflushed []store.Change // batched writes not yet durable
-	unfed     []*crdt.Change // the same changes, for the feeds once durable
-	feeds     []*feed        // sync connections following the document
-	logged    int            // changes in the store's log since the last snapshot
-	compactng bool           // a background compaction is running
-	evicted   bool           // unloaded by Replica.Evict: this handle is stale
+	unflushed []store.Change             // batched writes not yet durable
+	unfed     []*crdt.Change             // the same changes, for the feeds once durable
+	feeds     []*feed                    // sync connections following the document
+	logged    int                        // changes in the store's log since the last snapshot
+	compactng bool                       // a background compaction is running
+	evicted   bool                       // unloaded by Replica.Evict: this handle is stale
+	heldFrom  map[causal.ChangeID]string // who sent the changes crdt holds for missing dependencies, for audit once they apply
 
 	notify sync.Mutex // held while subscribers run, so they see events in order
 	subs   []*subscription
@@ -73,7 +74,7 @@ func (d *Doc) load(ctx context.Context) error {
 	if err != nil {
 		return &store.CorruptError{Doc: d.id, Detail: "log: " + err.Error(), Err: err}
 	}
-	d.doc, d.logged, d.unflushed, d.unfed = doc, len(log), nil, nil
+	d.doc, d.logged, d.unflushed, d.unfed, d.heldFrom = doc, len(log), nil, nil, nil
 	return nil
 }
 
@@ -101,7 +102,7 @@ func (d *Doc) Change(ctx context.Context, fn func(tx *Txn) error, opts ...Change
 		d.mu.Unlock()
 		return err
 	}
-	if err := d.persist(ctx, []*crdt.Change{c}); err != nil {
+	if err := d.persist(ctx, []*crdt.Change{c}, nil); err != nil {
 		d.mu.Unlock()
 		return err
 	}
@@ -127,11 +128,15 @@ func WithMessage(m string) ChangeOption { return func(o *crdt.ChangeOptions) { o
 // persist makes applied changes durable (or queues them, batched). If the
 // store fails, the document is reloaded from the store, so that the
 // in-memory document never holds a change the device could lose: such a
-// change must not be synced, nor its sequence number reused.
-func (d *Doc) persist(ctx context.Context, cs []*crdt.Change) error {
+// change must not be synced, nor its sequence number reused. origins, if
+// not nil, holds who sent each change (store.Change.Origin).
+func (d *Doc) persist(ctx context.Context, cs []*crdt.Change, origins []string) error {
 	batch := make([]store.Change, len(cs))
 	for i, c := range cs {
 		batch[i] = store.Change{ID: c.ID(), Bytes: encoding.EncodeChange(c)}
+		if origins != nil {
+			batch[i].Origin = origins[i]
+		}
 	}
 	if d.r.batched {
 		d.unflushed = append(d.unflushed, batch...)
@@ -229,6 +234,14 @@ func (d *Doc) Subscribe(fn func(Event)) (cancel func()) {
 // invalid change is refused (crdt.ErrInvalidChange) without harming the
 // others.
 func (d *Doc) Merge(ctx context.Context, changes ...*crdt.Change) error {
+	return d.mergeFrom(ctx, "", changes)
+}
+
+// mergeFrom is Merge of changes sent by origin (a token's subject, "" if
+// unknown), which the store records with each change it stores. A change
+// held for missing dependencies keeps its sender until it applies, even
+// if what releases it comes from someone else.
+func (d *Doc) mergeFrom(ctx context.Context, origin string, changes []*crdt.Change) error {
 	d.mu.Lock()
 	if err := d.usable(); err != nil {
 		d.mu.Unlock()
@@ -236,8 +249,38 @@ func (d *Doc) Merge(ctx context.Context, changes ...*crdt.Change) error {
 	}
 	before := d.doc.Version()
 	patches, applyErr := d.doc.Apply(changes...)
-	if fresh := freshChanges(d.doc, before, changes); len(fresh) > 0 {
-		if err := d.persist(ctx, fresh); err != nil {
+	fresh := freshChanges(d.doc, before, changes)
+	var origins []string
+	if origin != "" || len(d.heldFrom) > 0 {
+		sent := make(map[causal.ChangeID]bool, len(changes))
+		for _, c := range changes {
+			sent[c.ID()] = true
+		}
+		origins = make([]string, len(fresh))
+		for i, c := range fresh {
+			id := c.ID()
+			if o, ok := d.heldFrom[id]; ok {
+				origins[i] = o // it arrived earlier, from o
+				delete(d.heldFrom, id)
+			} else if sent[id] {
+				origins[i] = origin
+			}
+		}
+		if origin != "" {
+			for _, c := range changes {
+				if id := c.ID(); d.doc.Held(id) {
+					if _, ok := d.heldFrom[id]; !ok {
+						if d.heldFrom == nil {
+							d.heldFrom = make(map[causal.ChangeID]string)
+						}
+						d.heldFrom[id] = origin
+					}
+				}
+			}
+		}
+	}
+	if len(fresh) > 0 {
+		if err := d.persist(ctx, fresh, origins); err != nil {
 			d.mu.Unlock()
 			return errors.Join(err, applyErr)
 		}
@@ -279,6 +322,29 @@ func freshChanges(doc *crdt.Doc, before causal.VersionVector, changes []*crdt.Ch
 		return doc.ChangesSince(before) // held changes were released too
 	}
 	return fresh
+}
+
+// held returns which of ids the document holds for missing dependencies.
+func (d *Doc) held(ids []causal.ChangeID) []causal.ChangeID {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []causal.ChangeID
+	for _, id := range ids {
+		if d.doc.Held(id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// forget drops the held changes among ids (see crdt.Doc.Forget).
+func (d *Doc) forget(ids []causal.ChangeID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.doc.Forget(ids...)
+	for _, id := range ids {
+		delete(d.heldFrom, id)
+	}
 }
 
 // read runs fn with the document locked.

@@ -28,6 +28,8 @@ type peerConfig struct {
 	access    Access
 	metrics   Metrics
 	log       *slog.Logger
+	subject   string // who the peer is, recorded with the changes it sends (audit)
+	guard     *guard // limits on what the peer sends (nil on a dialling replica)
 
 	// Hooks for a dialling replica (nil on a server).
 	onEvent func(p *peer, ev syncproto.Event)
@@ -68,12 +70,14 @@ type peer struct {
 	queued   int        // changes in queue
 	overflow bool
 	wake     chan struct{}
+	wctx     context.Context // bounds writes; abort ends it, and a write it cuts short drops the connection
+	abort    context.CancelFunc
 
 	docs    map[string]*Doc   // documents this connection streams (run goroutine only)
 	follows map[string]func() // their feeds, to stop
 
-	wctx      context.Context // see writeCtx (run goroutine only)
-	wcancel   context.CancelFunc
+	dctx      context.Context // wctx with a deadline: see writeCtx (run goroutine only)
+	dcancel   context.CancelFunc
 	wdeadline time.Time
 }
 
@@ -104,10 +108,21 @@ func newPeer(r *Replica, conn transport.Conn, cfg peerConfig) *peer {
 // enqueue hands o to the session goroutine without blocking.
 func (p *peer) enqueue(o outgoing) {
 	p.mu.Lock()
+	if p.overflow {
+		// The peer is being dropped for not keeping up: holding more for
+		// it would let a client that never reads grow the server's memory.
+		p.mu.Unlock()
+		return
+	}
 	p.queue = append(p.queue, o)
-	p.queued += len(o.changes)
+	p.queued += max(len(o.changes), 1) // presence counts too: a relay must not pile it up for a peer that does not read
 	if p.queued > p.cfg.maxQueue {
 		p.overflow = true
+		// A write may be stuck on a peer that does not read; dropping the
+		// connection ends it now rather than after the write timeout.
+		if p.abort != nil {
+			p.abort()
+		}
 	}
 	p.mu.Unlock()
 	select {
@@ -122,16 +137,14 @@ func (p *peer) do(fn func()) { p.enqueue(outgoing{fn: fn}) }
 // run drives the session until the connection ends or ctx is done. It
 // returns why the session ended (nil when ctx ended it).
 func (p *peer) run(ctx context.Context) error {
-	now := p.r.now()
-	p.s = syncproto.NewSession(syncproto.Config{Actor: p.r.actor, Role: p.cfg.role, Name: p.cfg.name,
-		Dial: p.cfg.dial, Limits: p.cfg.limits, Heartbeat: p.cfg.heartbeat, MaxDocs: p.cfg.maxDocs}, now)
 	rctx, stopReading := context.WithCancel(context.WithoutCancel(ctx))
-	p.ctx = rctx
+	p.start(rctx)
+	defer p.abort()
 	defer stopReading()
 	defer p.cleanup()
 	defer func() {
-		if p.wcancel != nil {
-			p.wcancel()
+		if p.dcancel != nil {
+			p.dcancel()
 		}
 	}()
 
@@ -161,7 +174,7 @@ func (p *peer) run(ctx context.Context) error {
 	for {
 		select {
 		case f := <-frames:
-			p.s.Receive(f, p.r.now())
+			p.receive(f)
 		case err := <-readErr:
 			p.conn.Close(transport.CloseNormal, "")
 			var ce *transport.CloseError
@@ -172,12 +185,7 @@ func (p *peer) run(ctx context.Context) error {
 		case <-p.wake:
 			fanout = p.drain(fanout[:0])
 		case <-tick.C:
-			now := p.r.now()
-			p.s.Tick(now)
-			if p.cfg.access != nil && p.cfg.access.Expired(now) {
-				p.s.Close(syncproto.CodeTokenExpired, "the token expired; connect again with a new one")
-			}
-			p.r.presence.tick(now)
+			p.tick()
 		case <-ctx.Done():
 			if p.cfg.dial {
 				p.s.Close(0, "") // a client leaving: a normal close
@@ -200,6 +208,36 @@ func (p *peer) run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// The loop of run is made of the steps below (start, receive, tick, drain,
+// flush), so that a deterministic simulation can drive the same code one
+// step at a time in an order it chooses, with no goroutine of its own.
+
+// start makes the session; ctx bounds the peer's store calls.
+func (p *peer) start(ctx context.Context) {
+	p.ctx = ctx
+	// Writes get their own context, so that dropping a slow peer can cut a
+	// stuck write at once rather than wait out writeWait.
+	wctx, abort := context.WithCancel(ctx)
+	p.mu.Lock()
+	p.wctx, p.abort = wctx, abort
+	p.mu.Unlock()
+	p.s = syncproto.NewSession(syncproto.Config{Actor: p.r.actor, Role: p.cfg.role, Name: p.cfg.name,
+		Dial: p.cfg.dial, Limits: p.cfg.limits, Heartbeat: p.cfg.heartbeat, MaxDocs: p.cfg.maxDocs}, p.r.now())
+}
+
+// receive hands the session one frame from the peer.
+func (p *peer) receive(f []byte) { p.s.Receive(f, p.r.now()) }
+
+// tick tells the session the time: heartbeats, an expired grant, presence.
+func (p *peer) tick() {
+	now := p.r.now()
+	p.s.Tick(now)
+	if p.cfg.access != nil && p.cfg.access.Expired(now) {
+		p.s.Close(syncproto.CodeTokenExpired, "the token expired; connect again with a new one")
+	}
+	p.r.presence.tick(now)
 }
 
 // drain moves what other goroutines queued into the session.
@@ -278,20 +316,21 @@ func (p *peer) flush() (done bool, err error) {
 	}
 }
 
-// writeCtx returns the context for a write: its deadline is between half
-// of writeWait and writeWait away. One context serves many writes, as a
-// context with a deadline costs a timer and several allocations, and a
-// server writes a frame per subscriber per change.
+// writeCtx returns the context for a write: wctx (which abort ends) with
+// a deadline between half of writeWait and writeWait away. One context
+// serves many writes, as a context with a deadline costs a timer and
+// several allocations, and a server writes a frame per subscriber per
+// change.
 func (p *peer) writeCtx() context.Context {
 	now := time.Now()
-	if p.wctx == nil || p.wdeadline.Sub(now) < p.cfg.writeWait/2 {
-		if p.wcancel != nil {
-			p.wcancel()
+	if p.dctx == nil || p.wdeadline.Sub(now) < p.cfg.writeWait/2 {
+		if p.dcancel != nil {
+			p.dcancel()
 		}
 		p.wdeadline = now.Add(p.cfg.writeWait)
-		p.wctx, p.wcancel = context.WithDeadline(p.ctx, p.wdeadline)
+		p.dctx, p.dcancel = context.WithDeadline(p.wctx, p.wdeadline)
 	}
-	return p.wctx
+	return p.dctx
 }
 
 func closeCode(err error) transport.CloseCode {
@@ -345,6 +384,12 @@ func (p *peer) handle(ev syncproto.Event) {
 		}
 		p.cfg.log.Warn("sync: peer refused", "peer", p.conn.RemoteAddr(), "doc", ev.Doc, "code", ev.Code, "msg", ev.Message)
 	case syncproto.PresenceReceived:
+		if p.cfg.guard != nil { // relayed to every subscriber: it costs like a change
+			if code, msg := p.cfg.guard.admit(p.r.now(), 1); code != 0 {
+				p.s.Close(code, msg)
+				return
+			}
+		}
 		p.r.presence.received(p, ev.Presence)
 	case syncproto.LeaveReceived:
 		p.r.presence.left(p, ev.Doc, ev.Peer)
@@ -416,8 +461,18 @@ func (p *peer) unfollow(id string) {
 // merge applies changes the peer sent, makes them durable and acknowledges.
 func (p *peer) merge(ev syncproto.ChangesReceived) {
 	if p.cfg.access != nil && !p.cfg.access.CanWrite(ev.Doc) {
+		if !p.cfg.access.CanRead(ev.Doc) {
+			p.refuse(ev.Doc, syncproto.CodeForbidden, "this token does not allow "+ev.Doc+"; nothing was stored")
+			return
+		}
 		p.refuse(ev.Doc, syncproto.CodeReadOnly, "this token allows reading "+ev.Doc+", not writing; nothing was stored")
 		return
+	}
+	if p.cfg.guard != nil {
+		if code, msg := p.cfg.guard.admit(p.r.now(), len(ev.Changes)); code != 0 {
+			p.s.Close(code, msg)
+			return
+		}
 	}
 	d, err := p.follow(ev.Doc)
 	if err != nil {
@@ -429,7 +484,13 @@ func (p *peer) merge(ev syncproto.ChangesReceived) {
 	if p.cfg.metrics != nil {
 		before = d.Version()
 	}
-	err = d.Merge(p.ctx, ev.Changes...)
+	err = d.mergeFrom(p.ctx, p.cfg.subject, ev.Changes)
+	if p.cfg.guard != nil {
+		if code, msg := p.cfg.guard.track(ev.Doc, d, ev.Changes); code != 0 {
+			p.s.Close(code, msg)
+			return
+		}
+	}
 	var version causal.VersionVector
 	if err == nil {
 		err = d.durable(p.ctx, func(doc *crdt.Doc) { version = doc.Version() })
@@ -469,6 +530,9 @@ func codeOf(err error) syncproto.Code {
 
 // cleanup stops every feed and forgets the peer's presence.
 func (p *peer) cleanup() {
+	if p.cfg.guard != nil {
+		p.cfg.guard.release()
+	}
 	for id := range p.follows {
 		p.unfollow(id)
 	}

@@ -136,14 +136,20 @@ func (r *Replica) Sync(ctx context.Context, url string, opts ...SyncOption) (*Sy
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	s := r.newSyncer(url, cfg, cancel)
+	go s.loop(ctx)
+	return s, nil
+}
+
+// newSyncer makes a Syncer that learns of documents the replica opens.
+func (r *Replica) newSyncer(url string, cfg syncConfig, cancel context.CancelFunc) *Syncer {
 	s := &Syncer{r: r, url: url, cfg: cfg, cancel: cancel, done: make(chan struct{}),
 		docs: map[string]*syncDoc{}, changed: make(chan struct{})}
 	s.status.URL = url
 	r.mu.Lock()
 	r.syncers = append(r.syncers, s)
 	r.mu.Unlock()
-	go s.loop(ctx)
-	return s, nil
+	return s
 }
 
 // SyncPath is the path of a converge server's sync endpoint.
@@ -353,6 +359,11 @@ func (s *Syncer) connect(ctx context.Context) error {
 		}
 		return err
 	}
+	return refusal(s.attach(conn).run(ctx))
+}
+
+// attach makes the peer of a new connection.
+func (s *Syncer) attach(conn transport.Conn) *peer {
 	p := newPeer(s.r, conn, peerConfig{dial: true, role: syncproto.RoleReplica, name: s.cfg.name,
 		heartbeat: s.cfg.heartbeat, onEvent: s.event})
 	s.mu.Lock()
@@ -363,7 +374,12 @@ func (s *Syncer) connect(ctx context.Context) error {
 		d.exchanged, d.peerHave, d.acked = false, nil, causal.VersionVector{}
 	}
 	s.mu.Unlock()
-	err = p.run(ctx)
+	return p
+}
+
+// refusal wraps in ErrSyncRefused why a session ended, if reconnecting
+// would not cure it.
+func refusal(err error) error {
 	var pe *syncproto.PeerError
 	if errors.As(err, &pe) {
 		switch pe.Code {
@@ -503,6 +519,21 @@ type ServeConfig struct {
 	MaxQueue  int              // changes waiting for a slow peer before it is dropped (100,000)
 	Access    Access           // what the peer may do (nil: anything)
 	Metrics   Metrics          // nil: none
+
+	// Subject names the peer (a token's subject): the store records it with
+	// every change the peer sends (store.Change.Origin), for audit.
+	Subject string
+	// ChangesPerSecond limits the changes the peer may send, sustained,
+	// with bursts of ChangeBurst (DefaultChangeBurst if 0); past it the
+	// session ends with rate_limited and nothing of the message is stored.
+	// 0: no limit.
+	ChangesPerSecond float64
+	ChangeBurst      int
+	// MaxHeld bounds the changes the peer may send ahead of the changes
+	// they depend on, which wait in memory (DefaultMaxHeld if 0); past it
+	// the session ends with too_many_pending. They are dropped when the
+	// connection ends.
+	MaxHeld int
 }
 
 // Serve runs the answering side of a sync session on an accepted
@@ -514,10 +545,15 @@ func (r *Replica) Serve(ctx context.Context, conn transport.Conn, cfg ServeConfi
 		conn.Close(transport.CloseGoingAway, "replica closed")
 		return err
 	}
+	return r.servePeer(conn, cfg).run(ctx)
+}
+
+// servePeer makes the answering peer of an accepted connection.
+func (r *Replica) servePeer(conn transport.Conn, cfg ServeConfig) *peer {
 	if cfg.Role == 0 {
 		cfg.Role = syncproto.RoleReplica
 	}
-	p := newPeer(r, conn, peerConfig{role: cfg.Role, name: cfg.Name, limits: cfg.Limits, heartbeat: cfg.Heartbeat,
-		maxDocs: cfg.MaxDocs, maxQueue: cfg.MaxQueue, access: cfg.Access, metrics: cfg.Metrics})
-	return p.run(ctx)
+	return newPeer(r, conn, peerConfig{role: cfg.Role, name: cfg.Name, limits: cfg.Limits, heartbeat: cfg.Heartbeat,
+		maxDocs: cfg.MaxDocs, maxQueue: cfg.MaxQueue, access: cfg.Access, metrics: cfg.Metrics,
+		subject: cfg.Subject, guard: newGuard(cfg.ChangesPerSecond, cfg.ChangeBurst, cfg.MaxHeld)})
 }

@@ -2,8 +2,11 @@ package bench
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
@@ -14,16 +17,26 @@ import (
 // Result is one replay's figures: the JSON line `converge bench trace`
 // prints.
 type Result struct {
-	Trace     string  `json:"trace"`
-	Ops       int     `json:"ops"`
-	ApplyMs   float64 `json:"applyMs"`
-	MergeMs   float64 `json:"mergeMs,omitempty"` // concurrent traces: time spent merging remote changes
-	EncodeMs  float64 `json:"encodeMs"`
-	LoadMs    float64 `json:"loadMs"`
+	Trace    string  `json:"trace"`
+	Ops      int     `json:"ops"`
+	ApplyMs  float64 `json:"applyMs"`
+	MergeMs  float64 `json:"mergeMs,omitempty"` // concurrent traces: time spent merging remote changes
+	EncodeMs float64 `json:"encodeMs"`
+	LoadMs   float64 `json:"loadMs"`
+	// OpenMs is loading the saved bytes into an editable document with its
+	// full history (encoding.LoadDoc), beyond reading the text.
+	OpenMs    float64 `json:"openMs"`
 	Bytes     int     `json:"bytes"`
 	HeapBytes int64   `json:"heapBytes"`
-	OK        bool    `json:"ok"`
-	Error     string  `json:"error,omitempty"`
+	// EditUs is the time of one keystroke change (an insert at a random
+	// place) on a document loaded with its full history from the saved
+	// bytes: what an app pays per edit after opening the document.
+	EditUs float64 `json:"editUs"`
+	// Repeat is how many times the trace was replayed in a row (omitted
+	// when once): see Options.Repeat.
+	Repeat int    `json:"repeat,omitempty"`
+	OK     bool   `json:"ok"`
+	Error  string `json:"error,omitempty"`
 }
 
 // textKey is where the replayed text lives in the document's root map.
@@ -61,10 +74,12 @@ func setupChange() (*crdt.Change, crdt.ObjID, error) {
 	return c, text, err
 }
 
-func applyTxn(d *crdt.Doc, text crdt.ObjID, t *trace.Txn, time int64) error {
+// applyTxn makes one change of a trace transaction's patches, their
+// positions shifted by offset.
+func applyTxn(d *crdt.Doc, text crdt.ObjID, t *trace.Txn, offset int, time int64) error {
 	_, _, err := d.Change(crdt.ChangeOptions{Time: time}, func(tx *crdt.Txn) error {
 		for _, p := range t.Patches {
-			if err := tx.Splice(text, p.Pos, p.Del, p.Ins); err != nil {
+			if err := tx.Splice(text, p.Pos+offset, p.Del, p.Ins); err != nil {
 				return err
 			}
 		}
@@ -74,26 +89,38 @@ func applyTxn(d *crdt.Doc, text crdt.ObjID, t *trace.Txn, time int64) error {
 }
 
 // Replay applies a trace to fresh documents and returns the final document
-// (the one that is saved and measured) with the time it took.
-func Replay(tr *trace.Trace) (doc *crdt.Doc, applied, merging time.Duration, err error) {
+// (the one that is saved and measured) with the time it took. A sequential
+// trace is replayed repeat times in a row (at least once), each time after
+// the text the previous ones left, so the document ends holding the trace's
+// final text repeat times: a way to make a long document from a real editing
+// history.
+func Replay(tr *trace.Trace, repeat int) (doc *crdt.Doc, applied, merging time.Duration, err error) {
 	setup, text, err := setupChange()
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	if !tr.Concurrent() {
-		d, err := newReplica(actor(0), setup)
-		if err != nil {
-			return nil, 0, 0, err
+	repeat = max(repeat, 1)
+	if tr.Concurrent() {
+		if repeat > 1 {
+			return nil, 0, 0, fmt.Errorf("a concurrent trace cannot be repeated (its agents' parents name one replay)")
 		}
-		start := time.Now()
+		return replayConcurrent(tr, setup, text)
+	}
+	d, err := newReplica(actor(0), setup)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	endLen := utf8.RuneCountInString(tr.EndContent)
+	start := time.Now()
+	for r := 0; r < repeat; r++ {
 		for i := range tr.Txns {
-			if err := applyTxn(d, text, &tr.Txns[i], int64(i)*changeGap); err != nil {
-				return nil, 0, 0, fmt.Errorf("transaction %d: %w", i, err)
+			n := r*len(tr.Txns) + i
+			if err := applyTxn(d, text, &tr.Txns[i], r*endLen, int64(n)*changeGap); err != nil {
+				return nil, 0, 0, fmt.Errorf("transaction %d (replay %d): %w", i, r+1, err)
 			}
 		}
-		return d, time.Since(start), 0, nil
 	}
-	return replayConcurrent(tr, setup, text)
+	return d, time.Since(start), 0, nil
 }
 
 // replayConcurrent runs one replica per agent. Before an agent's
@@ -131,7 +158,7 @@ func replayConcurrent(tr *trace.Trace, setup *crdt.Change, text crdt.ObjID) (*cr
 			}
 		}
 		merging += time.Since(m)
-		if err := applyTxn(d, text, t, int64(i)*changeGap); err != nil {
+		if err := applyTxn(d, text, t, 0, int64(i)*changeGap); err != nil {
 			return nil, 0, 0, fmt.Errorf("transaction %d (agent %d): %w", i, t.Agent, err)
 		}
 		after[i] = d.Version()
@@ -159,24 +186,38 @@ func replayConcurrent(tr *trace.Trace, setup *crdt.Change, text crdt.ObjID) (*cr
 
 func actor(i int) causal.ActorID { return causal.ActorID{0: 1, 1: byte(i >> 8), 2: byte(i), 15: 1} }
 
-// Run replays tr runs times (each in fresh documents) and returns the
-// medians of the timings.
-func Run(tr *trace.Trace, runs int) Result {
-	res := Result{Trace: tr.Name, Ops: tr.NumPatches()}
+// Options say how Run replays a trace.
+type Options struct {
+	Runs   int // timed replays, each in fresh documents; figures are medians (at least 1)
+	Repeat int // replays of a sequential trace in a row in one document (see Replay)
+}
+
+// editsAfterLoad is how many keystroke changes EditUs averages over.
+const editsAfterLoad = 1000
+
+// Run replays tr as opt says and returns the medians of the timings.
+func Run(tr *trace.Trace, opt Options) Result {
+	repeat := max(opt.Repeat, 1)
+	res := Result{Trace: tr.Name, Ops: tr.NumPatches() * repeat}
+	if repeat > 1 {
+		res.Repeat = repeat
+	}
 	fail := func(err error) Result { res.Error = err.Error(); return res }
-	var apply, merge, enc, load []float64
-	for r := 0; r < max(runs, 1); r++ {
-		runtime.GC()
+	want := tr.EndContent
+	if repeat > 1 {
+		want = strings.Repeat(tr.EndContent, repeat)
+	}
+	var apply, merge, enc, load, open, edit []float64
+	for r := 0; r < max(opt.Runs, 1); r++ {
 		before := heapInUse()
-		d, applied, merging, err := Replay(tr)
+		d, applied, merging, err := Replay(tr, repeat)
 		if err != nil {
 			return fail(err)
 		}
 		apply, merge = append(apply, ms(applied)), append(merge, ms(merging))
-		runtime.GC()
 		res.HeapBytes = heapInUse() - before
 		textObj, _ := d.Get(crdt.Root, textKey)
-		res.OK = d.Text(textObj.Obj()) == tr.EndContent
+		res.OK = d.Text(textObj.Obj()) == want
 
 		start := time.Now()
 		saved, err := encoding.SaveDoc(d, encoding.Options{Compress: true})
@@ -185,6 +226,8 @@ func Run(tr *trace.Trace, runs int) Result {
 		}
 		enc = append(enc, ms(time.Since(start)))
 		res.Bytes = len(saved)
+		runtime.KeepAlive(d)
+		d = nil
 
 		start = time.Now()
 		text, err := loadText(saved)
@@ -192,15 +235,51 @@ func Run(tr *trace.Trace, runs int) Result {
 			return fail(fmt.Errorf("load: %w", err))
 		}
 		load = append(load, ms(time.Since(start)))
-		res.OK = res.OK && text == tr.EndContent
-		runtime.KeepAlive(d)
+		res.OK = res.OK && text == want
+
+		opened, perEdit, err := editAfterLoad(saved, int64(r))
+		if err != nil {
+			return fail(err)
+		}
+		open, edit = append(open, ms(opened)), append(edit, float64(perEdit.Nanoseconds())/1000)
 	}
 	res.ApplyMs, res.EncodeMs, res.LoadMs = median(apply), median(enc), median(load)
+	res.OpenMs, res.EditUs = median(open), median(edit)
 	if tr.Concurrent() {
 		res.MergeMs = median(merge)
 	}
 	return res
 }
+
+// editAfterLoad loads saved bytes into an editable document with its full
+// history, as an app opening it does, then makes keystroke changes at
+// random places (seeded, so runs compare), and returns the time the load
+// took and the mean time of one change.
+func editAfterLoad(saved []byte, seed int64) (opened, perEdit time.Duration, err error) {
+	start := time.Now()
+	d, err := encoding.LoadDoc(saved, actor(editActor))
+	if err != nil {
+		return 0, 0, fmt.Errorf("open: %w", err)
+	}
+	opened = time.Since(start)
+	textObj, _ := d.Get(crdt.Root, textKey)
+	text := textObj.Obj()
+	rng := rand.New(rand.NewPCG(uint64(seed), 1))
+	start = time.Now()
+	for i := 0; i < editsAfterLoad; i++ {
+		n := d.Len(text)
+		if _, _, err := d.Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error {
+			return tx.Splice(text, rng.IntN(n+1), 0, "x")
+		}); err != nil {
+			return 0, 0, fmt.Errorf("edit after load: %w", err)
+		}
+	}
+	return opened, time.Since(start) / editsAfterLoad, nil
+}
+
+// editActor is the replica that edits a loaded document: not one of the
+// trace's authors.
+const editActor = 0xfff
 
 // loadText decodes a saved document until its text can be read.
 func loadText(b []byte) (string, error) {
@@ -220,7 +299,13 @@ func loadText(b []byte) (string, error) {
 	return "", fmt.Errorf("saved document has no %q", textKey)
 }
 
+// heapInUse is the Go heap in use after garbage collection. It collects
+// twice: objects kept in a sync.Pool (the compressors' buffers) survive the
+// first collection and are freed by the second, so one GC would count them
+// in one reading and not in the next.
 func heapInUse() int64 {
+	runtime.GC()
+	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)

@@ -40,10 +40,39 @@ func TestTracesReplayCorrectly(t *testing.T) {
 		t.Skip("replays every trace; -short skips it")
 	}
 	for _, tr := range loadTraces(t) {
-		res := Run(tr, 1)
-		if !res.OK || res.Error != "" || res.Bytes == 0 {
+		res := Run(tr, Options{Runs: 1})
+		if !res.OK || res.Error != "" || res.Bytes == 0 || res.EditUs <= 0 {
 			t.Errorf("%s: %+v", tr.Name, res)
 		}
+	}
+}
+
+// A sequential trace replayed twice in a row ends with its text twice over
+// (Run checks the text, the saved bytes and edits after loading them); a
+// concurrent one cannot be repeated and says so.
+func TestRepeatedReplay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays traces; -short skips it")
+	}
+	var ran bool
+	for _, tr := range loadTraces(t) {
+		if tr.Concurrent() {
+			if res := Run(tr, Options{Runs: 1, Repeat: 2}); res.Error == "" {
+				t.Errorf("%s: a concurrent trace was repeated: %+v", tr.Name, res)
+			}
+			continue
+		}
+		if len(tr.EndContent) > 50_000 || ran {
+			continue // one short trace is enough
+		}
+		ran = true
+		res := Run(tr, Options{Runs: 1, Repeat: 2})
+		if !res.OK || res.Error != "" || res.Repeat != 2 || res.Ops != 2*tr.NumPatches() {
+			t.Errorf("%s twice: %+v", tr.Name, res)
+		}
+	}
+	if !ran {
+		t.Skip("no short sequential trace in the traces folder")
 	}
 }
 
@@ -54,7 +83,7 @@ func BenchmarkTrace(b *testing.B) {
 		b.Run(tr.Name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				if _, _, _, err := Replay(tr); err != nil {
+				if _, _, _, err := Replay(tr, 1); err != nil {
 					b.Fatal(err)
 				}
 			}

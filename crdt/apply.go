@@ -589,6 +589,41 @@ func (d *Doc) Pending() []causal.ChangeID {
 	return out
 }
 
+// Held reports whether the change with id is held: received, but waiting
+// for changes it depends on.
+func (d *Doc) Held(id causal.ChangeID) bool {
+	_, ok := d.pending[id]
+	return ok
+}
+
+// Forget drops the held changes among ids, as if they had never arrived,
+// and returns how many it dropped; applied changes are not touched. A
+// server uses it to let go of what a peer that has gone sent out of
+// order: held changes live in memory only, and the peer will send them
+// again.
+func (d *Doc) Forget(ids ...causal.ChangeID) int {
+	n := 0
+	for _, id := range ids {
+		if _, ok := d.pending[id]; ok {
+			delete(d.pending, id)
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	// Every change listed as waiting is held; drop the forgotten ones.
+	for dep, ws := range d.waitingOn {
+		ws = slices.DeleteFunc(ws, func(w causal.ChangeID) bool { _, ok := d.pending[w]; return !ok })
+		if len(ws) == 0 {
+			delete(d.waitingOn, dep)
+		} else {
+			d.waitingOn[dep] = ws
+		}
+	}
+	return n
+}
+
 // Missing returns the changes that held changes are waiting for.
 func (d *Doc) Missing() []causal.ChangeID {
 	out := make([]causal.ChangeID, 0, len(d.waitingOn))

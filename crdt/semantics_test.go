@@ -455,3 +455,41 @@ func TestRule15HistoryAndPastVersions(t *testing.T) {
 		t.Fatalf("past version is writable: %v", err)
 	}
 }
+
+// Forget drops held changes as if they had never arrived: what waited on
+// them is not applied when their dependencies come, and they can be
+// received again.
+func TestForgetHeldChanges(t *testing.T) {
+	a, b := two(t, nil)
+	c1 := change(t, a, func(tx *Txn) error { _, err := tx.Put(Root, "x", Int(1)); return err })
+	c2 := change(t, a, func(tx *Txn) error { _, err := tx.Put(Root, "x", Int(2)); return err })
+	c3 := change(t, a, func(tx *Txn) error { _, err := tx.Put(Root, "x", Int(3)); return err })
+	if _, err := b.Apply(c3, c2); err != nil {
+		t.Fatal(err)
+	}
+	if !b.Held(c2.ID()) || !b.Held(c3.ID()) || b.Held(c1.ID()) {
+		t.Fatalf("held: %v", b.Pending())
+	}
+	if n := b.Forget(c2.ID(), c1.ID()); n != 1 || b.Held(c2.ID()) || !b.Held(c3.ID()) {
+		t.Fatalf("Forget dropped %d; held %v", n, b.Pending())
+	}
+	if _, err := b.Apply(c1); err != nil {
+		t.Fatal(err)
+	}
+	// c3 waits for c2, which was forgotten: nothing past c1 applies.
+	if jsonOf(b) != `{"x":1}` || len(b.Pending()) != 1 {
+		t.Fatalf("after c1: %s, held %v", jsonOf(b), b.Pending())
+	}
+	if b.Forget(c3.ID()) != 1 || len(b.Pending()) != 0 || len(b.Missing()) != 0 {
+		t.Fatalf("held %v, missing %v", b.Pending(), b.Missing())
+	}
+	if _, err := b.Apply(c2, c3); err != nil {
+		t.Fatal(err)
+	}
+	if jsonOf(b) != `{"x":3}` {
+		t.Fatalf("sent again: %s", jsonOf(b))
+	}
+	if b.Forget(c3.ID()) != 0 {
+		t.Fatal("Forget dropped an applied change")
+	}
+}

@@ -2,6 +2,9 @@ package encoding
 
 import (
 	"testing"
+
+	"github.com/converge-sync/converge/causal"
+	"github.com/converge-sync/converge/crdt"
 )
 
 // Benchmarks on the automerge-paper trace (259,778 single-author changes).
@@ -86,4 +89,35 @@ func BenchmarkKeystroke(b *testing.B) {
 			DecodeChange(EncodeChange(cs[len(cs)-1]))
 		}
 	})
+}
+
+// BenchmarkPaperSave measures saving a document kept with a History, as an
+// app does (SaveDoc reuses the history the document keeps encoded).
+func BenchmarkPaperSave(b *testing.B) {
+	cs, _ := paperHistory(b)
+	d := crdt.NewDoc(causal.ActorID{1}, crdt.WithHistory(NewHistory()))
+	d.SetPatches(false)
+	if _, err := d.Apply(cs...); err != nil {
+		b.Fatal(err)
+	}
+	var n int
+	for b.Loop() {
+		out, err := SaveDoc(d, Options{Compress: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(out)
+	}
+	b.ReportMetric(float64(n), "bytes")
+}
+
+// BenchmarkPaperOpen measures loading a saved document into an editable
+// crdt.Doc with its full history (LoadDoc), as opening it for editing does.
+func BenchmarkPaperOpen(b *testing.B) {
+	saved := paperSaved(b, Options{Compress: true})
+	for b.Loop() {
+		if _, err := LoadDoc(saved, causal.ActorID{2}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

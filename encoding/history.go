@@ -208,6 +208,21 @@ func newHistoryWriter(actors *actorTable) *historyWriter {
 	return &historyWriter{actors: actors, lastSeq: make([]uint64, len(actors.ids))}
 }
 
+// reset empties a writer without text tracking for a new section, keeping
+// its buffers.
+func (w *historyWriter) reset() {
+	for i := range w.u {
+		w.u[i].reset()
+		w.s[i].reset()
+		w.d[i].reset()
+		w.d[i].prev = 0
+		w.raw[i] = w.raw[i][:0]
+	}
+	clear(w.lastSeq)
+	w.maxOp, w.nOps, w.nChanges, w.actor = 0, 0, 0, 0
+	w.cur = cursor{}
+}
+
 // appendSection appends the history section of the changes written so far,
 // with the text matched against dict, uncompressed. The writer stays open:
 // History keeps one for the whole life of a document and saves it again

@@ -111,7 +111,8 @@ func (h *History) Append(c *crdt.Change) {
 	h.nOps += len(c.Ops)
 	if h.open.nChanges == chunkRows {
 		h.sealed = append(h.sealed, h.open.appendSection(nil, nil))
-		h.open = newHistoryWriter(h.actors)
+		h.open.reset() // its buffers serve the next chunk: a writer is a few KB
+
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 //
 // The root package does not list the documents it has loaded, so recency
 // notes every ID that can load one: a GET, and a sync connection's
-// Subscribe or Changes (seen through the Access hook, see noteAccess). Every
+// Subscribe or Changes (seen through the Access hook, see connAccess). Every
 // document the server loads comes through one of these.
 type recency struct {
 	r   *converge.Replica
@@ -130,23 +130,3 @@ func (l *recency) run(ctx context.Context, interval time.Duration) {
 		l.enforce()
 	}
 }
-
-// noteAccess is the Access of every sync connection: it allows everything
-// (there is no access control yet) and notes each document the connection
-// subscribes to or writes, for eviction.
-type noteAccess struct{ l *recency }
-
-var _ converge.Access = noteAccess{}
-
-func (a noteAccess) CanRead(doc string) bool {
-	a.l.touch(doc, true)
-	a.l.signal() // a new document may be loaded: check the budget
-	return true
-}
-
-func (a noteAccess) CanWrite(doc string) bool {
-	a.l.touch(doc, true)
-	return true
-}
-
-func (noteAccess) Expired(time.Time) bool { return false }

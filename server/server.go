@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/converge-sync/converge"
+	"github.com/converge-sync/converge/auth"
 	"github.com/converge-sync/converge/store"
 	"github.com/converge-sync/converge/syncproto"
 	"github.com/converge-sync/converge/transport"
@@ -30,6 +32,12 @@ const (
 	DefaultDataDir         = "converge-data"
 	DefaultMaxDocsInMemory = 10_000
 	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultMaxConnsPerAddr bounds the sync connections from one address.
+	DefaultMaxConnsPerAddr = 1024
+	// DefaultChangesPerSecond is each connection's sustained rate of
+	// changes received, with bursts of converge.DefaultChangeBurst (what a
+	// replica back from a long time offline sends at once).
+	DefaultChangesPerSecond = 10_000
 )
 
 // Routes.
@@ -70,6 +78,46 @@ type Config struct {
 	// SQLite database). The server adds WithLogger.
 	ReplicaOptions []converge.Option
 
+	// Auth verifies the token each request presents (Authorization: Bearer)
+	// and decides what it may read and write. Nil means no access control:
+	// anonymous clients may read and write every document, and then the
+	// server serves loopback addresses only (ListenAndServe and Serve
+	// refuse others, see CheckAddr; requests reaching Handler on another
+	// local address are refused), unless InsecureNoAuth.
+	Auth *auth.Verifier
+	// InsecureNoAuth lets a server without Auth serve any address: anyone
+	// who can reach it may read and write every document.
+	InsecureNoAuth bool
+	// TLSCertFile and TLSKeyFile (PEM) make Serve and ListenAndServe speak
+	// TLS (https, wss). Without them, terminate TLS in a reverse proxy.
+	TLSCertFile, TLSKeyFile string
+
+	// MaxConnsPerAddr bounds the sync connections from one client address
+	// (DefaultMaxConnsPerAddr if 0; negative: no limit); past it the
+	// upgrade is refused with 429 too_many_connections.
+	MaxConnsPerAddr int
+	// ClientIPHeader names a header that a reverse proxy in front of the
+	// server sets to the client's address (such as X-Forwarded-For; the
+	// last address in it is used): the connection limit then counts
+	// clients, not the proxy. Set it only behind such a proxy: a client
+	// reaching the server directly could send any address in it.
+	ClientIPHeader string
+	// ChangesPerSecond bounds the changes each connection may send,
+	// sustained (DefaultChangesPerSecond if 0; negative: no limit), with
+	// bursts of ChangeBurst (converge.DefaultChangeBurst if 0). Past it
+	// the session ends with rate_limited.
+	ChangesPerSecond float64
+	ChangeBurst      int
+	// MaxHeld bounds the changes a connection may send ahead of their
+	// dependencies (converge.DefaultMaxHeld if 0): too_many_pending.
+	MaxHeld int
+	// MaxDocsPerConn bounds the documents one connection may subscribe to
+	// (10,000 if 0): too_many_docs.
+	MaxDocsPerConn int
+	// MaxQueue bounds the changes waiting to be written to one connection
+	// (100,000 if 0); a client that reads slower is dropped.
+	MaxQueue int
+
 	evictInterval time.Duration // periodic eviction sweep (tests shorten it)
 	syncGrace     time.Duration // see recency.syncGrace (tests shorten it)
 }
@@ -89,9 +137,12 @@ type Server struct {
 	stopEvict context.CancelFunc
 	evictDone chan struct{}
 
+	tls *tls.Config // nil: plain HTTP
+
 	mu      sync.Mutex
 	closing bool
 	conns   map[transport.Conn]struct{}
+	perAddr map[string]int // sync connections per client address
 	wg      sync.WaitGroup // sync connections being served
 
 	closeOnce sync.Once
@@ -122,6 +173,23 @@ func New(cfg Config) (*Server, error) {
 	if cfg.evictInterval <= 0 {
 		cfg.evictInterval = 30 * time.Second
 	}
+	if cfg.MaxConnsPerAddr == 0 {
+		cfg.MaxConnsPerAddr = DefaultMaxConnsPerAddr
+	}
+	if cfg.ChangesPerSecond == 0 {
+		cfg.ChangesPerSecond = DefaultChangesPerSecond
+	}
+	var tlsCfg *tls.Config
+	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" {
+		if cfg.TLSCertFile == "" || cfg.TLSKeyFile == "" {
+			return nil, errors.New("server: TLS needs both a certificate and a key file")
+		}
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("server: loading the TLS certificate: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	if abs, err := filepath.Abs(cfg.DataDir); err == nil {
 		cfg.DataDir = abs
 	}
@@ -131,7 +199,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: opening data folder %s: %w", cfg.DataDir, err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, replica: r, conns: map[transport.Conn]struct{}{},
-		evictDone: make(chan struct{})}
+		perAddr: map[string]int{}, tls: tlsCfg, evictDone: make(chan struct{})}
 	s.metrics = newMetrics(r.Loaded)
 	s.lru = newRecency(r, cfg.MaxDocsInMemory, s.metrics.evictions.Inc)
 	if cfg.syncGrace > 0 {
@@ -172,6 +240,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // ListenAndServe listens on cfg.Addr and serves until ctx ends, then shuts
 // down gracefully (see Serve).
 func (s *Server) ListenAndServe(ctx context.Context) error {
+	if err := s.cfg.CheckAddr(s.cfg.Addr); err != nil {
+		return errors.Join(err, s.Close())
+	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return errors.Join(fmt.Errorf("server: %w", err), s.Close())
@@ -182,8 +253,13 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 // Serve serves connections from ln until ctx ends, then shuts down: it
 // stops accepting, tells every connected peer going_away, waits for them
 // (cfg.ShutdownTimeout at most), and closes the replica (flushing it). It
-// returns nil after a shutdown asked by ctx.
+// returns nil after a shutdown asked by ctx. Without access control, ln
+// must listen on loopback (see Config.CheckAddr).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if err := s.cfg.CheckAddr(ln.Addr().String()); err != nil {
+		ln.Close()
+		return errors.Join(err, s.Close())
+	}
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -191,9 +267,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	addr := ln.Addr().String()
+	scheme := "ws://"
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls)
+		scheme = "wss://"
+	}
 	s.log.Info("converge server listening", "addr", addr, "data", s.cfg.DataDir,
-		"sync", "ws://"+addr+SyncPath, "max_docs_in_memory", s.cfg.MaxDocsInMemory)
-	s.log.Warn("no access control: any client may read and write every document")
+		"sync", scheme+addr+SyncPath, "max_docs_in_memory", s.cfg.MaxDocsInMemory)
+	s.logAccess(addr)
 
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
@@ -278,11 +359,29 @@ func (s *Server) serveSync(w http.ResponseWriter, req *http.Request) {
 	s.mu.Unlock()
 	defer s.wg.Done()
 
+	claims, r := s.authorize(req)
+	if r != nil {
+		s.refuse(w, req, r)
+		return
+	}
+	client := s.clientAddr(req)
+	if r := s.admitConn(client); r != nil {
+		s.refuse(w, req, r)
+		return
+	}
+	defer s.releaseConn(client)
+
 	conn, err := ws.Accept(w, req, ws.AcceptOptions{ReadLimit: int64(s.cfg.Limits.MaxFrame)})
 	if err != nil { // Accept has answered the request
 		s.log.Debug("sync: refused upgrade", "remote", req.RemoteAddr, "err", err)
 		return
 	}
+	s.serveConn(conn, claims, req.RemoteAddr)
+}
+
+// serveConn runs a sync session on an accepted connection, for the holder
+// of claims (nil: anonymous), until either side ends it.
+func (s *Server) serveConn(conn transport.Conn, claims *auth.Claims, remote string) {
 	s.mu.Lock()
 	s.conns[conn] = struct{}{}
 	n := len(s.conns)
@@ -290,15 +389,25 @@ func (s *Server) serveSync(w http.ResponseWriter, req *http.Request) {
 	s.metrics.accepted.Inc()
 	s.metrics.connections.Inc()
 	start := time.Now()
-	s.log.Info("sync connection opened", "remote", req.RemoteAddr, "connections", n)
+	var subject string
+	if claims != nil {
+		subject = claims.Subject
+	}
+	s.log.Info("sync connection opened", "remote", remote, "subject", subject, "connections", n)
 
-	err = s.replica.Serve(s.peersCtx, conn, converge.ServeConfig{
-		Role:      syncproto.RoleServer,
-		Name:      "converge server",
-		Limits:    s.cfg.Limits,
-		Heartbeat: s.cfg.Heartbeat,
-		Access:    noteAccess{s.lru},
-		Metrics:   s.metrics,
+	err := s.replica.Serve(s.peersCtx, conn, converge.ServeConfig{
+		Role:             syncproto.RoleServer,
+		Name:             "converge server",
+		Limits:           s.cfg.Limits,
+		Heartbeat:        s.cfg.Heartbeat,
+		MaxDocs:          s.cfg.MaxDocsPerConn,
+		MaxQueue:         s.cfg.MaxQueue,
+		Access:           connAccess{l: s.lru, claims: claims},
+		Metrics:          s.metrics,
+		Subject:          subject,
+		ChangesPerSecond: max(s.cfg.ChangesPerSecond, 0),
+		ChangeBurst:      s.cfg.ChangeBurst,
+		MaxHeld:          s.cfg.MaxHeld,
 	})
 
 	s.mu.Lock()
@@ -306,7 +415,7 @@ func (s *Server) serveSync(w http.ResponseWriter, req *http.Request) {
 	n = len(s.conns)
 	s.mu.Unlock()
 	s.metrics.connections.Dec()
-	attrs := []any{"remote", req.RemoteAddr, "duration", time.Since(start).Round(time.Millisecond), "connections", n}
+	attrs := []any{"remote", remote, "subject", subject, "duration", time.Since(start).Round(time.Millisecond), "connections", n}
 	if err != nil {
 		attrs = append(attrs, "reason", err)
 	}
@@ -322,9 +431,20 @@ func (s *Server) serveDoc(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", req.Method+" is not allowed here; use GET")
 		return
 	}
+	claims, r := s.authorize(req)
+	if r != nil {
+		s.refuse(w, req, r)
+		return
+	}
 	id, err := url.PathUnescape(strings.TrimPrefix(req.URL.EscapedPath(), DocsPath))
 	if err != nil || id == "" {
 		writeError(w, http.StatusBadRequest, "bad_request", "the path must end with a path-escaped document ID")
+		return
+	}
+	// Before anything reads the store: a refusal must not tell whether
+	// the document exists.
+	if claims != nil && !claims.CanRead(id) {
+		s.refuse(w, req, &refusal{http.StatusForbidden, syncproto.CodeForbidden, "this token does not allow reading this document"})
 		return
 	}
 	ctx := req.Context()
@@ -370,6 +490,23 @@ func (s *Server) unavailable(w http.ResponseWriter, id string, err error) {
 	}
 	s.log.Error("reading a document", "doc", id, "err", err)
 	writeError(w, http.StatusInternalServerError, "internal", "reading the document failed")
+}
+
+// logAccess says at startup who may read and write.
+func (s *Server) logAccess(addr string) {
+	switch {
+	case s.cfg.Auth != nil:
+		s.log.Info("access control: tokens required", "algorithms", strings.Join(s.cfg.Auth.Algorithms(), ","))
+		if s.tls == nil {
+			if host, _, err := net.SplitHostPort(addr); err == nil && !isLoopbackHost(host) {
+				s.log.Warn("tokens travel in clear text on this address: give --tls-cert and --tls-key, or put a TLS-terminating reverse proxy in front", "addr", addr)
+			}
+		}
+	case s.cfg.InsecureNoAuth:
+		s.log.Warn("no access control (--insecure-no-auth): anyone who can reach this server may read and write every document", "addr", addr)
+	default:
+		s.log.Warn("no access control: anonymous clients may read and write every document, so only loopback addresses are served; give a token key to serve others", "addr", addr)
+	}
 }
 
 // healthID names no document on purpose: asking the store for its version

@@ -58,6 +58,20 @@ func (e *CorruptError) Unwrap() []error {
 type Change struct {
 	ID    causal.ChangeID
 	Bytes []byte
+	// Origin names who sent the change, for audit: the subject of the
+	// token of the connection it arrived on. Empty for a change made on
+	// this replica or whose sender is unknown. Append records it (see
+	// Origins); Changes and Load leave it empty.
+	Origin string
+}
+
+// Origin says who sent a run of one actor's changes: the changes of Actor
+// with sequence numbers First through Last (inclusive) arrived from
+// Subject.
+type Origin struct {
+	Actor       causal.ActorID
+	First, Last uint64
+	Subject     string
 }
 
 // Snapshot is a saved copy of a whole document (encoded with its history)
@@ -97,7 +111,18 @@ type Store interface {
 	// Change IDs must name a non-zero actor and a Seq in 1..MaxSeq
 	// (ErrBadChangeID). An Append of no changes does nothing and creates no
 	// document.
+	//
+	// A change with an Origin that the call stores (not one already held)
+	// has its origin recorded in the same transaction, for Origins.
 	Append(ctx context.Context, doc string, changes []Change) error
+
+	// Origins returns who sent doc's changes, as recorded by Append: runs
+	// sorted by actor and then First, consecutive changes of one actor
+	// from one subject in one run. Changes appended without an Origin
+	// appear in no run. Origins outlive SaveSnapshot (an audit trail must
+	// not depend on compaction) and go with Delete. A document never
+	// written gives ErrNotFound.
+	Origins(ctx context.Context, doc string) ([]Origin, error)
 
 	// Changes returns doc's logged changes that since does not include, in
 	// the order they were appended. Changes already folded into the snapshot

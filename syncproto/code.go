@@ -23,11 +23,13 @@ const (
 	CodeNotSubscribed   Code = 14 // a message about a document not subscribed
 	CodeTooManyConns    Code = 15 // too many connections from one address
 	CodeProtocol        Code = 16 // a message out of order (e.g. before Hello)
+	CodeTooManyPending  Code = 17 // too many changes sent ahead of their dependencies
 )
 
 var codeNames = [...]string{"", "protocol_version", "malformed", "frame_too_large", "unauthorized",
 	"forbidden", "read_only", "invalid_change", "rate_limited", "too_many_docs", "unavailable",
-	"going_away", "internal", "token_expired", "not_subscribed", "too_many_connections", "protocol"}
+	"going_away", "internal", "token_expired", "not_subscribed", "too_many_connections", "protocol",
+	"too_many_pending"}
 
 func (c Code) String() string {
 	if int(c) < len(codeNames) && c > 0 {

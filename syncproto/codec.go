@@ -73,12 +73,15 @@ func Append(b []byte, m Message) []byte {
 		b = append(b, m.Peer[:]...)
 		b = append(b, byte(m.Role))
 		b = appendString(b, m.Name)
+		b = binary.AppendUvarint(b, m.MaxFrame)
+		b = binary.AppendUvarint(b, m.MaxChanges)
 	case *Welcome:
 		b = binary.AppendUvarint(b, m.Version)
 		b = append(b, m.Peer[:]...)
 		b = append(b, byte(m.Role))
 		b = binary.AppendUvarint(b, m.MaxFrame)
 		b = binary.AppendUvarint(b, m.HeartbeatMs)
+		b = binary.AppendUvarint(b, m.MaxChanges)
 	case *Error:
 		b = binary.AppendUvarint(b, uint64(m.Code))
 		b = append(b, boolByte(m.Fatal))
@@ -277,10 +280,11 @@ func Decode(frame []byte, lim Limits) (Message, error) {
 	var m Message
 	switch r.typ {
 	case TypeHello:
-		m = &Hello{Version: r.uvarint("version"), Peer: r.actor("peer"), Role: Role(r.byte("role")), Name: r.string("name", lim.MaxString)}
+		m = &Hello{Version: r.uvarint("version"), Peer: r.actor("peer"), Role: Role(r.byte("role")), Name: r.string("name", lim.MaxString),
+			MaxFrame: r.uvarint("maxFrame"), MaxChanges: r.uvarint("maxChanges")}
 	case TypeWelcome:
 		m = &Welcome{Version: r.uvarint("version"), Peer: r.actor("peer"), Role: Role(r.byte("role")),
-			MaxFrame: r.uvarint("maxFrame"), HeartbeatMs: r.uvarint("heartbeatMs")}
+			MaxFrame: r.uvarint("maxFrame"), HeartbeatMs: r.uvarint("heartbeatMs"), MaxChanges: r.uvarint("maxChanges")}
 	case TypeError:
 		code := r.uvarint("code")
 		if code > 0xffff {

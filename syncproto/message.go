@@ -49,12 +49,15 @@ const (
 )
 
 // Hello opens a connection: the protocol version the sender speaks, who it
-// is, and a display name for logs and presence.
+// is, a display name for logs and presence, and the limits it enforces on
+// what it receives (as in Welcome: each side keeps within the other's).
 type Hello struct {
-	Version uint64
-	Peer    causal.ActorID
-	Role    Role
-	Name    string
+	Version    uint64
+	Peer       causal.ActorID
+	Role       Role
+	Name       string
+	MaxFrame   uint64 // the largest frame the sender accepts (0: not stated)
+	MaxChanges uint64 // the most changes in one Changes message the sender accepts (0: not stated)
 }
 
 // Welcome accepts a Hello and states the limits the receiver will enforce.
@@ -64,6 +67,7 @@ type Welcome struct {
 	Role        Role
 	MaxFrame    uint64 // the largest frame the sender of Welcome accepts
 	HeartbeatMs uint64 // how often the peer should expect a Ping
+	MaxChanges  uint64 // the most changes in one Changes message it accepts (0: not stated)
 }
 
 // Error reports a problem with a stable Code. Fatal errors end the

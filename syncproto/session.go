@@ -51,7 +51,10 @@ const DefaultHeartbeat = 15 * time.Second
 type Session struct {
 	cfg     Config
 	lim     Limits // what this side accepts
-	peerMax int    // the largest frame the peer accepts (from Welcome); MaxFrame until known
+	peerMax int    // the largest frame the peer accepts (from Hello or Welcome); MaxFrame until known
+	// the most changes in one Changes message the peer accepts (from Hello
+	// or Welcome); MaxChanges until known
+	peerMaxChanges int
 
 	state     sessionState
 	peer      Hello // the peer's identity, once known
@@ -100,10 +103,11 @@ func NewSession(cfg Config, now time.Time) *Session {
 	if cfg.MaxDocs <= 0 {
 		cfg.MaxDocs = 10_000
 	}
-	s := &Session{cfg: cfg, lim: cfg.Limits, peerMax: cfg.Limits.MaxFrame, heartbeat: cfg.Heartbeat,
+	s := &Session{cfg: cfg, lim: cfg.Limits, peerMax: cfg.Limits.MaxFrame, peerMaxChanges: cfg.Limits.MaxChanges, heartbeat: cfg.Heartbeat,
 		lastHeard: now, lastSent: now, docs: make(map[string]*docState)}
 	if cfg.Dial {
-		s.send(&Hello{Version: Version, Peer: cfg.Actor, Role: cfg.Role, Name: cfg.Name})
+		s.send(&Hello{Version: Version, Peer: cfg.Actor, Role: cfg.Role, Name: cfg.Name,
+			MaxFrame: uint64(cfg.Limits.MaxFrame), MaxChanges: uint64(cfg.Limits.MaxChanges)})
 	}
 	return s
 }
@@ -293,8 +297,10 @@ func (s *Session) handshake(m Message) {
 			return
 		}
 		s.peer = *m
+		s.peerLimits(m.MaxFrame, m.MaxChanges)
 		s.send(&Welcome{Version: Version, Peer: s.cfg.Actor, Role: s.cfg.Role,
-			MaxFrame: uint64(s.lim.MaxFrame), HeartbeatMs: uint64(s.heartbeat / time.Millisecond)})
+			MaxFrame: uint64(s.lim.MaxFrame), HeartbeatMs: uint64(s.heartbeat / time.Millisecond),
+			MaxChanges: uint64(s.lim.MaxChanges)})
 	case *Welcome:
 		if !s.cfg.Dial {
 			s.fail(CodeProtocol, errors.New("welcome before hello"))
@@ -305,9 +311,7 @@ func (s *Session) handshake(m Message) {
 			return
 		}
 		s.peer = Hello{Version: m.Version, Peer: m.Peer, Role: m.Role}
-		if m.MaxFrame > 0 && m.MaxFrame < uint64(s.peerMax) {
-			s.peerMax = int(m.MaxFrame)
-		}
+		s.peerLimits(m.MaxFrame, m.MaxChanges)
 		if m.HeartbeatMs > 0 {
 			s.heartbeat = time.Duration(m.HeartbeatMs) * time.Millisecond
 		}
@@ -477,6 +481,18 @@ func (s *Session) Push(doc string, changes []*crdt.Change) int {
 	return s.push(d, doc, changes)
 }
 
+// peerLimits lowers what this side sends to what the peer announced it
+// accepts (never raises it above this side's own limits: a peer cannot
+// make this side build bigger messages than it would accept itself).
+func (s *Session) peerLimits(maxFrame, maxChanges uint64) {
+	if maxFrame > 0 && maxFrame < uint64(s.peerMax) {
+		s.peerMax = int(maxFrame)
+	}
+	if maxChanges > 0 && maxChanges < uint64(s.peerMaxChanges) {
+		s.peerMaxChanges = int(maxChanges)
+	}
+}
+
 func (s *Session) push(d *docState, doc string, changes []*crdt.Change) (sent int) {
 	if d.peerHas == nil {
 		d.peerHas = causal.VersionVector{}
@@ -491,7 +507,7 @@ func (s *Session) push(d *docState, doc string, changes []*crdt.Change) (sent in
 		b := d.w.Encode(c)
 		d.peerHas.Observe(c.ID())
 		size := len(b) + binaryVarintLen
-		if d.changesMsg == nil || d.changesLen+size > budget || len(d.changesMsg.Changes) >= s.lim.MaxChanges ||
+		if d.changesMsg == nil || d.changesLen+size > budget || len(d.changesMsg.Changes) >= s.peerMaxChanges ||
 			s.outbox[len(s.outbox)-1] != Message(d.changesMsg) {
 			d.changesMsg, d.changesLen = &Changes{Doc: doc}, 0
 			s.send(d.changesMsg)

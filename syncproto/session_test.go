@@ -190,35 +190,67 @@ func TestSessionUnsubscribeStopsAndResubscribeResumes(t *testing.T) {
 	sameJSON(t, c.doc("d"), s.doc("d"))
 }
 
-func TestSessionSplitsChangesToThePeersFrameLimit(t *testing.T) {
-	lim := DefaultLimits
-	lim.MaxFrame = 512
-	c := newNode(t, RoleReplica, true, Limits{})
-	s := newNode(t, RoleServer, false, lim)
-	pump(c, s)
-	for i := range 200 {
-		c.edit("d", fmt.Sprint("key-", i), int64(i))
+// Each side announces its limits in the handshake (Hello or Welcome), and
+// the other keeps every Changes message within them, whichever side has the
+// smaller ones and whichever side sends.
+func TestSessionKeepsWithinThePeersLimits(t *testing.T) {
+	small := func(frame, changes int) Limits {
+		lim := DefaultLimits
+		lim.MaxFrame, lim.MaxChanges = frame, changes
+		return lim
 	}
-	c.s.Subscribe("d", c.doc("d").Version())
-	// Deliver by hand to check every frame's size.
-	for range 10 {
-		fc, ec := c.s.Ready()
-		c.handle(ec)
-		for _, f := range fc {
-			if len(f) > lim.MaxFrame {
-				t.Fatalf("frame of %d bytes to a peer accepting %d", len(f), lim.MaxFrame)
+	for _, tc := range []struct {
+		name           string
+		client, server Limits
+	}{
+		{"server accepts small frames", Limits{}, small(512, DefaultLimits.MaxChanges)},
+		{"server accepts few changes per message", Limits{}, small(DefaultLimits.MaxFrame, 3)},
+		{"client accepts small frames", small(512, DefaultLimits.MaxChanges), Limits{}},
+		{"client accepts few changes per message", small(DefaultLimits.MaxFrame, 3), Limits{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newNode(t, RoleReplica, true, tc.client)
+			s := newNode(t, RoleServer, false, tc.server)
+			pump(c, s)
+			for i := range 200 {
+				c.edit("d", fmt.Sprint("c-", i), int64(i))
+				s.edit("d", fmt.Sprint("s-", i), int64(i))
 			}
-			s.s.Receive(f, t0)
-		}
-		fs, es := s.s.Ready()
-		s.handle(es)
-		for _, f := range fs {
-			c.s.Receive(f, t0)
-		}
-	}
-	sameJSON(t, c.doc("d"), s.doc("d"))
-	if err := s.s.Err(); err != nil {
-		t.Fatal(err)
+			c.s.Subscribe("d", c.doc("d").Version())
+			s.s.Subscribe("d", s.doc("d").Version())
+			// Deliver by hand to check every frame against its receiver's limits.
+			deliver := func(from, to *node, lim Limits) {
+				if lim == (Limits{}) {
+					lim = DefaultLimits
+				}
+				frames, events := from.s.Ready()
+				from.handle(events)
+				for _, f := range frames {
+					if len(f) > lim.MaxFrame {
+						t.Fatalf("frame of %d bytes to a peer accepting %d", len(f), lim.MaxFrame)
+					}
+					if m, err := Decode(f, lim); err != nil {
+						t.Fatalf("a frame the peer cannot accept: %v", err)
+					} else if ch, ok := m.(*Changes); ok && len(ch.Changes) > lim.MaxChanges {
+						t.Fatalf("%d changes in a message to a peer accepting %d", len(ch.Changes), lim.MaxChanges)
+					}
+					to.s.Receive(f, t0)
+				}
+			}
+			for range 200 {
+				deliver(c, s, tc.server)
+				deliver(s, c, tc.client)
+			}
+			sameJSON(t, c.doc("d"), s.doc("d"))
+			if c.doc("d").Len(crdt.Root) != 400 {
+				t.Fatalf("%d keys after sync, want 400", c.doc("d").Len(crdt.Root))
+			}
+			for _, n := range []*node{c, s} {
+				if err := n.s.Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -18,17 +18,21 @@ func runBenchTrace(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench trace", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	runs := fs.Int("runs", 5, "replays per trace; timings are medians")
+	repeat := fs.Int("repeat", 1, "replay each sequential trace this many times in a row in one document (a long document from a real history)")
 	history := fs.String("history", "compact", "change log of the documents: compact (encoding.History) or slice (crdt.SliceHistory)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: converge bench trace [--runs N] [--history compact|slice] FILE...
+		fmt.Fprintln(stderr, `Usage: converge bench trace [--runs N] [--repeat N] [--history compact|slice] FILE...
 
 Replays editing traces (.json.gz, formats in the traces' README) into converge
 documents and prints one JSON line per trace:
-  {"trace","ops","applyMs","encodeMs","loadMs","bytes","heapBytes","ok"}
+  {"trace","ops","applyMs","encodeMs","loadMs","openMs","bytes","heapBytes","editUs","ok"}
 Sequential traces: one change per transaction. Concurrent traces: one replica
 per agent, merging as the parents say (mergeMs: the time spent merging).
 encodeMs/bytes: saving the document with full history; loadMs: loading those
-bytes until the text can be read; heapBytes: Go heap held by the document.
+bytes until the text can be read; openMs: loading them into an editable
+document with full history; editUs: one keystroke change on that document
+(mean of 1,000 at random places); heapBytes: Go heap held by the document.
+--repeat N replays a sequential trace N times in a row (the text N times over).
 ok: the final text equals the trace's endContent.
 
 Flags:`)
@@ -48,6 +52,9 @@ Flags:`)
 	default:
 		return fmt.Errorf("%w: --history is compact or slice, not %q", errUsage, *history)
 	}
+	if *runs < 1 || *repeat < 1 {
+		return fmt.Errorf("%w: --runs and --repeat are at least 1", errUsage)
+	}
 	files := fs.Args()
 	if len(files) == 0 {
 		fs.Usage()
@@ -63,7 +70,7 @@ Flags:`)
 		if err != nil {
 			return err
 		}
-		res := bench.Run(tr, *runs)
+		res := bench.Run(tr, bench.Options{Runs: *runs, Repeat: *repeat})
 		if !res.OK {
 			failed++
 		}

@@ -43,6 +43,7 @@ func docCommands() []docCommand {
 		{"conflicts", "DOC [PATH]", "unresolved conflicts (or every value at PATH), as JSON", 1, 2, docConflicts},
 		{"resolve", "DOC PATH OP", "end the conflict at PATH, keeping the value written by OP", 3, 3, docResolve},
 		{"history", "DOC", "the document's changes: actor, time, message", 1, 1, docHistory},
+		{"origins", "DOC", "who sent the document's changes (a server's audit record)", 1, 1, docOrigins},
 		{"ls", "", "list the replica's documents", 0, 0, docList},
 	}
 }
@@ -219,6 +220,34 @@ func docHistory(ctx context.Context, c *docCall) error {
 	fmt.Fprintln(tw, "TIME\tACTOR\tSEQ\tOPS\tMESSAGE")
 	for _, ch := range h {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", time.UnixMilli(ch.Time).Format(time.RFC3339), ch.Actor[:8], ch.Seq, ch.Ops, ch.Message)
+	}
+	return tw.Flush()
+}
+
+// docOrigins prints the subjects a server recorded for the changes it
+// received (store.Origins): read it from a server's data folder.
+func docOrigins(ctx context.Context, c *docCall) error {
+	runs, err := c.r.Store().Origins(ctx, c.args[0])
+	if err != nil {
+		return err
+	}
+	if c.json {
+		type run struct {
+			Actor   string `json:"actor"`
+			First   uint64 `json:"first"`
+			Last    uint64 `json:"last"`
+			Subject string `json:"subject"`
+		}
+		out := make([]run, len(runs))
+		for i, o := range runs {
+			out[i] = run{o.Actor.String(), o.First, o.Last, o.Subject}
+		}
+		return c.printJSON(out)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACTOR\tSEQ\tSUBJECT")
+	for _, o := range runs {
+		fmt.Fprintf(tw, "%s\t%d-%d\t%s\n", o.Actor.Short(), o.First, o.Last, strconv.Quote(o.Subject))
 	}
 	return tw.Flush()
 }

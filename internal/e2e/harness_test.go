@@ -90,14 +90,15 @@ func (l *logBuffer) String() string {
 var listenRE = regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
 
 // startServer runs `converge serve` on a free loopback port with data
-// folder data (addr "" picks a port; a later restart passes the old one).
-func startServer(t *testing.T, data, addr string) *server {
+// folder data (addr "" picks a port; a later restart passes the old one),
+// and any extra flags.
+func startServer(t *testing.T, data, addr string, extra ...string) *server {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
 	s := &server{t: t, data: data, logs: &logBuffer{}, done: make(chan error, 1)}
-	s.cmd = exec.Command(bin, "serve", "--addr", addr, "--data", data)
+	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr, "--data", data}, extra...)...)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

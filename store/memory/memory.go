@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -33,6 +34,7 @@ type document struct {
 	next       uint64 // n of the next appended change
 	logChanges int
 	logBytes   int64
+	origins    map[causal.ActorID][]store.Origin // per actor, sorted by First
 }
 
 type entry struct {
@@ -118,7 +120,7 @@ func (s *Store) Append(ctx context.Context, doc string, changes []store.Change) 
 			b = []byte{} // nil marks "not held" in fresh
 		}
 		fresh[c.ID] = b
-		add = append(add, store.Change{ID: c.ID, Bytes: b})
+		add = append(add, store.Change{ID: c.ID, Bytes: b, Origin: c.Origin})
 	}
 	for _, c := range add {
 		e := &entry{n: d.next, id: c.ID, bytes: c.Bytes}
@@ -129,9 +131,33 @@ func (s *Store) Append(ctx context.Context, doc string, changes []store.Change) 
 		d.version.Observe(c.ID)
 		d.logChanges++
 		d.logBytes += int64(len(c.Bytes))
+		if c.Origin != "" {
+			if d.origins == nil {
+				d.origins = make(map[causal.ActorID][]store.Origin)
+			}
+			d.origins[c.ID.Actor] = store.AddOrigin(d.origins[c.ID.Actor], c.ID, c.Origin)
+		}
 	}
 	s.docs[doc] = d
 	return nil
+}
+
+// Origins implements store.Store.
+func (s *Store) Origins(ctx context.Context, doc string) ([]store.Origin, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.begin(ctx, doc); err != nil {
+		return nil, err
+	}
+	d := s.docs[doc]
+	if d == nil {
+		return nil, fmt.Errorf("%w: %q", store.ErrNotFound, doc)
+	}
+	out := []store.Origin{}
+	for _, a := range slices.SortedFunc(maps.Keys(d.origins), causal.ActorID.Compare) {
+		out = append(out, d.origins[a]...)
+	}
+	return out, nil
 }
 
 // collect returns the logged changes since does not include, in append

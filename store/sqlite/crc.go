@@ -44,6 +44,11 @@ func snapshotCRC(doc int64, version, bytes []byte) int64 {
 	return s.int(doc).int(int64(len(version))).bytes(version).bytes(bytes).sum()
 }
 
+func originCRC(doc int64, actor []byte, first, last int64, subject []byte) int64 {
+	var s summer
+	return s.int(doc).bytes(actor).int(first).int(last).int(int64(len(subject))).bytes(subject).sum()
+}
+
 func (d *docRow) crc() int64 {
 	var s summer
 	return s.int(int64(len(d.name))).bytes([]byte(d.name)).int(d.nextN).int(d.logChanges).int(d.logBytes).int(d.snapBytes).sum()

@@ -16,7 +16,7 @@ const applicationID = 0x636e7667
 // schemaVersion is kept in PRAGMA user_version. A file with a higher number
 // was written by a newer converge and is refused: this build cannot know
 // what the newer schema means.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // migrations[i] takes a store from schema version i to i+1.
 //
@@ -35,6 +35,11 @@ const schemaVersion = 1
 // log, and the "already held" and "never back in time" checks.
 //
 // snapshots: one saved copy per document, with its version encoded.
+//
+// origins (schema 2): who sent each change, for audit, as runs of one
+// actor's consecutive sequence numbers from one subject (a connection
+// sends an actor's changes in order, so a run is usually a whole session).
+// Unlike the log, origins are kept when a snapshot folds the log away.
 //
 // Every row carries a CRC-32C (crc) over its content and its place (doc, n,
 // actor), so that damage is found and blamed on one document.
@@ -72,6 +77,15 @@ var migrations = []string{
 		bytes   BLOB    NOT NULL,
 		crc     INTEGER NOT NULL
 	) STRICT;`,
+	`CREATE TABLE origins (
+		doc       INTEGER NOT NULL,
+		actor     BLOB    NOT NULL,
+		first_seq INTEGER NOT NULL,
+		last_seq  INTEGER NOT NULL,
+		subject   BLOB    NOT NULL,
+		crc       INTEGER NOT NULL,
+		PRIMARY KEY (doc, actor, first_seq)
+	) STRICT, WITHOUT ROWID;`,
 }
 
 // migrate brings the database on conn to schemaVersion, creating the

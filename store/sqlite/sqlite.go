@@ -603,8 +603,133 @@ func (s *Store) Append(ctx context.Context, doc string, changes []store.Change) 
 		if err := s.saveVersions(t, d.id, vs); err != nil {
 			return err
 		}
+		if err := s.addOrigins(t, d.id, add); err != nil {
+			return err
+		}
 		return s.saveDoc(t, &d, false)
 	})
+}
+
+// addOrigins records the origins of the changes an Append stores. Per
+// actor it reads only the runs the new changes can touch (the one before
+// the lowest sequence number, and those starting up to just past the
+// highest), merges the changes in with store.AddOrigin, and writes back
+// the runs that differ.
+func (s *Store) addOrigins(t *txn, doc int64, add []store.Change) error {
+	byActor := make(map[causal.ActorID][]store.Change)
+	for _, c := range add {
+		if c.Origin != "" {
+			byActor[c.ID.Actor] = append(byActor[c.ID.Actor], c)
+		}
+	}
+	for _, a := range slices.SortedFunc(maps.Keys(byActor), causal.ActorID.Compare) {
+		cs := byActor[a]
+		lo, hi := cs[0].ID.Seq, cs[0].ID.Seq
+		for _, c := range cs {
+			lo, hi = min(lo, c.ID.Seq), max(hi, c.ID.Seq)
+		}
+		var old []store.Origin
+		rows, err := t.stmt(s.st.originBefore).QueryContext(t.ctx, doc, a[:], int64(lo))
+		if err != nil {
+			return err
+		}
+		if old, err = s.scanOrigins(t, doc, a, rows, old); err != nil {
+			return err
+		}
+		// hi+1 fits: sequence numbers stop at store.MaxSeq.
+		rows, err = t.stmt(s.st.originsFrom).QueryContext(t.ctx, doc, a[:], int64(lo), int64(hi)+1)
+		if err != nil {
+			return err
+		}
+		if old, err = s.scanOrigins(t, doc, a, rows, old); err != nil {
+			return err
+		}
+		runs := slices.Clone(old)
+		for _, c := range cs {
+			runs = store.AddOrigin(runs, c.ID, c.Origin)
+		}
+		keep := make(map[store.Origin]bool, len(runs))
+		for _, r := range runs {
+			keep[r] = true
+		}
+		for _, r := range old {
+			if !keep[r] {
+				if _, err := t.stmt(s.st.deleteOrigin).ExecContext(t.ctx, doc, a[:], int64(r.First)); err != nil {
+					return err
+				}
+			}
+		}
+		had := make(map[store.Origin]bool, len(old))
+		for _, r := range old {
+			had[r] = true
+		}
+		for _, r := range runs {
+			if had[r] {
+				continue
+			}
+			sub := []byte(r.Subject)
+			if _, err := t.stmt(s.st.putOrigin).ExecContext(t.ctx, doc, a[:], int64(r.First), int64(r.Last), sub,
+				originCRC(doc, a[:], int64(r.First), int64(r.Last), sub)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// scanOrigins reads rows of (first_seq, last_seq, subject, crc) of actor
+// a, checking each, and appends them to out.
+func (s *Store) scanOrigins(t *txn, doc int64, a causal.ActorID, rows *sql.Rows, out []store.Origin) ([]store.Origin, error) {
+	defer rows.Close()
+	for rows.Next() {
+		var first, last, crc int64
+		var sub []byte
+		if err := rows.Scan(&first, &last, &sub, &crc); err != nil {
+			return nil, err
+		}
+		if first <= 0 || last < first || originCRC(doc, a[:], first, last, sub) != crc {
+			return nil, corrupt(t.doc, "an origin entry of actor %s fails its checksum", a.Short())
+		}
+		out = append(out, store.Origin{Actor: a, First: uint64(first), Last: uint64(last), Subject: string(sub)})
+	}
+	return out, rows.Err()
+}
+
+// Origins implements store.Store.
+func (s *Store) Origins(ctx context.Context, doc string) ([]store.Origin, error) {
+	if err := s.enter(ctx, doc); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	out := []store.Origin{}
+	err := s.read(ctx, doc, func(t *txn) error {
+		d, err := s.mustFindDoc(t)
+		if err != nil {
+			return err
+		}
+		rows, err := t.stmt(s.st.origins).QueryContext(t.ctx, d.id)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var first, last, crc int64
+			var actor, sub []byte
+			if err := rows.Scan(&actor, &first, &last, &sub, &crc); err != nil {
+				return err
+			}
+			a, ok := actorOf(actor)
+			if !ok || first <= 0 || last < first || originCRC(d.id, actor, first, last, sub) != crc {
+				return corrupt(doc, "an origin entry fails its checksum")
+			}
+			out = append(out, store.Origin{Actor: a, First: uint64(first), Last: uint64(last), Subject: string(sub)})
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // logged returns the bytes of a logged change, checked.
@@ -945,7 +1070,7 @@ func (s *Store) Delete(ctx context.Context, doc string) error {
 		if err != nil {
 			return err
 		}
-		for _, st := range []*sql.Stmt{s.st.deleteLog, s.st.deleteVersions, s.st.deleteSnapshot, s.st.deleteDoc} {
+		for _, st := range []*sql.Stmt{s.st.deleteLog, s.st.deleteVersions, s.st.deleteSnapshot, s.st.deleteOrigins, s.st.deleteDoc} {
 			if _, err := t.stmt(st).ExecContext(t.ctx, id); err != nil {
 				return err
 			}

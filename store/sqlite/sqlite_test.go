@@ -533,3 +533,47 @@ func TestDocIDWithURIMetacharacters(t *testing.T) {
 		t.Fatalf("the store is not where it was asked to be: %v", err)
 	}
 }
+
+// A data folder written before origins were recorded (schema 1) opens,
+// keeps its changes, and records origins from then on.
+func TestMigrateSchema1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "store.db")
+	s := open(t, path)
+	if err := s.Append(ctx, "d", []store.Change{change(1, 1, "old")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"DROP TABLE origins", "PRAGMA user_version = 1"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s = open(t, path)
+	defer s.Close()
+	cs, err := s.Changes(ctx, "d", nil)
+	if err != nil || len(cs) != 1 || string(cs[0].Bytes) != "old" {
+		t.Fatalf("after migrating: %v, %v", cs, err)
+	}
+	if o, err := s.Origins(ctx, "d"); err != nil || len(o) != 0 {
+		t.Fatalf("origins of old changes: %v, %v", o, err)
+	}
+	c := change(1, 2, "new")
+	c.Origin = "ann"
+	if err := s.Append(ctx, "d", []store.Change{c}); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := s.Origins(ctx, "d"); err != nil || len(o) != 1 || o[0].Subject != "ann" || o[0].First != 2 {
+		t.Fatalf("origins after migrating: %v, %v", o, err)
+	}
+	var v int
+	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != schemaVersion {
+		t.Fatalf("user_version %d, %v", v, err)
+	}
+}

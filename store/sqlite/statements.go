@@ -14,6 +14,8 @@ type statements struct {
 	snapshot, putSnapshot                      *sql.Stmt
 	deleteLog, deleteVersions                  *sql.Stmt
 	deleteSnapshot, deleteDoc                  *sql.Stmt
+	originBefore, originsFrom, putOrigin       *sql.Stmt
+	deleteOrigin, origins, deleteOrigins       *sql.Stmt
 }
 
 func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
@@ -42,6 +44,12 @@ func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
 		{&st.deleteVersions, `DELETE FROM versions WHERE doc = ?`},
 		{&st.deleteSnapshot, `DELETE FROM snapshots WHERE doc = ?`},
 		{&st.deleteDoc, `DELETE FROM docs WHERE doc = ?`},
+		{&st.originBefore, `SELECT first_seq, last_seq, subject, crc FROM origins WHERE doc = ? AND actor = ? AND first_seq < ? ORDER BY first_seq DESC LIMIT 1`},
+		{&st.originsFrom, `SELECT first_seq, last_seq, subject, crc FROM origins WHERE doc = ? AND actor = ? AND first_seq BETWEEN ? AND ? ORDER BY first_seq`},
+		{&st.putOrigin, `INSERT OR REPLACE INTO origins (doc, actor, first_seq, last_seq, subject, crc) VALUES (?, ?, ?, ?, ?, ?)`},
+		{&st.deleteOrigin, `DELETE FROM origins WHERE doc = ? AND actor = ? AND first_seq = ?`},
+		{&st.origins, `SELECT actor, first_seq, last_seq, subject, crc FROM origins WHERE doc = ? ORDER BY actor, first_seq`},
+		{&st.deleteOrigins, `DELETE FROM origins WHERE doc = ?`},
 	} {
 		s, err := db.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -59,6 +67,7 @@ func (st *statements) close() {
 		st.logged, st.insertLog, st.since, st.allLog, st.prune,
 		st.snapshot, st.putSnapshot,
 		st.deleteLog, st.deleteVersions, st.deleteSnapshot, st.deleteDoc,
+		st.originBefore, st.originsFrom, st.putOrigin, st.deleteOrigin, st.origins, st.deleteOrigins,
 	} {
 		if s != nil {
 			s.Close()

@@ -33,11 +33,15 @@ func RunPersistent(t *testing.T, open func(t *testing.T, dir string) store.Store
 		must(t, "model", h.m.saveSnapshot("big", big))
 		appendOK(t, s, "doomed", ch(actorA, 1, "x"))
 		must(t, "Delete", s.Delete(ctx, "doomed"))
+		audited := []store.Change{from(ch(actorA, 1, "x"), "ann"), from(ch(actorA, 2, "y"), "ann")}
+		appendOK(t, s, "audited", audited...)
+		must(t, "model", h.m.append("audited", audited))
 		checkModel(t, s, h.m)
 		closeOK()
 
 		s = open(t, dir)
 		checkModel(t, s, h.m)
+		wantOrigins(t, "Origins after reopening", origins(t, s, "audited"), []store.Origin{run(actorA, 1, 2, "ann")})
 		_, err := s.Version(ctx, "doomed")
 		wantErr(t, "Version of a deleted document after reopening", err, store.ErrNotFound)
 

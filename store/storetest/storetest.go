@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Concurrent", testConcurrent},
 		{"ConcurrentSameID", testConcurrentSameID},
 		{"Model", testModel},
+		{"Origins", testOrigins},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -452,6 +453,8 @@ func testClosed(t *testing.T, s store.Store) {
 	_, err = s.Docs(ctx)
 	wantErr(t, "Docs", err, store.ErrClosed)
 	wantErr(t, "Delete", s.Delete(ctx, "d"), store.ErrClosed)
+	_, err = s.Origins(ctx, "d")
+	wantErr(t, "Origins", err, store.ErrClosed)
 	wantErr(t, "Close again", s.Close(), store.ErrClosed)
 }
 
@@ -475,6 +478,8 @@ func testContextDone(t *testing.T, s store.Store) {
 	wantErr(t, "Version", err, context.Canceled)
 	_, err = s.Docs(ctx)
 	wantErr(t, "Docs", err, context.Canceled)
+	_, err = s.Origins(ctx, "d")
+	wantErr(t, "Origins", err, context.Canceled)
 
 	// Nothing of the cancelled calls happened.
 	snap, log := load(t, s, "d")

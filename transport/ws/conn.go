@@ -49,8 +49,11 @@ type Conn struct {
 	// only once; later Reads and Writes report it again.
 	peerClose atomic.Pointer[transport.CloseError]
 
-	wmu      sync.Mutex  // serialises Writes, which share the watchdog
-	watchdog *time.Timer // ends a Write that takes too long (see Write)
+	wmu      sync.Mutex      // serialises Writes, which share the watchdog and the watch
+	watchdog *time.Timer     // ends a Write that takes too long (see Write)
+	watched  context.Context // the last Write's context, watched for cancellation
+	unwatch  func() bool
+	writing  atomic.Bool // a Write is under way: cancellation then closes
 }
 
 var _ transport.Conn = (*Conn)(nil)
@@ -107,14 +110,15 @@ func (c *Conn) readError(ctx context.Context, err error) error {
 
 // Write sends frame as one binary message, within the context's deadline or
 // the write timeout, whichever comes first. A failed Write leaves the
-// connection closed: a message cut short cannot be resumed. A context that
-// is canceled (rather than reaching its deadline) while the frame is being
-// sent does not interrupt it; the timeout bounds it.
+// connection closed: a message cut short cannot be resumed. A context
+// canceled while the frame is being sent closes the connection too.
 //
 // The time limit is kept by one timer per connection, rearmed for each
-// Write, rather than by a context per Write: a server writes a frame to
-// every subscriber of a document for every change, and a context with a
-// deadline costs a timer and several allocations each time.
+// Write, and cancellation by one watch per context (registered once for a
+// context used for many writes), rather than by a context per Write: a
+// server writes a frame to every subscriber of a document for every
+// change, and a context with a deadline costs a timer and several
+// allocations each time.
 func (c *Conn) Write(ctx context.Context, frame []byte) error {
 	if err := c.closed(); err != nil {
 		return err
@@ -130,6 +134,19 @@ func (c *Conn) Write(ctx context.Context, frame []byte) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if ctx.Done() != nil && ctx != c.watched {
+		if c.unwatch != nil {
+			c.unwatch()
+		}
+		c.watched = ctx
+		c.unwatch = context.AfterFunc(ctx, func() {
+			if c.writing.Load() {
+				c.ws.CloseNow() // cut the write short: the caller gave up on it
+			}
+		})
+	}
+	c.writing.Store(true)
+	defer c.writing.Store(false)
 	if c.watchdog == nil {
 		c.watchdog = time.AfterFunc(timeout, c.writeTimedOut)
 	} else {
@@ -141,9 +158,13 @@ func (c *Conn) Write(ctx context.Context, frame []byte) error {
 	if err == nil {
 		return nil
 	}
-	if !stopped {
+	switch {
+	case !stopped:
 		// The watchdog fired: the write took too long and was cut off.
 		err = fmt.Errorf("%w after %v: %w", context.DeadlineExceeded, timeout, err)
+	case ctx.Err() != nil:
+		err = fmt.Errorf("%w: %w", ctx.Err(), err)
+		stopped = false // report the cut, not the close it caused
 	}
 	if !errors.Is(err, net.ErrClosed) {
 		// The network failed part way through.

@@ -271,3 +271,41 @@ func closeBoth(a, b transport.Conn) {
 	b.Close(transport.CloseNormal, "")
 	<-done
 }
+
+// A Write stuck on a peer that does not read ends when its context is
+// canceled, closing the connection; one context serves many writes.
+func TestWriteCanceled(t *testing.T) {
+	url, accepted := server(t, ws.AcceptOptions{})
+	c, err := ws.Dial(t.Context(), url, ws.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-accepted // never reads
+	defer closeBoth(c, s)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	frame := make([]byte, 1<<20)
+	done := make(chan error, 1)
+	go func() {
+		for range 1000 {
+			if err := c.Write(ctx, frame); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	time.Sleep(200 * time.Millisecond) // the socket buffers fill; a write blocks
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, transport.ErrClosed) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("Write: %v, want ErrClosed and Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a canceled Write did not end")
+	}
+	if err := c.Write(context.Background(), []byte("x")); !errors.Is(err, transport.ErrClosed) {
+		t.Fatalf("Write after a canceled one: %v, want ErrClosed", err)
+	}
+}
