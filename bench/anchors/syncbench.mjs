@@ -52,7 +52,7 @@ const servers = {
     name: 'converge',
     start (port) {
       const data = mkdtempSync(join(tmpdir(), 'converge-data-'))
-      const p = spawn(convergeBin, ['serve', '--addr', `127.0.0.1:${port}`, '--data', data, '--log-level', 'warn'],
+      const p = spawn(convergeBin, ['serve', '--addr', `127.0.0.1:${port}`, '--data', data, '--log-level', 'warn', '--max-conns-per-addr', '-1'],
         { stdio: ['ignore', 'ignore', 'inherit'] })
       p.cleanup = () => rmSync(data, { recursive: true, force: true })
       return p

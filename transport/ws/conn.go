@@ -53,7 +53,8 @@ type Conn struct {
 	watchdog *time.Timer     // ends a Write that takes too long (see Write)
 	watched  context.Context // the last Write's context, watched for cancellation
 	unwatch  func() bool
-	writing  atomic.Bool // a Write is under way: cancellation then closes
+	watchSeq uint64        // numbers the watches
+	writing  atomic.Uint64 // the watch of the Write under way (0: none, or not watched)
 }
 
 var _ transport.Conn = (*Conn)(nil)
@@ -134,19 +135,27 @@ func (c *Conn) Write(ctx context.Context, frame []byte) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if ctx.Done() != nil && ctx != c.watched {
-		if c.unwatch != nil {
-			c.unwatch()
-		}
-		c.watched = ctx
-		c.unwatch = context.AfterFunc(ctx, func() {
-			if c.writing.Load() {
-				c.ws.CloseNow() // cut the write short: the caller gave up on it
+	var watch uint64 // which watch covers this Write (0: none)
+	if ctx.Done() != nil {
+		if ctx != c.watched {
+			if c.unwatch != nil {
+				c.unwatch()
 			}
-		})
+			c.watchSeq++
+			n := c.watchSeq
+			c.watched = ctx
+			c.unwatch = context.AfterFunc(ctx, func() {
+				// Only a Write under this very context is cut short: an
+				// earlier context may end while a later one's Write runs.
+				if c.writing.Load() == n {
+					c.ws.CloseNow()
+				}
+			})
+		}
+		watch = c.watchSeq
 	}
-	c.writing.Store(true)
-	defer c.writing.Store(false)
+	c.writing.Store(watch)
+	defer c.writing.Store(0)
 	if c.watchdog == nil {
 		c.watchdog = time.AfterFunc(timeout, c.writeTimedOut)
 	} else {

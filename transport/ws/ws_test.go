@@ -309,3 +309,35 @@ func TestWriteCanceled(t *testing.T) {
 		t.Fatalf("Write after a canceled one: %v, want ErrClosed", err)
 	}
 }
+
+// A context ending after its Write returned does not cut short a later
+// Write under another context (a writer that replaces its context now and
+// then, as a sync connection does).
+func TestEarlierContextEndingLeavesLaterWrites(t *testing.T) {
+	c, s := dialPair(t, 0)
+	defer closeBoth(c, s)
+	const n = 300
+	got := make(chan error, 1)
+	go func() {
+		for range n {
+			if _, err := s.Read(t.Context()); err != nil {
+				got <- err
+				return
+			}
+		}
+		got <- nil
+	}()
+	_, cancel := context.WithCancel(context.Background())
+	for i := range n {
+		ctx, next := context.WithCancel(context.Background())
+		cancel() // the previous write's context ends as this write starts
+		if err := c.Write(ctx, make([]byte, 64<<10)); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		cancel = next
+	}
+	cancel()
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+}
