@@ -58,7 +58,9 @@ func serveT(t *testing.T, args ...string) (string, *logBuffer, func() error) {
 	listening := regexp.MustCompile(`msg="converge server listening" addr=(\S+) data=(\S+)`)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if m := listening.FindStringSubmatch(logs.String()); m != nil {
+		// The access-control line follows the listening line: wait for
+		// both, so that tests may read either.
+		if m := listening.FindStringSubmatch(logs.String()); m != nil && strings.Contains(logs.String(), "access control") {
 			return m[1], logs, stop
 		}
 		select {

@@ -18,9 +18,7 @@ func TestTokensEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := startServer(t, filepath.Join(t.TempDir(), "server"), "", "--auth-secret-file", secret)
-	if !strings.Contains(srv.logs.String(), "tokens required") {
-		t.Fatalf("startup log:\n%s", srv.logs)
-	}
+	srv.waitLog("tokens required")
 	ann := strings.TrimSpace(run(t, "token", "issue", "--secret-file", secret, "--sub", "ann", "--allow", "notes/*:rw"))
 	reader := strings.TrimSpace(run(t, "token", "issue", "--secret-file", secret, "--sub", "rita", "--allow", "notes/*:r"))
 

@@ -133,6 +133,7 @@ func startServer(t *testing.T, data, addr string, extra ...string) *server {
 	}
 	t.Cleanup(func() { s.kill() })
 	s.waitHealthy()
+	s.waitLog("access control") // the line after the listening line
 	return s
 }
 
@@ -152,6 +153,19 @@ func (s *server) waitHealthy() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	s.t.Fatalf("server never healthy:\n%s", s.logs)
+}
+
+// waitLog waits until the server has logged a line containing want: lines
+// reach the buffer through a pipe, a moment after the server wrote them.
+func (s *server) waitLog(want string) {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(s.logs.String(), want) {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the server never logged %q:\n%s", want, s.logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // stop ends the server with SIGTERM and waits for it to exit cleanly.
