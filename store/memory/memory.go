@@ -79,6 +79,19 @@ func (s *Store) begin(ctx context.Context, doc string) error {
 	return store.CheckDocID(doc)
 }
 
+// held returns doc's state for a read, with s.mu held by the caller:
+// ErrNotFound if the store holds nothing of it.
+func (s *Store) held(ctx context.Context, doc string) (*document, error) {
+	if err := s.begin(ctx, doc); err != nil {
+		return nil, err
+	}
+	d := s.docs[doc]
+	if d == nil {
+		return nil, fmt.Errorf("%w: %q", store.ErrNotFound, doc)
+	}
+	return d, nil
+}
+
 // Append implements store.Store.
 func (s *Store) Append(ctx context.Context, doc string, changes []store.Change) error {
 	s.mu.Lock()
@@ -146,12 +159,9 @@ func (s *Store) Append(ctx context.Context, doc string, changes []store.Change) 
 func (s *Store) Origins(ctx context.Context, doc string) ([]store.Origin, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.begin(ctx, doc); err != nil {
+	d, err := s.held(ctx, doc)
+	if err != nil {
 		return nil, err
-	}
-	d := s.docs[doc]
-	if d == nil {
-		return nil, fmt.Errorf("%w: %q", store.ErrNotFound, doc)
 	}
 	out := []store.Origin{}
 	for _, a := range slices.SortedFunc(maps.Keys(d.origins), causal.ActorID.Compare) {
@@ -181,12 +191,9 @@ func (d *document) collect(since causal.VersionVector) []store.Change {
 func (s *Store) Changes(ctx context.Context, doc string, since causal.VersionVector) ([]store.Change, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.begin(ctx, doc); err != nil {
+	d, err := s.held(ctx, doc)
+	if err != nil {
 		return nil, err
-	}
-	d := s.docs[doc]
-	if d == nil {
-		return nil, fmt.Errorf("%w: %q", store.ErrNotFound, doc)
 	}
 	return d.collect(since), nil
 }
@@ -195,12 +202,9 @@ func (s *Store) Changes(ctx context.Context, doc string, since causal.VersionVec
 func (s *Store) Load(ctx context.Context, doc string) (*store.Snapshot, []store.Change, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.begin(ctx, doc); err != nil {
+	d, err := s.held(ctx, doc)
+	if err != nil {
 		return nil, nil, err
-	}
-	d := s.docs[doc]
-	if d == nil {
-		return nil, nil, fmt.Errorf("%w: %q", store.ErrNotFound, doc)
 	}
 	var snap *store.Snapshot
 	if d.snap != nil {
@@ -259,12 +263,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, doc string, snap store.Snapsho
 func (s *Store) Version(ctx context.Context, doc string) (causal.VersionVector, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.begin(ctx, doc); err != nil {
+	d, err := s.held(ctx, doc)
+	if err != nil {
 		return nil, err
-	}
-	d := s.docs[doc]
-	if d == nil {
-		return nil, fmt.Errorf("%w: %q", store.ErrNotFound, doc)
 	}
 	return d.version.Clone(), nil
 }
