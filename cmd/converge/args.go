@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -82,18 +83,32 @@ func countWord(min, max int) string {
 // arguments, and opens the replica named by dir. Asked for help (-h), it
 // returns flag.ErrHelp, which main treats as success.
 func openCommand(fs *flag.FlagSet, dir *string, args []string, min, max int) (*converge.Replica, []string, error) {
-	pos, err := parseArgs(fs, args)
-	if err == flag.ErrHelp {
-		return nil, nil, err
-	}
+	pos, err := parseCommand(fs, args, min, max)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if err := wantArgs(fs, pos, min, max); err != nil {
 		return nil, nil, err
 	}
 	r, err := openReplica(context.Background(), *dir)
 	return r, pos, err
+}
+
+// parseCommand parses a command's flags (see parseArgs) and checks that
+// min..max positional arguments (max < 0: any number) came with them.
+// Asked for help (-h), it returns flag.ErrHelp, which main treats as
+// success; any other problem is an errUsage.
+func parseCommand(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
+	pos, err := parseArgs(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if max >= 0 {
+		if err := wantArgs(fs, pos, min, max); err != nil {
+			return nil, err
+		}
+	}
+	return pos, nil
 }
 
 func openReplica(ctx context.Context, dir string) (*converge.Replica, error) {

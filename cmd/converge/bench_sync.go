@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -52,14 +50,7 @@ func runBenchSync(args []string, stdout, stderr io.Writer) error {
 	drain := fs.Duration("drain", 10*time.Second, "after the editing, how long to wait for edits still in flight")
 	pid := fs.Int("server-pid", 0, "the server's process ID, to report its CPU time and memory (Linux)")
 	prefix := fs.String("doc-prefix", "", "document ID prefix (default: load- and a random run ID)")
-	pos, err := parseArgs(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return err
-	}
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if err := wantArgs(fs, pos, 0, 0); err != nil {
+	if _, err := parseCommand(fs, args, 0, 0); err != nil {
 		return err
 	}
 	if *srv == "" {

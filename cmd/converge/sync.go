@@ -35,12 +35,9 @@ func addSyncFlags(fs *flag.FlagSet) syncFlags {
 
 // parse parses the command's arguments and checks that a replica is named.
 func (f syncFlags) parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	pos, err := parseArgs(fs, args)
-	if err == flag.ErrHelp {
-		return nil, err
-	}
+	pos, err := parseCommand(fs, args, 0, -1)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, err
 	}
 	if *f.dir == "" {
 		return nil, fmt.Errorf("%w: --replica DIR is required (or set CONVERGE_REPLICA)", errUsage)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -42,14 +41,7 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 		grants = append(grants, g)
 		return nil
 	})
-	pos, err := parseArgs(fs, args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		return err
-	}
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if err := wantArgs(fs, pos, 0, 0); err != nil {
+	if _, err := parseCommand(fs, args[1:], 0, 0); err != nil {
 		return err
 	}
 	if strings.TrimSpace(*sub) == "" {
