@@ -79,42 +79,27 @@ func (c *proxyConn) close() {
 }
 
 func newChaosProxy(t *testing.T, target string, seed uint64) *chaosProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &chaosProxy{ln: ln, target: target, rng: rand.New(rand.NewPCG(seed, 1)), conns: map[*proxyConn]bool{}}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil { // the server is down: the client sees a reset
-				c.Close()
-				continue
-			}
-			pc := &proxyConn{client: c, server: s}
-			p.accepted.Add(1)
-			p.mu.Lock()
-			p.conns[pc] = true
-			p.mu.Unlock()
-			var once sync.Once
-			done := func() {
-				once.Do(func() {
-					pc.close()
-					p.mu.Lock()
-					delete(p.conns, pc)
-					p.mu.Unlock()
-				})
-			}
-			go p.pump(pc, s, c, done)
-			go p.pump(pc, c, s, done)
+	p := &chaosProxy{target: target, rng: rand.New(rand.NewPCG(seed, 1)), conns: map[*proxyConn]bool{}}
+	p.ln = proxyTCP(t, target, func(c, s net.Conn) {
+		pc := &proxyConn{client: c, server: s}
+		p.accepted.Add(1)
+		p.mu.Lock()
+		p.conns[pc] = true
+		p.mu.Unlock()
+		var once sync.Once
+		done := func() {
+			once.Do(func() {
+				pc.close()
+				p.mu.Lock()
+				delete(p.conns, pc)
+				p.mu.Unlock()
+			})
 		}
-	}()
+		go p.pump(pc, s, c, done)
+		go p.pump(pc, c, s, done)
+	})
 	t.Cleanup(func() {
-		ln.Close()
+		p.ln.Close() // before the connections, so that no new one slips in
 		p.mu.Lock()
 		for pc := range p.conns {
 			pc.close()

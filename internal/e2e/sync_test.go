@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -127,15 +126,32 @@ func TestTwoReplicasDirectly(t *testing.T) {
 type countingProxy struct {
 	ln    net.Listener
 	bytes atomic.Int64
-	wg    sync.WaitGroup
 }
 
 func newCountingProxy(t *testing.T, target string) *countingProxy {
+	p := &countingProxy{}
+	p.ln = proxyTCP(t, target, func(c, s net.Conn) {
+		pipe := func(dst, src net.Conn) {
+			n, _ := io.Copy(dst, src)
+			p.bytes.Add(n)
+			dst.Close()
+			src.Close()
+		}
+		go pipe(s, c)
+		go pipe(c, s)
+	})
+	return p
+}
+
+// proxyTCP listens on a free loopback port and, for each connection,
+// dials target and hands both ends to forward; a connection made while
+// target is down is closed (the client sees a reset). The listener closes
+// when the test ends.
+func proxyTCP(t *testing.T, target string, forward func(client, server net.Conn)) net.Listener {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &countingProxy{ln: ln}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -147,18 +163,11 @@ func newCountingProxy(t *testing.T, target string) *countingProxy {
 				c.Close()
 				continue
 			}
-			pipe := func(dst, src net.Conn) {
-				n, _ := io.Copy(dst, src)
-				p.bytes.Add(n)
-				dst.Close()
-				src.Close()
-			}
-			go pipe(s, c)
-			go pipe(c, s)
+			forward(c, s)
 		}
 	}()
 	t.Cleanup(func() { ln.Close() })
-	return p
+	return ln
 }
 
 // A replica offline while 100,000 changes happen elsewhere catches up.
