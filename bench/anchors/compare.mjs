@@ -8,15 +8,15 @@
 // --go-json / --node-json read a side's JSON lines from a file instead of
 // running it (to re-render a table, or to test this script without Go).
 
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultTraceFiles } from './cli.mjs';
 
 const scriptPath = fileURLToPath(import.meta.url);
 const scriptDir = path.dirname(scriptPath);
 const repoRoot = path.resolve(scriptDir, '../..');
-const defaultTraceDir = path.resolve(scriptDir, '../../../shared/traces');
 
 export const CONVERGE = 'converge';
 
@@ -57,10 +57,7 @@ function parseArgs(argv) {
     else opts.files.push(path.resolve(a));
   }
   if (opts.files.length === 0) {
-    opts.files = readdirSync(defaultTraceDir)
-      .filter((f) => f.endsWith('.json.gz'))
-      .sort()
-      .map((f) => path.join(defaultTraceDir, f));
+    opts.files = defaultTraceFiles();
   }
   return opts;
 }

@@ -16,27 +16,15 @@ import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import net from 'node:net'
+import { parseOptions } from './cli.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
-const args = parseArgs(process.argv.slice(2), {
+const args = parseOptions(process.argv.slice(2), {
   clients: 1000, docs: 100, rates: '1,2,4,8', duration: 20, servers: 'converge,yws,hocuspocus',
   converge: '', json: '', drain: 10
 })
 
-function parseArgs (argv, defaults) {
-  const out = { ...defaults }
-  for (let i = 0; i < argv.length; i++) {
-    const m = argv[i].match(/^--([^=]+)(?:=(.*))?$/)
-    if (!m || !(m[1] in defaults)) {
-      console.error(`unknown argument ${argv[i]}`)
-      process.exit(2)
-    }
-    const v = m[2] !== undefined ? m[2] : argv[++i]
-    out[m[1]] = typeof defaults[m[1]] === 'number' ? Number(v) : v
-  }
-  return out
-}
 
 let convergeBin = args.converge
 if (!convergeBin) {

@@ -22,8 +22,9 @@ import WebSocket from 'ws'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
+import { parseOptions } from './cli.mjs'
 
-const args = parseArgs(process.argv.slice(2), {
+const args = parseOptions(process.argv.slice(2), {
   server: '', protocol: 'yws', clients: 1000, docs: 100, rate: 1, duration: 30,
   drain: 10, 'server-pid': 0, 'doc-prefix': '', dialers: 64
 })
@@ -272,18 +273,5 @@ async function main () {
   process.exit(0)
 }
 
-function parseArgs (argv, defaults) {
-  const out = { ...defaults }
-  for (let i = 0; i < argv.length; i++) {
-    const m = argv[i].match(/^--([^=]+)(?:=(.*))?$/)
-    if (!m || !(m[1] in defaults)) {
-      console.error(`unknown argument ${argv[i]}`)
-      process.exit(2)
-    }
-    const v = m[2] !== undefined ? m[2] : argv[++i]
-    out[m[1]] = typeof defaults[m[1]] === 'number' ? Number(v) : v
-  }
-  return out
-}
 
 main().catch((err) => { console.error(err); process.exit(1) })

@@ -12,16 +12,16 @@
 // (../../../shared/traces from this script) is used. See ../README.md for what
 // each field means and how each engine is driven.
 
-import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultTraceFiles } from './cli.mjs';
 
 const scriptPath = fileURLToPath(import.meta.url);
 const scriptDir = path.dirname(scriptPath);
-export const defaultTraceDir = path.resolve(scriptDir, '../../../shared/traces');
 const isMain = process.argv[1] !== undefined && path.resolve(process.argv[1]) === scriptPath;
 
 // Timings are only comparable if no engine pays for another's garbage, so the
@@ -104,10 +104,7 @@ function parseArgs(argv) {
     }
   }
   if (opts.files.length === 0) {
-    opts.files = readdirSync(defaultTraceDir)
-      .filter((f) => f.endsWith('.json.gz'))
-      .sort()
-      .map((f) => path.join(defaultTraceDir, f));
+    opts.files = defaultTraceFiles();
   }
   return opts;
 }
