@@ -76,9 +76,8 @@ type peer struct {
 	docs    map[string]*Doc   // documents this connection streams (run goroutine only)
 	follows map[string]func() // their feeds, to stop
 
-	dctx      context.Context // wctx with a deadline: see writeCtx (run goroutine only)
-	dcancel   context.CancelFunc
-	wdeadline time.Time
+	dctx    context.Context // wctx with a deadline: see writeCtx (run goroutine only)
+	dcancel context.CancelFunc
 }
 
 // outgoing is something another goroutine wants sent to the peer.
@@ -139,14 +138,9 @@ func (p *peer) do(fn func()) { p.enqueue(outgoing{fn: fn}) }
 func (p *peer) run(ctx context.Context) error {
 	rctx, stopReading := context.WithCancel(context.WithoutCancel(ctx))
 	p.start(rctx)
-	defer p.abort()
+	defer p.abort() // ends wctx and the write contexts made from it
 	defer stopReading()
 	defer p.cleanup()
-	defer func() {
-		if p.dcancel != nil {
-			p.dcancel()
-		}
-	}()
 
 	frames := make(chan []byte)
 	readErr := make(chan error, 1)
@@ -322,14 +316,13 @@ func (p *peer) flush() (done bool, err error) {
 // several allocations, and a server writes a frame per subscriber per
 // change.
 func (p *peer) writeCtx() context.Context {
-	now := time.Now()
-	if p.dctx == nil || p.wdeadline.Sub(now) < p.cfg.writeWait/2 {
-		if p.dcancel != nil {
-			p.dcancel()
+	if p.dctx != nil {
+		if deadline, _ := p.dctx.Deadline(); time.Until(deadline) >= p.cfg.writeWait/2 {
+			return p.dctx
 		}
-		p.wdeadline = now.Add(p.cfg.writeWait)
-		p.dctx, p.dcancel = context.WithDeadline(p.wctx, p.wdeadline)
+		p.dcancel()
 	}
+	p.dctx, p.dcancel = context.WithTimeout(p.wctx, p.cfg.writeWait)
 	return p.dctx
 }
 
