@@ -43,13 +43,7 @@ func BenchmarkReplicaChangeDurable(b *testing.B) {
 	d := benchDoc(b, r, "notes")
 	b.ResetTimer()
 	for i := range b.N {
-		err := d.Change(ctx, func(tx *converge.Txn) error {
-			if i%2 == 0 {
-				return tx.Increment("/edits", 1)
-			}
-			return tx.Set("/title", "draft "+strconv.Itoa(i))
-		})
-		if err != nil {
+		if err := benchEdit(ctx, d, i); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -72,13 +66,7 @@ func BenchmarkReplicaChangeBatched(b *testing.B) {
 			d := benchDoc(b, r, "notes")
 			b.ResetTimer()
 			for i := range b.N {
-				err := d.Change(ctx, func(tx *converge.Txn) error {
-					if i%2 == 0 {
-						return tx.Increment("/edits", 1)
-					}
-					return tx.Set("/title", "draft "+strconv.Itoa(i))
-				})
-				if err != nil {
+				if err := benchEdit(ctx, d, i); err != nil {
 					b.Fatal(err)
 				}
 				if (i+1)%batch == 0 || i == b.N-1 {
@@ -225,5 +213,16 @@ func BenchmarkReplicaLoadMillionOps(b *testing.B) {
 			}
 			b.StartTimer()
 		}
+	})
+}
+
+// benchEdit makes the benchmarks' i-th change: a counter increment or a
+// title set, alternately.
+func benchEdit(ctx context.Context, d *converge.Doc, i int) error {
+	return d.Change(ctx, func(tx *converge.Txn) error {
+		if i%2 == 0 {
+			return tx.Increment("/edits", 1)
+		}
+		return tx.Set("/title", "draft "+strconv.Itoa(i))
 	})
 }
