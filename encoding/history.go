@@ -59,28 +59,54 @@ var colNames = [numCols]string{
 }
 
 // actorTable maps actors to their index in a chunk's sorted actor table.
+//
+// Writing an op looks up two or three actors (the object's, the origins'),
+// usually the same two over and over (the author of the text's container,
+// the typist): the last two answers are kept, so that a lookup rarely
+// hashes a 16-byte key.
 type actorTable struct {
 	ids   []causal.ActorID
 	index map[causal.ActorID]int
 	lastA causal.ActorID
-	lastI int
+	lastI int // -1: none
+	prevA causal.ActorID
+	prevI int // -1: none
 }
 
 func newActorTable(ids []causal.ActorID) *actorTable {
-	t := &actorTable{ids: ids, index: make(map[causal.ActorID]int, len(ids)), lastI: -1}
+	t := &actorTable{ids: ids, index: make(map[causal.ActorID]int, len(ids)), lastI: -1, prevI: -1}
 	for i, a := range ids {
 		t.index[a] = i
 	}
 	return t
 }
 
+// of returns a's index (0 if a is not in the table).
 func (t *actorTable) of(a causal.ActorID) int {
-	if t.lastI >= 0 && a == t.lastA {
+	if a == t.lastA && t.lastI >= 0 {
 		return t.lastI
 	}
-	i := t.index[a]
+	if a == t.prevA && t.prevI >= 0 {
+		t.lastA, t.prevA = t.prevA, t.lastA
+		t.lastI, t.prevI = t.prevI, t.lastI
+		return t.lastI
+	}
+	i, ok := t.index[a]
+	if !ok {
+		return 0 // not cached: the caller asked for an actor the table lacks
+	}
+	t.prevA, t.prevI = t.lastA, t.lastI
 	t.lastA, t.lastI = a, i
 	return i
+}
+
+// has reports whether a is in the table.
+func (t *actorTable) has(a causal.ActorID) bool {
+	if (a == t.lastA && t.lastI >= 0) || (a == t.prevA && t.prevI >= 0) {
+		return true
+	}
+	_, ok := t.index[a]
+	return ok
 }
 
 // add puts a at the end of the table if it is not there yet. Only a

@@ -119,7 +119,7 @@ func (h *History) Append(c *crdt.Change) {
 func (h *History) addActors(c *crdt.Change) {
 	t := h.actors
 	add := func(a causal.ActorID) {
-		if a != t.lastA || t.lastI < 0 {
+		if !t.has(a) {
 			t.add(a)
 		}
 	}
