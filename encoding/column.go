@@ -80,7 +80,12 @@ func (c *uintCol) bytes() []byte { return c.appendTo(nil) }
 
 // appendTo appends the column's bytes to b, leaving the column open.
 func (c *uintCol) appendTo(b []byte) []byte {
-	b = append(b, c.buf...)
+	return c.appendPending(append(b, c.buf...))
+}
+
+// appendPending appends what appendTo adds after the written bytes: the
+// pending literals and the open run.
+func (c *uintCol) appendPending(b []byte) []byte {
 	nLits, withVal := c.nLits, c.n == 1
 	if withVal {
 		nLits++

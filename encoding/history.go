@@ -139,6 +139,10 @@ type historyWriter struct {
 	cur      cursor
 	actor    int        // actor index of the change being written
 	text     *textTrack // nil: this writer only writes text mode 0
+	// right1, in a History's log, is the rightCtr column as version 1
+	// writes it (no prediction): the prediction needs every op before it,
+	// which a window decoded from a checkpoint does not have.
+	right1 *uintCol
 }
 
 // cursor predicts the counters of insert origins and deleted characters
@@ -232,21 +236,6 @@ func appendHistory(b []byte, actors *actorTable, changes []*crdt.Change, dict []
 
 func newHistoryWriter(actors *actorTable) *historyWriter {
 	return &historyWriter{actors: actors, lastSeq: make([]uint64, len(actors.ids))}
-}
-
-// reset empties a writer without text tracking for a new section, keeping
-// its buffers.
-func (w *historyWriter) reset() {
-	for i := range w.u {
-		w.u[i].reset()
-		w.s[i].reset()
-		w.d[i].reset()
-		w.d[i].prev = 0
-		w.raw[i] = w.raw[i][:0]
-	}
-	clear(w.lastSeq)
-	w.maxOp, w.nOps, w.nChanges, w.actor = 0, 0, 0, 0
-	w.cur = cursor{}
 }
 
 // appendSection appends the history section of the changes written so far,
@@ -431,6 +420,9 @@ func (w *historyWriter) op(op *crdt.Op, own uint64) {
 		w.u[colRightActor].add(w.actors.ref(op.Right))
 		if !op.Right.IsZero() {
 			code := rightShift + w.cur.rightCode(op.Left.Counter, op.Right.Counter)
+			if w.right1 != nil {
+				w.right1.add(code - rightShift)
+			}
 			if w.text != nil && op.Action == crdt.ActInsertText {
 				if p, ok := w.text.predictRight(op.Obj, op.Left, w.actors); ok && p == op.Right {
 					code = rightPredicted

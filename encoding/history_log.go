@@ -14,17 +14,19 @@ import (
 //
 //	crdt.NewDoc(actor, crdt.WithHistory(encoding.NewHistory()))
 //
-// Changes are written into an open chunk; every chunkRows changes the chunk
-// is sealed into the bytes of a history section of its own (fresh writer
-// state, no text dictionary), which can be decoded alone. A per-actor index
-// (history_index.go) finds the chunk of a change and its MaxOp without
-// decoding anything, so Get and Since decode only the chunks they need and
-// MaxOp decodes none.
+// Every change is encoded once, into one continuous writer (log). While
+// the changes arrive in canonical order (a single writer, or a replica that
+// happened to apply in that order) the log is exactly the history section a
+// saved document holds, and SaveDoc copies it (history_save.go); at the
+// first change out of that order it stops tracking what only saving needs,
+// and goes on as a log.
 //
-// Besides the chunks, History writes every change once more into one
-// continuous writer, the history section a saved document would hold, as
-// long as that is still possible: while the changes arrive in canonical
-// order (history_save.go).
+// Every chunkRows changes the log records a checkpoint (history_window.go):
+// where each column stands and the little state a decoder carries, so that
+// the window of changes after it can be decoded alone. A per-actor index
+// (history_index.go) finds the window of a change and its MaxOp without
+// decoding anything, so Get and Since decode only the windows they need and
+// MaxOp decodes none.
 //
 // Append does not retain the *Change it is given. Changes returned by All,
 // Since and Get are decoded afresh (Get: from a small cache) and must not be
@@ -33,25 +35,26 @@ import (
 type History struct {
 	actors *actorTable // every actor the changes mention, in order of first mention
 	logs   []actorLog  // by actor index; empty for actors that made no change
-	sealed [][]byte    // history sections of chunkRows changes each
-	open   *historyWriter
+	log    *historyWriter
+	marks  checkpoints // one per window of chunkRows changes
 	n      int
 	nOps   int
 
-	// whole is the continuous writer (nil once the order stops being
-	// canonical); lastKey is the last change's canonical sort key.
+	// whole is log while it is the canonical history section (nil once the
+	// order stops being canonical); lastKey is the last change's canonical
+	// sort key.
 	whole   *historyWriter
 	lastKey changeKey
 
-	cached struct { // the last sealed chunk decoded, for runs of Get
-		chunk   int
+	cached struct { // the last full window decoded, for runs of Get
+		window  int
 		changes []*crdt.Change
 	}
 }
 
-// chunkRows is the number of changes in a sealed chunk: large enough that
-// per-chunk overhead (column lengths, a fresh writer state) stays small,
-// small enough that Get, which decodes one chunk, stays cheap.
+// chunkRows is the number of changes in a window: small enough that Get,
+// which decodes one window, stays cheap, large enough that the checkpoints
+// (some twenty varints each) cost about a byte per change.
 const chunkRows = 128
 
 var _ crdt.History = (*History)(nil)
@@ -59,10 +62,11 @@ var _ crdt.History = (*History)(nil)
 // NewHistory returns an empty History.
 func NewHistory() *History {
 	h := &History{actors: newActorTable(nil)}
-	h.open = newHistoryWriter(h.actors)
-	h.whole = newHistoryWriter(h.actors)
-	h.whole.text = &textTrack{}
-	h.cached.chunk = -1
+	h.log = newHistoryWriter(h.actors)
+	h.log.text = &textTrack{}
+	h.log.right1 = &uintCol{}
+	h.whole = h.log
+	h.cached.window = -1
 	return h
 }
 
@@ -90,7 +94,10 @@ func (h *History) Append(c *crdt.Change) {
 	if h.whole != nil {
 		key := changeKey{c.StartOp, c.Actor, c.Seq}
 		if h.n > 0 && !h.lastKey.less(key) {
-			h.whole = nil // applied order is not the canonical order
+			// Applied order is not the canonical order: the log can no
+			// longer be saved as it is, so what only saving needs stops.
+			h.whole = nil
+			h.log.text = nil
 		}
 		h.lastKey = key
 	}
@@ -102,18 +109,13 @@ func (h *History) Append(c *crdt.Change) {
 	if c.Seq != log.n+1 {
 		panic(fmt.Sprintf("encoding: History: change %v appended after seq %d of its actor", c.ID(), log.n))
 	}
-	log.append(c.Seq, len(h.sealed), c.MaxOp())
-	h.open.change(c)
-	if h.whole != nil {
-		h.whole.change(c)
+	if h.n%chunkRows == 0 {
+		h.marks.record(h.log)
 	}
+	log.append(c.Seq, h.n/chunkRows, c.MaxOp())
+	h.log.change(c)
 	h.n++
 	h.nOps += len(c.Ops)
-	if h.open.nChanges == chunkRows {
-		h.sealed = append(h.sealed, h.open.appendSection(nil, nil))
-		h.open.reset() // its buffers serve the next chunk: a writer is a few KB
-
-	}
 }
 
 func (h *History) addActors(c *crdt.Change) {
@@ -151,29 +153,17 @@ func (h *History) Len() int { return h.n }
 func (h *History) All() []*crdt.Change {
 	a := &arena{changes: make([]crdt.Change, h.n), ops: make([]crdt.Op, h.nOps)}
 	out := make([]*crdt.Change, 0, h.n)
-	for i := 0; i <= len(h.sealed); i++ {
-		out = h.decodeChunk(out, i, a)
+	for k := 0; k < h.windows(); k++ {
+		out = h.decodeWindow(out, k, a)
 	}
 	return out
 }
 
-// decodeChunk appends the changes of chunk i (len(sealed): the open one).
-func (h *History) decodeChunk(out []*crdt.Change, i int, a *arena) []*crdt.Change {
-	var body []byte
-	if i < len(h.sealed) {
-		body = h.sealed[i]
-	} else {
-		body = h.open.appendSection(nil, nil)
-	}
-	out, err := decodeHistoryInto(out, body, h.actors.ids, nil, nil, Version, a, false)
-	if err != nil {
-		panic("encoding: History cannot decode its own chunk: " + err.Error())
-	}
-	return out
-}
+// windows is the number of windows, the last one possibly not full.
+func (h *History) windows() int { return (h.n + chunkRows - 1) / chunkRows }
 
 func (h *History) Since(v causal.VersionVector) []*crdt.Change {
-	var chunks []int
+	var windows []int
 	for ai := range h.logs {
 		log := &h.logs[ai]
 		have := v[h.actors.ids[ai]]
@@ -181,16 +171,16 @@ func (h *History) Since(v causal.VersionVector) []*crdt.Change {
 			continue
 		}
 		for _, run := range log.chunks[log.runOf(have+1):] {
-			chunks = append(chunks, int(run.chunk))
+			windows = append(windows, int(run.chunk))
 		}
 	}
-	slices.Sort(chunks)
-	chunks = slices.Compact(chunks)
+	slices.Sort(windows)
+	windows = slices.Compact(windows)
 	var out []*crdt.Change
 	a := &arena{}
-	for _, i := range chunks {
+	for _, k := range windows {
 		start := len(out)
-		out = h.decodeChunk(out, i, a)
+		out = h.decodeWindow(out, k, a)
 		keep := out[:start]
 		for _, c := range out[start:] {
 			if c.Seq > v[c.Actor] {
@@ -203,18 +193,18 @@ func (h *History) Since(v causal.VersionVector) []*crdt.Change {
 }
 
 func (h *History) Get(id causal.ChangeID) (*crdt.Change, bool) {
-	log, ok := h.log(id)
+	log, ok := h.logOf(id)
 	if !ok {
 		return nil, false
 	}
-	i := int(log.chunks[log.runOf(id.Seq)].chunk)
+	k := int(log.chunks[log.runOf(id.Seq)].chunk)
 	var cs []*crdt.Change
-	if i == h.cached.chunk {
+	if k == h.cached.window {
 		cs = h.cached.changes
 	} else {
-		cs = h.decodeChunk(nil, i, &arena{})
-		if i < len(h.sealed) {
-			h.cached.chunk, h.cached.changes = i, cs
+		cs = h.decodeWindow(nil, k, &arena{})
+		if (k+1)*chunkRows <= h.n { // full: it will not change
+			h.cached.window, h.cached.changes = k, cs
 		}
 	}
 	for _, c := range cs {
@@ -222,18 +212,18 @@ func (h *History) Get(id causal.ChangeID) (*crdt.Change, bool) {
 			return c, true
 		}
 	}
-	panic("encoding: History index names a chunk without the change " + id.String())
+	panic("encoding: History index names a window without the change " + id.String())
 }
 
 func (h *History) MaxOp(id causal.ChangeID) (uint64, bool) {
-	log, ok := h.log(id)
+	log, ok := h.logOf(id)
 	if !ok {
 		return 0, false
 	}
 	return log.maxOp(id.Seq), true
 }
 
-func (h *History) log(id causal.ChangeID) (*actorLog, bool) {
+func (h *History) logOf(id causal.ChangeID) (*actorLog, bool) {
 	a, ok := h.actors.index[id.Actor]
 	if !ok || a >= len(h.logs) || id.Seq == 0 || id.Seq > h.logs[a].n {
 		return nil, false
