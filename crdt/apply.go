@@ -53,9 +53,12 @@ func (a *applier) apply(id causal.OpID, op *Op) error {
 // checkCausal refuses ops that refer to an op that cannot have happened
 // before them: every ID an op names must have a smaller counter than its own.
 func checkCausal(id causal.OpID, op *Op) error {
-	for _, ref := range [...]causal.OpID{op.Elem, op.Left, op.Right} {
-		if !ref.IsZero() && ref.Counter >= id.Counter {
-			return invalidOp(nil, "op %v names %v, which is not before it", id, ref)
+	// A zero ID has counter 0, always before: only a named ID can fail.
+	if op.Elem.Counter >= id.Counter || op.Left.Counter >= id.Counter || op.Right.Counter >= id.Counter {
+		for _, ref := range [...]causal.OpID{op.Elem, op.Left, op.Right} {
+			if !ref.IsZero() && ref.Counter >= id.Counter {
+				return invalidOp(nil, "op %v names %v, which is not before it", id, ref)
+			}
 		}
 	}
 	for _, p := range op.Pred {

@@ -23,6 +23,12 @@ type Doc struct {
 	pending   map[causal.ChangeID]*Change
 	waitingOn map[causal.ChangeID][]causal.ChangeID
 
+	// The container last looked up by an op: an editing session writes
+	// into one text over and over, and hashing its 24-byte ID twice per
+	// keystroke shows in a profile. Cleared when a container is forgotten.
+	lastObjID ObjID
+	lastObj   *object
+
 	inTxn     bool
 	apply     applier // reused for every change, with its undo records
 	txn       Txn     // reused for every local change
@@ -99,9 +105,21 @@ type Option func(*Doc)
 func WithHistory(h History) Option { return func(d *Doc) { d.history = h } }
 
 func (d *Doc) object(id ObjID) (*object, error) {
-	o, ok := d.objs[id]
+	o, ok := d.lookup(id)
 	if !ok {
 		return nil, invalidOp(ErrNotFound, "no container %v", id)
 	}
 	return o, nil
+}
+
+// lookup returns the container id, through the one-entry cache.
+func (d *Doc) lookup(id ObjID) (*object, bool) {
+	if d.lastObj != nil && id == d.lastObjID {
+		return d.lastObj, true
+	}
+	o, ok := d.objs[id]
+	if ok {
+		d.lastObjID, d.lastObj = id, o
+	}
+	return o, ok
 }

@@ -40,12 +40,13 @@ func (d *Doc) Change(opts ChangeOptions, fn func(*Txn) error) (*Change, []Patch,
 		return nil, nil, fmt.Errorf("crdt: a document opened without an actor is read-only: %w", ErrTxnDone)
 	}
 	d.inTxn = true
-	var patches []Patch
+	var patches *[]Patch // allocated only when wanted: it escapes
 	tx := &d.txn
 	*tx = Txn{d: d, a: &d.apply, ops: tx.ops[:0], start: d.maxOp + 1, next: d.maxOp + 1}
 	tx.a.time, tx.a.patches = opts.Time, nil
 	if !d.noPatches {
-		tx.a.patches = &patches
+		patches = new([]Patch)
+		tx.a.patches = patches
 	}
 	ok := false
 	defer func() {
@@ -73,7 +74,10 @@ func (d *Doc) Change(opts ChangeOptions, fn func(*Txn) error) (*Change, []Patch,
 		}
 	}
 	d.record(c)
-	return c, patches, nil
+	if patches == nil {
+		return c, nil, nil
+	}
+	return c, *patches, nil
 }
 
 // newChange allocates a change holding a copy of ops. The common change of
@@ -116,7 +120,7 @@ func (tx *Txn) container(id ObjID, kinds ...Kind) (*object, error) {
 	if tx.done {
 		return nil, ErrTxnDone
 	}
-	o, ok := tx.d.objs[id]
+	o, ok := tx.d.lookup(id)
 	if !ok {
 		return nil, fmt.Errorf("crdt: no container %v: %w", id, ErrNotFound)
 	}

@@ -45,6 +45,7 @@ func (a *applier) rollback() {
 			}
 		case undoObject:
 			delete(a.d.objs, u.id)
+			a.d.lastObj = nil
 		case undoElement:
 			delete(u.o.elems, u.id)
 		case undoSeqInsert:

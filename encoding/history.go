@@ -70,7 +70,8 @@ type actorTable struct {
 	lastA causal.ActorID
 	lastI int // -1: none
 	prevA causal.ActorID
-	prevI int // -1: none
+	prevI int  // -1: none
+	grow  bool // a History's table: of adds the actors it does not know
 }
 
 func newActorTable(ids []causal.ActorID) *actorTable {
@@ -93,7 +94,12 @@ func (t *actorTable) of(a causal.ActorID) int {
 	}
 	i, ok := t.index[a]
 	if !ok {
-		return 0 // not cached: the caller asked for an actor the table lacks
+		if !t.grow {
+			return 0 // not cached: the caller asked for an actor the table lacks
+		}
+		i = len(t.ids)
+		t.index[a] = i
+		t.ids = append(t.ids, a)
 	}
 	t.prevA, t.prevI = t.lastA, t.lastI
 	t.lastA, t.lastI = a, i
@@ -360,11 +366,9 @@ func (w *historyWriter) column(i int) []byte {
 }
 
 func (w *historyWriter) change(c *crdt.Change) {
-	for len(w.lastSeq) < len(w.actors.ids) {
-		w.lastSeq = append(w.lastSeq, 0) // the table of a History grows
-	}
 	w.nChanges++
 	a := w.actors.of(c.Actor)
+	w.fitSeqs()
 	w.actor = a
 	w.u[colChActor].add(uint64(a))
 	w.s[colChSeq].add(int64(c.Seq - (w.lastSeq[a] + 1)))
@@ -375,6 +379,7 @@ func (w *historyWriter) change(c *crdt.Change) {
 	w.u[colChDepCount].add(uint64(len(c.Deps)))
 	for _, d := range c.Deps {
 		da := w.actors.of(d.Actor)
+		w.fitSeqs()
 		w.u[colDepActor].add(uint64(da))
 		w.s[colDepSeq].add(int64(w.lastSeq[da] - d.Seq))
 	}
@@ -387,6 +392,14 @@ func (w *historyWriter) change(c *crdt.Change) {
 	w.nOps += len(c.Ops)
 	w.lastSeq[a] = c.Seq
 	w.maxOp = own - 1
+}
+
+// fitSeqs makes room in lastSeq for every actor of the table, which in a
+// History grows as changes mention new actors.
+func (w *historyWriter) fitSeqs() {
+	for len(w.lastSeq) < len(w.actors.ids) {
+		w.lastSeq = append(w.lastSeq, 0)
+	}
 }
 
 func (w *historyWriter) op(op *crdt.Op, own uint64) {

@@ -62,6 +62,7 @@ var _ crdt.History = (*History)(nil)
 // NewHistory returns an empty History.
 func NewHistory() *History {
 	h := &History{actors: newActorTable(nil)}
+	h.actors.grow = true // the log's writer adds each actor at its first mention
 	h.log = newHistoryWriter(h.actors)
 	h.log.text = &textTrack{}
 	h.log.right1 = &uintCol{}
@@ -90,7 +91,6 @@ func (k changeKey) less(o changeKey) bool {
 // Append records c. The Doc appends each actor's changes in seq order;
 // anything else breaks the index, so it panics.
 func (h *History) Append(c *crdt.Change) {
-	h.addActors(c)
 	if h.whole != nil {
 		key := changeKey{c.StartOp, c.Actor, c.Seq}
 		if h.n > 0 && !h.lastKey.less(key) {
@@ -116,34 +116,6 @@ func (h *History) Append(c *crdt.Change) {
 	h.log.change(c)
 	h.n++
 	h.nOps += len(c.Ops)
-}
-
-func (h *History) addActors(c *crdt.Change) {
-	t := h.actors
-	add := func(a causal.ActorID) {
-		if !t.has(a) {
-			t.add(a)
-		}
-	}
-	addID := func(id causal.OpID) {
-		if !id.IsZero() {
-			add(id.Actor)
-		}
-	}
-	add(c.Actor)
-	for _, d := range c.Deps {
-		add(d.Actor)
-	}
-	for i := range c.Ops {
-		op := &c.Ops[i]
-		addID(op.Obj)
-		addID(op.Elem)
-		addID(op.Left)
-		addID(op.Right)
-		for _, p := range op.Pred {
-			addID(p)
-		}
-	}
 }
 
 func (h *History) Len() int { return h.n }
