@@ -29,6 +29,8 @@ type Doc struct {
 	lastObjID ObjID
 	lastObj   *object
 
+	slab []oneOpChange // what is left of the slab newChange cuts changes from
+
 	inTxn     bool
 	apply     applier // reused for every change, with its undo records
 	txn       Txn     // reused for every local change
