@@ -100,29 +100,52 @@ func appendChunk(b []byte, st *State, changes []*crdt.Change, opt Options) []byt
 		set.addNode(st.Root)
 	}
 	tab := set.table()
-	return appendChunkWith(b, tab, st, opt, func(dict []byte) ([]byte, []byte) {
-		return appendHistory(nil, tab, changes, dict, opt.Compress)
-	})
+	return appendChunkWith(b, tab, st, opt, writeHistory(tab, changes), nil)
 }
 
-// appendChunkWith writes a chunk whose history section history returns,
-// given the chunk's text dictionary, with the tail the state section must
-// carry (text mode 1).
-func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, history func(dict []byte) ([]byte, []byte)) []byte {
-	hist, tail := history(stateDict(st))
+// parallelStateMin is the size of a state section from which it is
+// compressed on another goroutine while the history section is built:
+// below it, starting the goroutine costs more than it saves.
+const parallelStateMin = 64 << 10
+
+// appendChunkWith writes a chunk with the history section of the changes
+// w holds, its actor indices mapped through renumber (see History.save).
+func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *historyWriter, renumber []uint64) []byte {
+	dict := stateDict(st)
+	plan := w.planText(dict)
 	b = appendHeader(b, typeDocument)
 	actors := appendUvarint(nil, uint64(len(tab.ids)))
 	for _, a := range tab.ids {
 		actors = append(actors, a[:]...)
 	}
 	b = appendSection(b, secActors, actors, codecNone)
-	if st != nil {
-		codec := codecNone
-		if opt.Compress {
-			codec = codecZstd
-		}
-		b = appendSection(b, secState, append(appendState(nil, tab, st), tail...), codec)
+	if st == nil {
+		b = appendSection(b, secHistory, w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress), codecNone)
+		return append(b, secEnd)
 	}
+	codec := codecNone
+	if opt.Compress {
+		codec = codecZstd
+	}
+	state := appendState(nil, tab, st)
+	withTail := append(state[:len(state):len(state)], plan.tail...)
+	var stateSec, hist []byte
+	if codec != codecNone && len(withTail) >= parallelStateMin {
+		// Compressing the state (most of it text) and building the history
+		// section take about as long as each other: on two cores, at once.
+		done := make(chan []byte, 1)
+		go func() { done <- appendSection(nil, secState, withTail, codec) }()
+		hist = w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress)
+		stateSec = <-done
+	} else {
+		hist = w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress)
+	}
+	if stateSec == nil || (plan.tail == nil && len(withTail) > len(state)) {
+		// Not compressed yet, or with a tail the history section did not
+		// use after all (it fell back to text mode 0).
+		stateSec = appendSection(nil, secState, append(state, plan.tail...), codec)
+	}
+	b = append(b, stateSec...)
 	// The history section compresses its columns one by one.
 	b = appendSection(b, secHistory, hist, codecNone)
 	return append(b, secEnd)

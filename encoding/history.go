@@ -193,15 +193,23 @@ func (k *cursor) delFrom(n, code uint64) uint64 {
 	return k.prevDel + uint64(unzigzag(code-delOther))
 }
 
-// appendHistory writes the history section of changes; dict is the chunk's
-// text dictionary (see textdict.go).
-func appendHistory(b []byte, actors *actorTable, changes []*crdt.Change, dict []byte, compress bool) (hist, tail []byte) {
+// writeHistory writes changes into a new writer that tracks their text
+// (for text mode 1).
+func writeHistory(actors *actorTable, changes []*crdt.Change) *historyWriter {
 	w := newHistoryWriter(actors)
 	w.text = &textTrack{}
 	for _, c := range changes {
 		w.change(c)
 	}
-	return w.appendSectionRenumbered(b, dict, nil, compress)
+	return w
+}
+
+// appendHistory writes the history section of changes; dict is the chunk's
+// text dictionary (see textdict.go), tail what the state section carries.
+func appendHistory(b []byte, actors *actorTable, changes []*crdt.Change, dict []byte, compress bool) (hist, tail []byte) {
+	w := writeHistory(actors, changes)
+	plan := w.planText(dict)
+	return w.appendSectionRenumbered(b, dict, &plan, nil, compress), plan.tail
 }
 
 func newHistoryWriter(actors *actorTable) *historyWriter {
@@ -224,12 +232,10 @@ func (w *historyWriter) reset() {
 }
 
 // appendSection appends the history section of the changes written so far,
-// with the text matched against dict, uncompressed. The writer stays open:
-// History keeps one for the whole life of a document and saves it again
-// and again.
-func (w *historyWriter) appendSection(b []byte, dict []byte) []byte {
-	b, _ = w.appendSectionRenumbered(b, nil, nil, false)
-	return b
+// uncompressed, in text mode 0. The writer stays open: History keeps one
+// for the whole life of a document and saves it again and again.
+func (w *historyWriter) appendSection(b []byte) []byte {
+	return w.appendSectionRenumbered(b, nil, &textPlan{mode: textSegments}, nil, false)
 }
 
 // Text modes of a version 2 history section.
@@ -238,28 +244,52 @@ const (
 	textDerived  = 1 // visible characters from the dictionary (textderive.go)
 )
 
-// appendSectionRenumbered is appendSection with the actor indices mapped
-// through renumber, unless it is nil (see History.save), and the columns
-// compressed if compress is set.
-//
-// In text mode 1 the deleted characters are not in the section: they are
-// returned as tail, which the chunk's state section carries.
-func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, renumber []uint64, compress bool) (hist, tail []byte) {
+// textPlan is how a section writes its text. In mode 1 the deleted
+// characters are not in the section: the chunk's state section carries
+// them as its tail.
+type textPlan struct {
+	mode int
+	tail []byte
+}
+
+// planText chooses the text mode against dict: mode 1 when the writer
+// tracks its text and mode 1 can express it and pays. Knowing the tail
+// before the section is written lets the state section be compressed
+// while the history section is built.
+func (w *historyWriter) planText(dict []byte) textPlan {
+	text := w.raw[colText]
+	if w.text == nil || !w.text.canDerive(text, dict) {
+		return textPlan{mode: textSegments}
+	}
+	w.text.settle()
+	lit := w.text.deletedText(text)
+	if int(w.text.nChars) > minRowAllowance+len(dict)+len(lit) {
+		return textPlan{mode: textSegments}
+	}
+	return textPlan{mode: textDerived, tail: lit}
+}
+
+// appendSectionRenumbered appends the history section of the changes
+// written so far, with the text written as plan says against dict, the
+// actor indices mapped through renumber unless it is nil (see
+// History.save), and the columns compressed if compress is set. If mode 1
+// turns out impossible (a visible character missing from dict), the
+// section falls back to mode 0 and plan says so: its tail is then nil.
+func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, plan *textPlan, renumber []uint64, compress bool) []byte {
 	b = appendUvarint(b, uint64(w.nChanges))
 	b = appendUvarint(b, uint64(w.nOps))
-	mode := textSegments
 	var seg, lit, textLen []byte
-	if w.text != nil {
-		var ok bool
-		if seg, lit, ok = w.text.derive(w.raw[colText], dict); ok && int(w.text.nChars) <= minRowAllowance+len(dict)+len(lit) {
-			mode, tail, textLen = textDerived, lit, w.text.widths.bytes()
-			lit = nil
+	if plan.mode == textDerived {
+		if deltas, ok := w.text.derive(w.raw[colText], dict); ok {
+			seg, textLen = deltas, w.text.widths.bytes()
+		} else {
+			*plan = textPlan{mode: textSegments}
 		}
 	}
-	if mode == textSegments {
+	if plan.mode == textSegments {
 		seg, lit = matchText(w.raw[colText], dict)
 	}
-	b = append(b, byte(mode))
+	b = append(b, byte(plan.mode))
 	for i := 0; i < numCols; i++ {
 		col := w.column(i)
 		switch i {
@@ -268,7 +298,7 @@ func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, renumber 
 		case colText:
 			col = lit
 		case colTextLen:
-			if mode == textDerived {
+			if plan.mode == textDerived {
 				col = textLen
 			}
 		}
@@ -277,7 +307,7 @@ func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, renumber 
 		}
 		b = appendColumn(b, i, col, compress)
 	}
-	return b, tail
+	return b
 }
 
 // Columns of a version 2 history section are each stored on their own:

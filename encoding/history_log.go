@@ -110,7 +110,7 @@ func (h *History) Append(c *crdt.Change) {
 	h.n++
 	h.nOps += len(c.Ops)
 	if h.open.nChanges == chunkRows {
-		h.sealed = append(h.sealed, h.open.appendSection(nil, nil))
+		h.sealed = append(h.sealed, h.open.appendSection(nil))
 		h.open.reset() // its buffers serve the next chunk: a writer is a few KB
 
 	}
@@ -163,7 +163,7 @@ func (h *History) decodeChunk(out []*crdt.Change, i int, a *arena) []*crdt.Chang
 	if i < len(h.sealed) {
 		body = h.sealed[i]
 	} else {
-		body = h.open.appendSection(nil, nil)
+		body = h.open.appendSection(nil)
 	}
 	out, err := decodeHistoryInto(out, body, h.actors.ids, nil, nil, Version, a, false)
 	if err != nil {
