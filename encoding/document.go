@@ -131,12 +131,24 @@ func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *histo
 	withTail := append(state[:len(state):len(state)], plan.tail...)
 	var stateSec, hist []byte
 	if codec != codecNone && len(withTail) >= parallelStateMin {
-		// Compressing the state (most of it text) and building the history
-		// section take about as long as each other: on two cores, at once.
-		done := make(chan []byte, 1)
-		go func() { done <- appendSection(nil, secState, withTail, codec) }()
-		hist = w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress)
-		stateSec = <-done
+		// Compressing the state (most of it text) and the history's
+		// columns takes about as long as placing the history's text
+		// (derive): on two cores, at once.
+		type parts struct {
+			state []byte
+			cols  [numCols][]byte
+		}
+		done := make(chan parts, 1)
+		go func() {
+			var p parts
+			p.state = appendSection(nil, secState, withTail, codec)
+			p.cols = w.encodeColumns(renumber, opt.Compress)
+			done <- p
+		}()
+		text := w.writeText(dict, &plan)
+		p := <-done
+		stateSec = p.state
+		hist = w.appendSectionParts(nil, plan.mode, &p.cols, text, opt.Compress)
 	} else {
 		hist = w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress)
 	}

@@ -276,36 +276,65 @@ func (w *historyWriter) planText(dict []byte) textPlan {
 // turns out impossible (a visible character missing from dict), the
 // section falls back to mode 0 and plan says so: its tail is then nil.
 func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, plan *textPlan, renumber []uint64, compress bool) []byte {
-	b = appendUvarint(b, uint64(w.nChanges))
-	b = appendUvarint(b, uint64(w.nOps))
-	var seg, lit, textLen []byte
+	text := w.writeText(dict, plan)
+	cols := w.encodeColumns(renumber, compress)
+	return w.appendSectionParts(b, plan.mode, &cols, text, compress)
+}
+
+// isTextColumn reports whether column i is one of those whose content
+// depends on the text mode.
+func isTextColumn(i int) bool { return i == colTextLen || i == colTextSeg || i == colText }
+
+// sectionText is the content of the text columns in a section's mode.
+type sectionText struct{ textLen, seg, lit []byte }
+
+// writeText computes the text columns as plan says (see
+// appendSectionRenumbered).
+func (w *historyWriter) writeText(dict []byte, plan *textPlan) sectionText {
 	if plan.mode == textDerived {
 		if deltas, ok := w.text.derive(w.raw[colText], dict); ok {
-			seg, textLen = deltas, w.text.widths.bytes()
-		} else {
-			*plan = textPlan{mode: textSegments}
+			return sectionText{textLen: w.text.widths.bytes(), seg: deltas}
 		}
+		*plan = textPlan{mode: textSegments}
 	}
-	if plan.mode == textSegments {
-		seg, lit = matchText(w.raw[colText], dict)
-	}
-	b = append(b, byte(plan.mode))
+	seg, lit := matchText(w.raw[colText], dict)
+	return sectionText{textLen: w.column(colTextLen), seg: seg, lit: lit}
+}
+
+// encodeColumns encodes every column but the text ones as appendColumn
+// writes them. It only reads the writer, so it may run while writeText
+// does.
+func (w *historyWriter) encodeColumns(renumber []uint64, compress bool) (cols [numCols][]byte) {
 	for i := 0; i < numCols; i++ {
-		col := w.column(i)
-		switch i {
-		case colTextSeg:
-			col = seg
-		case colText:
-			col = lit
-		case colTextLen:
-			if plan.mode == textDerived {
-				col = textLen
-			}
+		if isTextColumn(i) {
+			continue
 		}
+		col := w.column(i)
 		if nullable, ok := actorCols[i]; ok && renumber != nil {
 			col = renumberColumn(col, renumber, nullable)
 		}
-		b = appendColumn(b, i, col, compress)
+		cols[i] = appendColumn(nil, i, col, compress)
+	}
+	return cols
+}
+
+// appendSectionParts appends a section from its encoded columns and its
+// text columns.
+func (w *historyWriter) appendSectionParts(b []byte, mode int, cols *[numCols][]byte, text sectionText, compress bool) []byte {
+	b = appendUvarint(b, uint64(w.nChanges))
+	b = appendUvarint(b, uint64(w.nOps))
+	b = append(b, byte(mode))
+	for i := 0; i < numCols; i++ {
+		switch i {
+		case colTextLen:
+			b = appendColumn(b, i, text.textLen, compress)
+		case colTextSeg:
+			b = appendColumn(b, i, text.seg, compress)
+		case colText:
+			b = appendColumn(b, i, text.lit, compress)
+		default:
+			b = append(b, cols[i]...)
+		}
 	}
 	return b
 }
