@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/bits"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/converge-sync/converge/causal"
@@ -359,7 +360,14 @@ func (t *textTrack) deletedText(text []byte) []byte {
 // cannot express the text (a visible character missing from dict): the
 // writer then uses mode 0. settle and canDerive come first.
 func (t *textTrack) derive(text, dict []byte) (deltas []byte, ok bool) {
-	anchor := make([]int32, len(text))
+	// Every anchor is written before it is read (a piece's left origin
+	// comes before it), so a pooled slice need not be cleared.
+	ap := anchors.Get().(*[]int32)
+	defer anchors.Put(ap)
+	if cap(*ap) < len(text) {
+		*ap = make([]int32, len(text))
+	}
+	anchor := (*ap)[:len(text)]
 	var d uintCol
 	var finder dictFinder
 	for pi := range t.pieces {
@@ -428,6 +436,10 @@ func utf8RuneLen(b []byte) int {
 	return n
 }
 
+// anchors holds derive's anchor slices between saves: one is as long as
+// the chunk's text, and a document is saved again and again.
+var anchors = sync.Pool{New: func() any { return new([]int32) }}
+
 // dictFinder finds a stretch of text in the dictionary: first just after
 // the prediction, then anywhere (through a table of 8-byte grams, built
 // the first time it is needed).
@@ -437,6 +449,7 @@ type dictFinder struct {
 
 const (
 	finderWindow = 512
+	finderNear   = 64
 	finderStride = 4
 	finderBits   = 16
 )
@@ -457,7 +470,15 @@ func (f *dictFinder) find(dict, s []byte, from int) int {
 	best, bestLen := -1, 0
 	var w []byte
 	if from < len(dict) {
-		w = dict[from:min(len(dict), from+finderWindow)]
+		// A stretch the gram table can find is looked for only just after
+		// the prediction (most are found within a few dozen bytes); the
+		// rest, in a wider window. Scanning the wide window for stretches
+		// that are far away was most of the time a save took here.
+		win := finderWindow
+		if len(s) >= gram+finderStride-1 {
+			win = finderNear
+		}
+		w = dict[from:min(len(dict), from+win)]
 		for i := 0; i < len(w); i++ {
 			j := bytes.Index(w[i:], s[:k])
 			if j < 0 {
