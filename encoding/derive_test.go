@@ -121,7 +121,7 @@ func TestLargeStateFallsBackToSegments(t *testing.T) {
 	})
 	big := strings.Repeat("the state section is large enough to be compressed on its own goroutine; ", 1200)
 	change(func(tx *crdt.Txn) error { return tx.Splice(text, 0, 0, big) })
-	if len(big) < parallelStateMin {
+	if len(big) < parallelMin {
 		t.Fatalf("the state (%d bytes) is too small to take the parallel path", len(big))
 	}
 	b, err := SaveDoc(d, Options{Compress: true})

@@ -103,64 +103,79 @@ func appendChunk(b []byte, st *State, changes []*crdt.Change, opt Options) []byt
 	return appendChunkWith(b, tab, st, opt, writeHistory(tab, changes), nil)
 }
 
-// parallelStateMin is the size of a state section from which it is
-// compressed on another goroutine while the history section is built:
-// below it, starting the goroutine costs more than it saves.
-const parallelStateMin = 64 << 10
+// parallelMin is how much text a chunk must hold (visible and inserted)
+// for its save to run on two goroutines: below it, starting one costs more
+// than it saves.
+const parallelMin = 64 << 10
 
 // appendChunkWith writes a chunk with the history section of the changes
 // w holds, its actor indices mapped through renumber (see History.save).
 func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *historyWriter, renumber []uint64) []byte {
 	dict := stateDict(st)
-	plan := w.planText(dict)
 	b = appendHeader(b, typeDocument)
 	actors := appendUvarint(nil, uint64(len(tab.ids)))
 	for _, a := range tab.ids {
 		actors = append(actors, a[:]...)
 	}
 	b = appendSection(b, secActors, actors, codecNone)
-	if st == nil {
-		b = appendSection(b, secHistory, w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress), codecNone)
-		return append(b, secEnd)
-	}
-	codec := codecNone
-	if opt.Compress {
-		codec = codecZstd
-	}
-	state := appendState(nil, tab, st)
-	withTail := append(state[:len(state):len(state)], plan.tail...)
 	var stateSec, hist []byte
-	if codec != codecNone && len(withTail) >= parallelStateMin {
-		// Compressing the state (most of it text) and the history's
-		// columns takes about as long as placing the history's text
-		// (derive): on two cores, at once.
-		type parts struct {
-			state []byte
-			cols  [numCols][]byte
-		}
-		done := make(chan parts, 1)
-		go func() {
-			var p parts
-			p.state = appendSection(nil, secState, withTail, codec)
-			p.cols = w.encodeColumns(renumber, opt.Compress)
-			done <- p
-		}()
-		text := w.writeText(dict, &plan)
-		p := <-done
-		stateSec = p.state
-		hist = w.appendSectionParts(nil, plan.mode, &p.cols, text, opt.Compress)
-	} else {
+	switch {
+	case st == nil:
+		plan := textPlan{mode: textSegments}
 		hist = w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress)
-	}
-	if stateSec == nil || (plan.tail == nil && len(withTail) > len(state)) {
-		// Not compressed yet, or with a tail the history section did not
-		// use after all (it fell back to text mode 0).
-		stateSec = appendSection(nil, secState, append(state, plan.tail...), codec)
+	case opt.Compress && len(dict)+len(w.raw[colText]) >= parallelMin:
+		stateSec, hist = appendSectionsParallel(tab, st, dict, w, renumber)
+	default:
+		codec := codecNone
+		if opt.Compress {
+			codec = codecZstd
+		}
+		plan := w.planText(dict)
+		hist = w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress)
+		stateSec = appendSection(nil, secState, append(appendState(nil, tab, st), plan.tail...), codec)
 	}
 	b = append(b, stateSec...)
 	// The history section compresses its columns one by one.
 	b = appendSection(b, secHistory, hist, codecNone)
 	return append(b, secEnd)
+}
+
+// appendSectionsParallel writes a chunk's compressed state and history
+// sections on two goroutines. Placing the history's visible text in the
+// state (derive) takes about as long as compressing the state and the
+// history's other columns, and neither needs the other: the state's tail
+// (the deleted text) is known without derive.
+func appendSectionsParallel(tab *actorTable, st *State, dict []byte, w *historyWriter, renumber []uint64) (stateSec, hist []byte) {
+	derivable := w.derivable(dict)
+	cols := newColumnJobs(w, renumber, true)
+	type compressed struct{ state, tail []byte }
+	done := make(chan compressed, 1)
+	go func() {
+		var c compressed
+		state := appendState(nil, tab, st)
+		if derivable {
+			c.tail = w.text.deletedText(w.raw[colText])
+		}
+		c.state = appendSection(nil, secState, append(state, c.tail...), codecZstd)
+		cols.run()
+		done <- c
+	}()
+	var text sectionText
+	ok := derivable
+	if ok {
+		text, ok = w.derivedText(dict)
+	}
+	cols.run()
+	c := <-done
+	mode := textDerived
+	if !ok || !w.derivedPays(dict, c.tail) {
+		mode, text = textSegments, w.segmentText(dict)
+		if len(c.tail) > 0 {
+			// The state was compressed with a tail mode 0 does not use.
+			c.state = appendSection(nil, secState, appendState(nil, tab, st), codecZstd)
+		}
+	}
+	return c.state, w.appendSectionParts(nil, mode, &cols.out, text, true)
 }
 
 func appendSection(b []byte, id byte, raw []byte, codec int) []byte {

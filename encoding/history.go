@@ -3,6 +3,7 @@ package encoding
 import (
 	"encoding/binary"
 	"math"
+	"sync/atomic"
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
@@ -252,18 +253,30 @@ type textPlan struct {
 	tail []byte
 }
 
-// planText chooses the text mode against dict: mode 1 when the writer
-// tracks its text and mode 1 can express it and pays. Knowing the tail
-// before the section is written lets the state section be compressed
-// while the history section is built.
-func (w *historyWriter) planText(dict []byte) textPlan {
-	text := w.raw[colText]
-	if w.text == nil || !w.text.canDerive(text, dict) {
-		return textPlan{mode: textSegments}
+// derivable reports whether mode 1 may express the writer's text against
+// dict, readying the writer for deletedText and derive if so.
+func (w *historyWriter) derivable(dict []byte) bool {
+	if w.text == nil || !w.text.canDerive(w.raw[colText], dict) {
+		return false
 	}
 	w.text.settle()
-	lit := w.text.deletedText(text)
-	if int(w.text.nChars) > minRowAllowance+len(dict)+len(lit) {
+	return true
+}
+
+// derivedPays reports whether mode 1, with lit as its literal stream,
+// stays within what a decoder allows (see minRowAllowance).
+func (w *historyWriter) derivedPays(dict, lit []byte) bool {
+	return int(w.text.nChars) <= minRowAllowance+len(dict)+len(lit)
+}
+
+// planText chooses the text mode against dict: mode 1 when the writer
+// tracks its text and mode 1 can express it and pays.
+func (w *historyWriter) planText(dict []byte) textPlan {
+	if !w.derivable(dict) {
+		return textPlan{mode: textSegments}
+	}
+	lit := w.text.deletedText(w.raw[colText])
+	if !w.derivedPays(dict, lit) {
 		return textPlan{mode: textSegments}
 	}
 	return textPlan{mode: textDerived, tail: lit}
@@ -276,9 +289,19 @@ func (w *historyWriter) planText(dict []byte) textPlan {
 // turns out impossible (a visible character missing from dict), the
 // section falls back to mode 0 and plan says so: its tail is then nil.
 func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, plan *textPlan, renumber []uint64, compress bool) []byte {
-	text := w.writeText(dict, plan)
-	cols := w.encodeColumns(renumber, compress)
-	return w.appendSectionParts(b, plan.mode, &cols, text, compress)
+	var text sectionText
+	if plan.mode == textDerived {
+		var ok bool
+		if text, ok = w.derivedText(dict); !ok {
+			*plan = textPlan{mode: textSegments}
+		}
+	}
+	if plan.mode == textSegments {
+		text = w.segmentText(dict)
+	}
+	cols := newColumnJobs(w, renumber, compress)
+	cols.run()
+	return w.appendSectionParts(b, plan.mode, &cols.out, text, compress)
 }
 
 // isTextColumn reports whether column i is one of those whose content
@@ -288,34 +311,50 @@ func isTextColumn(i int) bool { return i == colTextLen || i == colTextSeg || i =
 // sectionText is the content of the text columns in a section's mode.
 type sectionText struct{ textLen, seg, lit []byte }
 
-// writeText computes the text columns as plan says (see
-// appendSectionRenumbered).
-func (w *historyWriter) writeText(dict []byte, plan *textPlan) sectionText {
-	if plan.mode == textDerived {
-		if deltas, ok := w.text.derive(w.raw[colText], dict); ok {
-			return sectionText{textLen: w.text.widths.bytes(), seg: deltas}
-		}
-		*plan = textPlan{mode: textSegments}
-	}
+// derivedText computes the text columns of mode 1 (derivable first); ok is
+// false if mode 1 cannot place every visible character in dict.
+func (w *historyWriter) derivedText(dict []byte) (sectionText, bool) {
+	deltas, ok := w.text.derive(w.raw[colText], dict)
+	return sectionText{textLen: w.text.widths.bytes(), seg: deltas}, ok
+}
+
+// segmentText computes the text columns of mode 0.
+func (w *historyWriter) segmentText(dict []byte) sectionText {
 	seg, lit := matchText(w.raw[colText], dict)
 	return sectionText{textLen: w.column(colTextLen), seg: seg, lit: lit}
 }
 
-// encodeColumns encodes every column but the text ones as appendColumn
-// writes them. It only reads the writer, so it may run while writeText
-// does.
-func (w *historyWriter) encodeColumns(renumber []uint64, compress bool) (cols [numCols][]byte) {
-	for i := 0; i < numCols; i++ {
+// columnJobs encodes every column but the text ones, as appendColumn
+// writes them, into out. Several goroutines may run it at once: each
+// column is taken by one of them. It only reads the writer, so it may run
+// while derive does.
+type columnJobs struct {
+	w        *historyWriter
+	renumber []uint64
+	compress bool
+	next     atomic.Int32
+	out      [numCols][]byte
+}
+
+func newColumnJobs(w *historyWriter, renumber []uint64, compress bool) *columnJobs {
+	return &columnJobs{w: w, renumber: renumber, compress: compress}
+}
+
+func (j *columnJobs) run() {
+	for {
+		i := int(j.next.Add(1)) - 1
+		if i >= numCols {
+			return
+		}
 		if isTextColumn(i) {
 			continue
 		}
-		col := w.column(i)
-		if nullable, ok := actorCols[i]; ok && renumber != nil {
-			col = renumberColumn(col, renumber, nullable)
+		col := j.w.column(i)
+		if nullable, ok := actorCols[i]; ok && j.renumber != nil {
+			col = renumberColumn(col, j.renumber, nullable)
 		}
-		cols[i] = appendColumn(nil, i, col, compress)
+		j.out[i] = appendColumn(nil, i, col, j.compress)
 	}
-	return cols
 }
 
 // appendSectionParts appends a section from its encoded columns and its
