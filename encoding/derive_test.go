@@ -1,8 +1,13 @@
 package encoding
 
 import (
+	"bytes"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/converge-sync/converge/causal"
+	"github.com/converge-sync/converge/crdt"
 )
 
 // historyMode returns the text mode of a saved document's (first) history
@@ -85,5 +90,67 @@ func TestPaperTraceRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(got[i], cs[i]) {
 			t.Fatalf("change %d differs:\n got %+v\nwant %+v", i, got[i], cs[i])
 		}
+	}
+}
+
+// TestLargeStateFallsBackToSegments saves a document big enough that its
+// state section is compressed while the history section is built, and
+// whose history typed characters the state does not hold (a text that was
+// replaced): text mode 1 cannot place them, so the section falls back to
+// mode 0 and the state must then be written without mode 1's tail.
+func TestLargeStateFallsBackToSegments(t *testing.T) {
+	d := crdt.NewDoc(causal.ActorID{0xb}, crdt.WithHistory(NewHistory()))
+	change := func(f func(tx *crdt.Txn) error) {
+		t.Helper()
+		if _, _, err := d.Change(crdt.ChangeOptions{Time: 1}, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var old, text crdt.ObjID
+	change(func(tx *crdt.Txn) (err error) {
+		old, err = tx.Put(crdt.Root, "old", crdt.NewText())
+		return err
+	})
+	// Characters found nowhere in the final state, some of them deleted
+	// (mode 1 would carry those in the tail).
+	change(func(tx *crdt.Txn) error { return tx.Splice(old, 0, 0, "QXJZ-QXJZ-QXJZ") })
+	change(func(tx *crdt.Txn) error { return tx.Splice(old, 0, 5, "") })
+	change(func(tx *crdt.Txn) (err error) {
+		text, err = tx.Put(crdt.Root, "old", crdt.NewText())
+		return err
+	})
+	big := strings.Repeat("the state section is large enough to be compressed on its own goroutine; ", 1200)
+	change(func(tx *crdt.Txn) error { return tx.Splice(text, 0, 0, big) })
+	if len(big) < parallelMin {
+		t.Fatalf("the state (%d bytes) is too small to take the parallel path", len(big))
+	}
+	b, err := SaveDoc(d, Options{Compress: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := historyMode(t, b); m != textSegments {
+		t.Fatalf("text mode %d, want %d", m, textSegments)
+	}
+	dec, err := DecodeDocument(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := dec.State().Root.Get("old"); n == nil || n.Text != big {
+		t.Fatal("the state's text did not come back")
+	}
+	got, err := dec.Changes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := canonicalOrder(d.Changes())
+	if !reflect.DeepEqual(got, want) {
+		t.Fatal("decoded changes differ")
+	}
+	loaded, err := LoadDoc(b, causal.ActorID{0xc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(loaded.JSON(), d.JSON()) {
+		t.Fatalf("loaded %s, want %s", loaded.JSON(), d.JSON())
 	}
 }

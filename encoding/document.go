@@ -100,32 +100,82 @@ func appendChunk(b []byte, st *State, changes []*crdt.Change, opt Options) []byt
 		set.addNode(st.Root)
 	}
 	tab := set.table()
-	return appendChunkWith(b, tab, st, opt, func(dict []byte) ([]byte, []byte) {
-		return appendHistory(nil, tab, changes, dict, opt.Compress)
-	})
+	return appendChunkWith(b, tab, st, opt, writeHistory(tab, changes), nil)
 }
 
-// appendChunkWith writes a chunk whose history section history returns,
-// given the chunk's text dictionary, with the tail the state section must
-// carry (text mode 1).
-func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, history func(dict []byte) ([]byte, []byte)) []byte {
-	hist, tail := history(stateDict(st))
+// parallelMin is how much text a chunk must hold (visible and inserted)
+// for its save to run on two goroutines: below it, starting one costs more
+// than it saves.
+const parallelMin = 64 << 10
+
+// appendChunkWith writes a chunk with the history section of the changes
+// w holds, its actor indices mapped through renumber (see History.save).
+func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *historyWriter, renumber []uint64) []byte {
+	dict := stateDict(st)
 	b = appendHeader(b, typeDocument)
 	actors := appendUvarint(nil, uint64(len(tab.ids)))
 	for _, a := range tab.ids {
 		actors = append(actors, a[:]...)
 	}
 	b = appendSection(b, secActors, actors, codecNone)
-	if st != nil {
+	var stateSec, hist []byte
+	switch {
+	case st == nil:
+		plan := textPlan{mode: textSegments}
+		hist = w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress)
+	case opt.Compress && len(dict)+len(w.raw[colText]) >= parallelMin:
+		stateSec, hist = appendSectionsParallel(tab, st, dict, w, renumber)
+	default:
 		codec := codecNone
 		if opt.Compress {
 			codec = codecZstd
 		}
-		b = appendSection(b, secState, append(appendState(nil, tab, st), tail...), codec)
+		plan := w.planText(dict)
+		hist = w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress)
+		stateSec = appendSection(nil, secState, append(appendState(nil, tab, st), plan.tail...), codec)
 	}
+	b = append(b, stateSec...)
 	// The history section compresses its columns one by one.
 	b = appendSection(b, secHistory, hist, codecNone)
 	return append(b, secEnd)
+}
+
+// appendSectionsParallel writes a chunk's compressed state and history
+// sections on two goroutines. Placing the history's visible text in the
+// state (derive) takes about as long as compressing the state and the
+// history's other columns, and neither needs the other: the state's tail
+// (the deleted text) is known without derive.
+func appendSectionsParallel(tab *actorTable, st *State, dict []byte, w *historyWriter, renumber []uint64) (stateSec, hist []byte) {
+	derivable := w.derivable(dict)
+	cols := newColumnJobs(w, renumber, true)
+	type compressed struct{ state, tail []byte }
+	done := make(chan compressed, 1)
+	go func() {
+		var c compressed
+		state := appendState(nil, tab, st)
+		if derivable {
+			c.tail = w.text.deletedText(w.raw[colText])
+		}
+		c.state = appendSection(nil, secState, append(state, c.tail...), codecZstd)
+		cols.run()
+		done <- c
+	}()
+	var text sectionText
+	ok := derivable
+	if ok {
+		text, ok = w.derivedText(dict)
+	}
+	cols.run()
+	c := <-done
+	mode := textDerived
+	if !ok || !w.derivedPays(dict, c.tail) {
+		mode, text = textSegments, w.segmentText(dict)
+		if len(c.tail) > 0 {
+			// The state was compressed with a tail mode 0 does not use.
+			c.state = appendSection(nil, secState, appendState(nil, tab, st), codecZstd)
+		}
+	}
+	return c.state, w.appendSectionParts(nil, mode, &cols.out, text, true)
 }
 
 func appendSection(b []byte, id byte, raw []byte, codec int) []byte {

@@ -2,8 +2,8 @@ package encoding
 
 import (
 	"bytes"
-	"compress/flate"
 	"encoding/binary"
+	"github.com/klauspost/compress/flate"
 	"hash/crc32"
 	"io"
 	"sync"

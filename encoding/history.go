@@ -3,6 +3,7 @@ package encoding
 import (
 	"encoding/binary"
 	"math"
+	"sync/atomic"
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
@@ -229,15 +230,23 @@ func (k *cursor) delFrom(n, code uint64) uint64 {
 	return k.prevDel + uint64(unzigzag(code-delOther))
 }
 
-// appendHistory writes the history section of changes; dict is the chunk's
-// text dictionary (see textdict.go).
-func appendHistory(b []byte, actors *actorTable, changes []*crdt.Change, dict []byte, compress bool) (hist, tail []byte) {
+// writeHistory writes changes into a new writer that tracks their text
+// (for text mode 1).
+func writeHistory(actors *actorTable, changes []*crdt.Change) *historyWriter {
 	w := newHistoryWriter(actors)
 	w.text = &textTrack{}
 	for _, c := range changes {
 		w.change(c)
 	}
-	return w.appendSectionRenumbered(b, dict, nil, compress)
+	return w
+}
+
+// appendHistory writes the history section of changes; dict is the chunk's
+// text dictionary (see textdict.go), tail what the state section carries.
+func appendHistory(b []byte, actors *actorTable, changes []*crdt.Change, dict []byte, compress bool) (hist, tail []byte) {
+	w := writeHistory(actors, changes)
+	plan := w.planText(dict)
+	return w.appendSectionRenumbered(b, dict, &plan, nil, compress), plan.tail
 }
 
 func newHistoryWriter(actors *actorTable) *historyWriter {
@@ -245,12 +254,10 @@ func newHistoryWriter(actors *actorTable) *historyWriter {
 }
 
 // appendSection appends the history section of the changes written so far,
-// with the text matched against dict, uncompressed. The writer stays open:
-// History keeps one for the whole life of a document and saves it again
-// and again.
-func (w *historyWriter) appendSection(b []byte, dict []byte) []byte {
-	b, _ = w.appendSectionRenumbered(b, nil, nil, false)
-	return b
+// uncompressed, in text mode 0. The writer stays open: History keeps one
+// for the whole life of a document and saves it again and again.
+func (w *historyWriter) appendSection(b []byte) []byte {
+	return w.appendSectionRenumbered(b, nil, &textPlan{mode: textSegments}, nil, false)
 }
 
 // Text modes of a version 2 history section.
@@ -259,46 +266,137 @@ const (
 	textDerived  = 1 // visible characters from the dictionary (textderive.go)
 )
 
-// appendSectionRenumbered is appendSection with the actor indices mapped
-// through renumber, unless it is nil (see History.save), and the columns
-// compressed if compress is set.
-//
-// In text mode 1 the deleted characters are not in the section: they are
-// returned as tail, which the chunk's state section carries.
-func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, renumber []uint64, compress bool) (hist, tail []byte) {
+// textPlan is how a section writes its text. In mode 1 the deleted
+// characters are not in the section: the chunk's state section carries
+// them as its tail.
+type textPlan struct {
+	mode int
+	tail []byte
+}
+
+// derivable reports whether mode 1 may express the writer's text against
+// dict, readying the writer for deletedText and derive if so.
+func (w *historyWriter) derivable(dict []byte) bool {
+	if w.text == nil || !w.text.canDerive(w.raw[colText], dict) {
+		return false
+	}
+	w.text.settle()
+	return true
+}
+
+// derivedPays reports whether mode 1, with lit as its literal stream,
+// stays within what a decoder allows (see minRowAllowance).
+func (w *historyWriter) derivedPays(dict, lit []byte) bool {
+	return int(w.text.nChars) <= minRowAllowance+len(dict)+len(lit)
+}
+
+// planText chooses the text mode against dict: mode 1 when the writer
+// tracks its text and mode 1 can express it and pays.
+func (w *historyWriter) planText(dict []byte) textPlan {
+	if !w.derivable(dict) {
+		return textPlan{mode: textSegments}
+	}
+	lit := w.text.deletedText(w.raw[colText])
+	if !w.derivedPays(dict, lit) {
+		return textPlan{mode: textSegments}
+	}
+	return textPlan{mode: textDerived, tail: lit}
+}
+
+// appendSectionRenumbered appends the history section of the changes
+// written so far, with the text written as plan says against dict, the
+// actor indices mapped through renumber unless it is nil (see
+// History.save), and the columns compressed if compress is set. If mode 1
+// turns out impossible (a visible character missing from dict), the
+// section falls back to mode 0 and plan says so: its tail is then nil.
+func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, plan *textPlan, renumber []uint64, compress bool) []byte {
+	var text sectionText
+	if plan.mode == textDerived {
+		var ok bool
+		if text, ok = w.derivedText(dict); !ok {
+			*plan = textPlan{mode: textSegments}
+		}
+	}
+	if plan.mode == textSegments {
+		text = w.segmentText(dict)
+	}
+	cols := newColumnJobs(w, renumber, compress)
+	cols.run()
+	return w.appendSectionParts(b, plan.mode, &cols.out, text, compress)
+}
+
+// isTextColumn reports whether column i is one of those whose content
+// depends on the text mode.
+func isTextColumn(i int) bool { return i == colTextLen || i == colTextSeg || i == colText }
+
+// sectionText is the content of the text columns in a section's mode.
+type sectionText struct{ textLen, seg, lit []byte }
+
+// derivedText computes the text columns of mode 1 (derivable first); ok is
+// false if mode 1 cannot place every visible character in dict.
+func (w *historyWriter) derivedText(dict []byte) (sectionText, bool) {
+	deltas, ok := w.text.derive(w.raw[colText], dict)
+	return sectionText{textLen: w.text.widths.bytes(), seg: deltas}, ok
+}
+
+// segmentText computes the text columns of mode 0.
+func (w *historyWriter) segmentText(dict []byte) sectionText {
+	seg, lit := matchText(w.raw[colText], dict)
+	return sectionText{textLen: w.column(colTextLen), seg: seg, lit: lit}
+}
+
+// columnJobs encodes every column but the text ones, as appendColumn
+// writes them, into out. Several goroutines may run it at once: each
+// column is taken by one of them. It only reads the writer, so it may run
+// while derive does.
+type columnJobs struct {
+	w        *historyWriter
+	renumber []uint64
+	compress bool
+	next     atomic.Int32
+	out      [numCols][]byte
+}
+
+func newColumnJobs(w *historyWriter, renumber []uint64, compress bool) *columnJobs {
+	return &columnJobs{w: w, renumber: renumber, compress: compress}
+}
+
+func (j *columnJobs) run() {
+	for {
+		i := int(j.next.Add(1)) - 1
+		if i >= numCols {
+			return
+		}
+		if isTextColumn(i) {
+			continue
+		}
+		col := j.w.column(i)
+		if nullable, ok := actorCols[i]; ok && j.renumber != nil {
+			col = renumberColumn(col, j.renumber, nullable)
+		}
+		j.out[i] = appendColumn(nil, i, col, j.compress)
+	}
+}
+
+// appendSectionParts appends a section from its encoded columns and its
+// text columns.
+func (w *historyWriter) appendSectionParts(b []byte, mode int, cols *[numCols][]byte, text sectionText, compress bool) []byte {
 	b = appendUvarint(b, uint64(w.nChanges))
 	b = appendUvarint(b, uint64(w.nOps))
-	mode := textSegments
-	var seg, lit, textLen []byte
-	if w.text != nil {
-		var ok bool
-		if seg, lit, ok = w.text.derive(w.raw[colText], dict); ok && int(w.text.nChars) <= minRowAllowance+len(dict)+len(lit) {
-			mode, tail, textLen = textDerived, lit, w.text.widths.bytes()
-			lit = nil
-		}
-	}
-	if mode == textSegments {
-		seg, lit = matchText(w.raw[colText], dict)
-	}
 	b = append(b, byte(mode))
 	for i := 0; i < numCols; i++ {
-		col := w.column(i)
 		switch i {
-		case colTextSeg:
-			col = seg
-		case colText:
-			col = lit
 		case colTextLen:
-			if mode == textDerived {
-				col = textLen
-			}
+			b = appendColumn(b, i, text.textLen, compress)
+		case colTextSeg:
+			b = appendColumn(b, i, text.seg, compress)
+		case colText:
+			b = appendColumn(b, i, text.lit, compress)
+		default:
+			b = append(b, cols[i]...)
 		}
-		if nullable, ok := actorCols[i]; ok && renumber != nil {
-			col = renumberColumn(col, renumber, nullable)
-		}
-		b = appendColumn(b, i, col, compress)
 	}
-	return b, tail
+	return b
 }
 
 // Columns of a version 2 history section are each stored on their own:

@@ -47,9 +47,7 @@ func (h *History) save(st *State, opt Options) (b []byte, ok bool, err error) {
 			renumber[i] = uint64(tab.index[a])
 		}
 	}
-	return appendChunkWith(nil, tab, st, opt, func(dict []byte) ([]byte, []byte) {
-		return h.whole.appendSectionRenumbered(nil, dict, renumber, opt.Compress)
-	}), true, nil
+	return appendChunkWith(nil, tab, st, opt, h.whole, renumber), true, nil
 }
 
 // actorCols are the columns holding actor indices: plain for the first

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/bits"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/converge-sync/converge/causal"
@@ -310,21 +311,63 @@ func runOf(b []uint64, i, n uint64) uint64 {
 	return n
 }
 
-// derive writes the chunk's text in mode 1 against dict: the delta column
-// and the literal (deleted) characters. ok is false when mode 1 cannot
-// express the text (a visible character missing from dict, invalid UTF-8):
-// the writer then uses mode 0.
-func (t *textTrack) derive(text, dict []byte) (deltas, lit []byte, ok bool) {
-	if t.bad || len(dict) == 0 || len(dict) >= 1<<31 || !utf8.Valid(text) {
-		return nil, nil, false
-	}
+// settle marks again the deletes recorded before what they delete (see
+// pending); marking is idempotent, so every save may do it.
+func (t *textTrack) settle() {
 	for _, d := range t.pending {
 		if d.actor >= 0 && d.actor < len(t.byActor) && len(t.byActor[d.actor]) > 0 {
 			t.markRange(d.actor, d.ctr, d.n)
 		}
 	}
-	anchor := make([]int32, len(text))
-	lit = make([]byte, 0, max(0, len(text)-len(dict))+64)
+}
+
+// canDerive reports whether mode 1 can express text against dict at all.
+func (t *textTrack) canDerive(text, dict []byte) bool {
+	return !t.bad && len(dict) > 0 && len(dict) < 1<<31 && utf8.Valid(text)
+}
+
+// deletedText returns the literal stream of mode 1: the chunk's deleted
+// characters in op order. It needs no dictionary, so the state section
+// that carries it can be compressed while derive runs.
+func (t *textTrack) deletedText(text []byte) []byte {
+	var lit []byte
+	for pi := range t.pieces {
+		p := &t.pieces[pi]
+		o, end := int(p.byteStart), int(p.byteStart+p.nBytes)
+		ci := uint64(p.charStart)
+		for o < end {
+			run, nb := 1, 0
+			if p.ascii {
+				run = int(runOf(t.deleted, ci, uint64(end-o)))
+				nb = run
+			} else {
+				nb = utf8RuneLen(text[o:])
+			}
+			if bitAt(t.deleted, ci) {
+				if lit == nil {
+					lit = make([]byte, 0, max(0, int(t.nChars)/4)+64)
+				}
+				lit = append(lit, text[o:o+nb]...)
+			}
+			o, ci = o+nb, ci+uint64(run)
+		}
+	}
+	return lit
+}
+
+// derive writes the delta column of the chunk's text in mode 1 against
+// dict (the literal stream is deletedText's). ok is false when mode 1
+// cannot express the text (a visible character missing from dict): the
+// writer then uses mode 0. settle and canDerive come first.
+func (t *textTrack) derive(text, dict []byte) (deltas []byte, ok bool) {
+	// Every anchor is written before it is read (a piece's left origin
+	// comes before it), so a pooled slice need not be cleared.
+	ap := anchors.Get().(*[]int32)
+	defer anchors.Put(ap)
+	if cap(*ap) < len(text) {
+		*ap = make([]int32, len(text))
+	}
+	anchor := (*ap)[:len(text)]
 	var d uintCol
 	var finder dictFinder
 	for pi := range t.pieces {
@@ -346,7 +389,6 @@ func (t *textTrack) derive(text, dict []byte) (deltas, lit []byte, ok bool) {
 				run, nb = 1, utf8RuneLen(text[o:])
 			}
 			if bitAt(t.deleted, ci) {
-				lit = append(lit, text[o:o+nb]...)
 				for j := o; j < o+nb; j++ {
 					anchor[j] = P
 				}
@@ -366,11 +408,11 @@ func (t *textTrack) derive(text, dict []byte) (deltas, lit []byte, ok bool) {
 			}
 			if m == 0 {
 				if D = finder.find(dict, text[o:o+nb], int(P)); D < 0 {
-					return nil, nil, false
+					return nil, false
 				}
 				m = commonPrefix(text[o:o+nb], dict[D:])
 				if !p.ascii && m < nb {
-					return nil, nil, false
+					return nil, false
 				}
 			}
 			chars := m
@@ -386,13 +428,17 @@ func (t *textTrack) derive(text, dict []byte) (deltas, lit []byte, ok bool) {
 			o, ci = o+m, ci+uint64(chars)
 		}
 	}
-	return d.bytes(), lit, true
+	return d.bytes(), true
 }
 
 func utf8RuneLen(b []byte) int {
 	_, n := utf8.DecodeRune(b)
 	return n
 }
+
+// anchors holds derive's anchor slices between saves: one is as long as
+// the chunk's text, and a document is saved again and again.
+var anchors = sync.Pool{New: func() any { return new([]int32) }}
 
 // dictFinder finds a stretch of text in the dictionary: first just after
 // the prediction, then anywhere (through a table of 8-byte grams, built
@@ -403,6 +449,7 @@ type dictFinder struct {
 
 const (
 	finderWindow = 512
+	finderNear   = 64
 	finderStride = 4
 	finderBits   = 16
 )
@@ -416,12 +463,24 @@ func (f *dictFinder) find(dict, s []byte, from int) int {
 		s = s[:32]
 	}
 	// Near the prediction first, the longest match (what follows in the op
-	// may have been split off by later typing); then anywhere.
+	// may have been split off by later typing); then anywhere. A match of
+	// the first k bytes is what counts near the prediction, so the window
+	// is searched for those bytes, not for every occurrence of the first.
+	k := min(4, len(s))
 	best, bestLen := -1, 0
+	var w []byte
 	if from < len(dict) {
-		w := dict[from:min(len(dict), from+finderWindow)]
+		// A stretch the gram table can find is looked for only just after
+		// the prediction (most are found within a few dozen bytes); the
+		// rest, in a wider window. Scanning the wide window for stretches
+		// that are far away was most of the time a save took here.
+		win := finderWindow
+		if len(s) >= gram+finderStride-1 {
+			win = finderNear
+		}
+		w = dict[from:min(len(dict), from+win)]
 		for i := 0; i < len(w); i++ {
-			j := bytes.IndexByte(w[i:], s[0])
+			j := bytes.Index(w[i:], s[:k])
 			if j < 0 {
 				break
 			}
@@ -434,7 +493,7 @@ func (f *dictFinder) find(dict, s []byte, from int) int {
 			}
 		}
 	}
-	if bestLen >= min(4, len(s)) {
+	if bestLen >= k {
 		return best
 	}
 	if len(s) >= gram && len(dict) >= gram {
@@ -454,6 +513,18 @@ func (f *dictFinder) find(dict, s []byte, from int) int {
 			if q >= k && bytes.HasPrefix(dict[q-k:], s[:k+gram]) {
 				return q - k
 			}
+		}
+	}
+	// Nothing of k bytes anywhere: the longest shorter match near the
+	// prediction, else the first byte anywhere.
+	for i := 0; i < len(w); i++ {
+		j := bytes.IndexByte(w[i:], s[0])
+		if j < 0 {
+			break
+		}
+		i += j
+		if m := commonPrefix(s, w[i:]); m > bestLen {
+			best, bestLen = from+i, m
 		}
 	}
 	if bestLen > 0 {
