@@ -1,6 +1,7 @@
 package encoding
 
 import (
+	"fmt"
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
 )
@@ -51,13 +52,15 @@ func SaveDoc(d *crdt.Doc, opt Options) ([]byte, error) {
 // LoadDoc decodes a saved document and replays its history into a
 // crdt.Doc whose local changes will be made by actor. The document keeps
 // its history in a compact History.
+//
+// The history is decoded and applied loadBatch changes at a time, so that
+// a long one (tens of millions of keystrokes) never stands in memory as
+// Change structs all at once. A section in text mode 1 is read twice: its
+// texts are rebuilt from which characters are deleted, which only the
+// whole section tells, so a first pass learns that and the second places
+// each op's text as it reads it.
 func LoadDoc(b []byte, actor causal.ActorID) (*crdt.Doc, error) {
 	saved, err := DecodeDocument(b)
-	if err != nil {
-		return nil, err
-	}
-	saved.trusted = true
-	cs, err := saved.Changes()
 	if err != nil {
 		return nil, err
 	}
@@ -65,11 +68,65 @@ func LoadDoc(b []byte, actor causal.ActorID) (*crdt.Doc, error) {
 	// The replay's patches would be thrown away: not making them halves
 	// the time a big document takes to load. Later changes make patches.
 	d.SetPatches(false)
-	if _, err := d.Apply(cs...); err != nil {
-		return nil, err
+	for i, ch := range saved.chunks {
+		// A change saved in two chunks is applied once: Apply ignores
+		// what the document has.
+		if err := loadChunk(d, ch); err != nil {
+			if fe, ok := err.(*FormatError); ok && len(saved.chunks) > 1 {
+				fe.Section = fmt.Sprintf("chunk %d %s", i, fe.Section)
+			}
+			return nil, err
+		}
 	}
 	d.SetPatches(true)
 	return d, nil
+}
+
+// loadBatch is how many changes LoadDoc decodes and applies at a time.
+const loadBatch = 4096
+
+func loadChunk(d *crdt.Doc, ch chunk) error {
+	body, err := ch.history.open()
+	if err != nil {
+		return err
+	}
+	dict := stateDict(ch.state)
+	open := func() (*historyStream, error) {
+		return openHistory(body, ch.actors, dict, ch.tail, ch.version, false) // saved by this program
+	}
+	s, err := open()
+	if err != nil {
+		return err
+	}
+	if s.h.derived {
+		s.h.skim = true
+		for s.changesLeft > 0 {
+			s.h.arena = &arena{}
+			if _, err := s.next(nil, loadBatch); err != nil {
+				return err
+			}
+		}
+		if err := s.finish(); err != nil {
+			return err
+		}
+		deleted := s.h.dr.markAll()
+		if s, err = open(); err != nil {
+			return err
+		}
+		s.h.placing, s.h.dict = true, dict
+		s.h.dr.startPlacing(deleted, dict, ch.tail)
+	}
+	for s.changesLeft > 0 {
+		s.h.arena = &arena{}
+		cs, err := s.next(nil, loadBatch)
+		if err != nil {
+			return err
+		}
+		if _, err := d.Apply(cs...); err != nil {
+			return err
+		}
+	}
+	return s.finish()
 }
 
 // replayState computes the state of a history by applying it to a

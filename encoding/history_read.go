@@ -58,11 +58,16 @@ type historyReader struct {
 	arena   *arena
 	version byte
 
-	chActor   causal.ActorID // of the change being read
-	width     uint64         // of the op just read
-	derived   bool           // text mode 1
-	dr        deriveReader
-	charLimit uint64
+	chActor causal.ActorID // of the change being read
+	width   uint64         // of the op just read
+	derived bool           // text mode 1
+	dr      deriveReader
+	// LoadDoc's two passes over a text mode 1 section: the first skims
+	// (no texts, no right origins: only what says which characters are
+	// deleted), the second places each op's text as it is read.
+	skim, placing bool
+	dict          []byte // for placing
+	charLimit     uint64
 }
 
 func (h *historyReader) spend(n int, what string) error {
@@ -127,9 +132,38 @@ func readColumns(r *reader, v byte) (cols [numCols][]byte, total int, err error)
 // followed the state in the chunk's state section (version 2).
 // limited bounds the rows by the input's size (untrusted input).
 func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID, dict, tail []byte, v byte, a *arena, limited bool) ([]*crdt.Change, error) {
+	s, err := openHistory(body, actors, dict, tail, v, limited)
+	if err != nil {
+		return nil, err
+	}
+	s.h.arena = a
+	if s.h.derived {
+		s.h.dr.ops = make([]derivedOp, 0, min(s.opsLeft, 1<<20))
+	}
+	if out, err = s.next(out, s.changesLeft); err != nil {
+		return nil, err
+	}
+	if err := s.finish(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// historyStream decodes the changes of a history section in order, as
+// many at a time as asked (LoadDoc replays a long history in batches).
+type historyStream struct {
+	h                    *historyReader
+	dict, tail           []byte
+	changesLeft, opsLeft int // announced and not read yet
+	read                 int // changes read
+}
+
+// openHistory reads a history section's header and columns and sets up
+// its readers.
+func openHistory(body []byte, actors []causal.ActorID, dict, tail []byte, v byte, limited bool) (*historyStream, error) {
 	const section = "history"
 	r := newReader(body, section)
-	h := &historyReader{actors: actors, lastSeq: make([]uint64, len(actors)), top: r, arena: a, version: v}
+	h := &historyReader{actors: actors, lastSeq: make([]uint64, len(actors)), top: r, version: v}
 	nc, err := r.uvarint()
 	if err != nil {
 		return nil, err
@@ -203,25 +237,40 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 		h.raw[colTextSeg].r.off = len(h.raw[colTextSeg].r.b)
 		h.raw[colText] = &rawCol{r: reader{b: text, section: section, column: colNames[colText]}, s: string(text)}
 	}
-	if v >= 2 {
-		h.dr.ops = make([]derivedOp, 0, min(int(no), 1<<20))
+	return &historyStream{h: h, dict: dict, tail: tail, changesLeft: int(nc), opsLeft: int(no)}, nil
+}
+
+// next appends the next n changes (fewer if fewer are left), taking them
+// from h.arena. In text mode 1 their texts are set by finish, unless the
+// stream places them (h.placing) or skims (h.skim: no texts at all).
+func (s *historyStream) next(out []*crdt.Change, n int) ([]*crdt.Change, error) {
+	h, r := s.h, s.h.top
+	n = min(n, s.changesLeft)
+	out = slices.Grow(out, n)
+	cs := take(&h.arena.changes, n, 0)
+	all := n == s.changesLeft
+	var ops []crdt.Op
+	if all {
+		ops = take(&h.arena.ops, s.opsLeft, 0)
 	}
-	out = slices.Grow(out, int(nc))
-	cs := take(&a.changes, int(nc), 0)
-	ops := take(&a.ops, int(no), 0)
 	for i := range cs {
 		c := &cs[i]
-		a, n, err := h.change(c)
+		a, m, err := h.change(c)
 		if err != nil {
 			return nil, err
 		}
-		if n > uint64(len(ops)) {
-			return nil, r.fail(ErrMalformed, "change %d has %d ops, only %d left", i, n, len(ops))
+		if m > uint64(s.opsLeft) {
+			return nil, r.fail(ErrMalformed, "change %d has %d ops, only %d left", s.read, m, s.opsLeft)
 		}
-		if n > 0 {
-			c.Ops = ops[:n:n]
-			ops = ops[n:]
+		if m > 0 {
+			if all {
+				c.Ops = ops[:m:m]
+				ops = ops[m:]
+			} else {
+				c.Ops = take(&h.arena.ops, int(m), 16*minArena)
+			}
 		}
+		s.opsLeft -= int(m)
 		own := c.StartOp
 		h.chActor = c.Actor
 		for j := range c.Ops {
@@ -233,18 +282,42 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 		h.lastSeq[a] = c.Seq
 		h.maxOp = own - 1
 		out = append(out, c)
+		s.read++
 	}
-	if len(ops) != 0 {
-		return nil, r.fail(ErrMalformed, "%d ops announced but not used", len(ops))
+	s.changesLeft -= n
+	switch {
+	case h.placing:
+		h.dr.settle()
+	case h.skim:
+		h.dr.forget()
+	}
+	return out, nil
+}
+
+// finish checks, once every change is read, that the columns hold nothing
+// more, and in text mode 1 gives the ops their texts (unless placed).
+func (s *historyStream) finish() error {
+	h := s.h
+	if s.opsLeft != 0 {
+		return h.top.fail(ErrMalformed, "%d ops announced but not used", s.opsLeft)
 	}
 	if h.derived {
-		if err := h.dr.rebuild(dict, tail, h.u[colTextSeg]); err != nil {
-			return nil, err
+		var err error
+		switch {
+		case h.placing:
+			err = h.dr.endPlacing()
+		case !h.skim:
+			err = h.dr.rebuild(s.dict, s.tail, h.u[colTextSeg])
+		}
+		if err != nil {
+			return err
 		}
 	}
 	for i := 0; i < numCols; i++ {
 		var err error
 		switch {
+		case h.skim && i == colTextSeg:
+			continue // the first pass does not read the texts
 		case h.u[i] != nil:
 			err = h.u[i].end()
 		case h.d[i] != nil:
@@ -253,10 +326,10 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 			err = h.raw[i].end()
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func (h *historyReader) actor(col int) (int, error) {
@@ -412,6 +485,9 @@ func (h *historyReader) op(op *crdt.Op, own uint64) error {
 				return h.cur.rightFrom(op.Left.Counter, code), err
 			}
 			if code == rightPredicted {
+				if h.skim {
+					return 0, nil // right origins do not bear on which characters are deleted
+				}
 				p, ok := h.dr.predictRight(op.Obj, op.Left)
 				if !ok {
 					return 0, h.u[colRightCtr].r.fail(ErrMalformed, "right origin predicted where there is no prediction")
@@ -446,6 +522,11 @@ func (h *historyReader) op(op *crdt.Op, own uint64) error {
 			}
 			if h.version >= 2 {
 				h.dr.insert(op, own, h.chActor, h.width)
+				if h.placing {
+					if err := h.dr.place(len(h.dr.ops)-1, op.Left, h.dict, h.u[colTextSeg]); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		h.cur.lastIns = own + h.width - 1
@@ -464,7 +545,7 @@ func (h *historyReader) op(op *crdt.Op, own uint64) error {
 		if !op.Elem.IsZero() {
 			h.cur.prevDel, h.cur.prevLen = op.Elem.Counter, op.Len
 			if h.derived {
-				h.dr.dels = append(h.dr.dels, op)
+				h.dr.deleteText(op)
 			}
 		}
 		return nil

@@ -536,31 +536,53 @@ func (f *dictFinder) find(dict, s []byte, from int) int {
 	return -1
 }
 
-// deriveReader rebuilds the texts of mode 1 on the decoding side, once
-// every op of the chunk is known.
+// deriveReader rebuilds the texts of mode 1 on the decoding side. A whole
+// section is decoded first and its texts rebuilt at the end (rebuild),
+// because which characters are deleted is known only once every op is.
+// LoadDoc, which must not hold every change of a long history at once,
+// learns the deleted characters in a first pass (markAll) and then places
+// each op's text as it is decoded (place), batch after batch: so the
+// reader keeps what it needs of each op by value, never the op itself.
 type deriveReader struct {
 	ops     []derivedOp
-	byActor map[causal.ActorID][]int // indices into ops, in op order
+	byActor map[causal.ActorID][]int32 // indices into ops, in op order
 	nChars  uint64
-	dels    []*crdt.Op // the deleteText ops
+	dels    []derivedDel // the deleteText ops
 
 	kids map[causal.OpID]causal.OpID // as textTrack's
 	prev int                         // index of the last op with characters, -1 none
+
+	// The ops whose text is still to be set, from ops[waitFrom] on.
+	waiting  []*crdt.Op
+	waitFrom int
+
+	// Placing texts: the characters known deleted, the texts so far, and
+	// for each of their bytes the dictionary offset the next character's
+	// prediction starts from.
+	deleted []uint64
+	text    []byte
+	anchor  []int32
+	tr      reader // the deleted characters (the state section's tail)
 }
 
 type derivedOp struct {
-	op         *crdt.Op
 	own        uint64
-	actor      causal.ActorID
-	width      uint64
-	cont       bool   // typed on from the op before it
 	first      uint64 // index of its first character among all
-	start, end int    // its bytes in the rebuilt text
+	width      uint64
+	right      causal.OpID // its right origin, for predictRight
+	actor      causal.ActorID
+	start, end int  // its bytes in the rebuilt text
+	cont       bool // typed on from the op before it
+}
+
+type derivedDel struct {
+	actor  causal.ActorID
+	ctr, n uint64
 }
 
 func (r *deriveReader) insert(op *crdt.Op, own uint64, actor causal.ActorID, width uint64) {
 	if r.byActor == nil {
-		r.byActor = map[causal.ActorID][]int{}
+		r.byActor = map[causal.ActorID][]int32{}
 		r.kids = map[causal.OpID]causal.OpID{}
 		r.prev = -1
 	}
@@ -578,10 +600,16 @@ func (r *deriveReader) insert(op *crdt.Op, own uint64, actor causal.ActorID, wid
 			r.kids[key] = causal.OpID{Counter: own, Actor: actor}
 		}
 		r.prev = len(r.ops)
-		r.byActor[actor] = append(r.byActor[actor], len(r.ops))
+		r.byActor[actor] = append(r.byActor[actor], int32(len(r.ops)))
 	}
-	r.ops = append(r.ops, derivedOp{op: op, own: own, actor: actor, width: width, cont: cont, first: r.nChars})
+	r.ops = append(r.ops, derivedOp{own: own, actor: actor, width: width, cont: cont, first: r.nChars, right: op.Right})
+	r.waiting = append(r.waiting, op)
 	r.nChars += width
+}
+
+// deleteText records a deleteText op with an element.
+func (r *deriveReader) deleteText(op *crdt.Op) {
+	r.dels = append(r.dels, derivedDel{actor: op.Elem.Actor, ctr: op.Elem.Counter, n: op.Len})
 }
 
 // predictRight is textTrack.predictRight on the decoding side, over the
@@ -608,7 +636,7 @@ func (r *deriveReader) predictRight(obj, left causal.OpID) (causal.OpID, bool) {
 	if j2, k2, ok := r.find(left.Actor, left.Counter+1, len(r.ops)); ok && k2 == 0 && r.ops[j2].cont {
 		return next, true
 	}
-	return r.ops[j].op.Right, true
+	return r.ops[j].right, true
 }
 
 // find returns the op before op number before holding character (actor,
@@ -627,7 +655,7 @@ func (r *deriveReader) find(actor causal.ActorID, ctr uint64, before int) (int, 
 	if lo == 0 {
 		return 0, 0, false
 	}
-	i := ps[lo-1]
+	i := int(ps[lo-1])
 	o := &r.ops[i]
 	if ctr-o.own >= o.width || i >= before {
 		return 0, 0, false
@@ -637,10 +665,10 @@ func (r *deriveReader) find(actor causal.ActorID, ctr uint64, before int) (int, 
 
 // markDeleted sets the bits of the characters a deleteText op names: the
 // ops of its actor whose counters overlap its range.
-func (r *deriveReader) markDeleted(bits []uint64, del *crdt.Op) {
-	ps := r.byActor[del.Elem.Actor]
-	from := del.Elem.Counter
-	to := from + del.Len // exclusive; a range that wraps names nothing past 2^64
+func (r *deriveReader) markDeleted(bits []uint64, del derivedDel) {
+	ps := r.byActor[del.actor]
+	from := del.ctr
+	to := from + del.n // exclusive; a range that wraps names nothing past 2^64
 	if to < from {
 		to = ^uint64(0)
 	}
@@ -666,6 +694,16 @@ func (r *deriveReader) markDeleted(bits []uint64, del *crdt.Op) {
 	}
 }
 
+// markAll returns the bits of every character the deleteText ops read so
+// far name.
+func (r *deriveReader) markAll() []uint64 {
+	deleted := make([]uint64, (r.nChars+63)/64)
+	for _, d := range r.dels {
+		r.markDeleted(deleted, d)
+	}
+	return deleted
+}
+
 // lastByte returns the offset in text of the last byte of character k of
 // op i (already rebuilt).
 func (r *deriveReader) lastByte(text []byte, i int, k uint64) int {
@@ -682,73 +720,117 @@ func (r *deriveReader) lastByte(text []byte, i int, k uint64) int {
 	return p + n - 1
 }
 
-// rebuild gives every insertText op its text: deleted characters from
-// tail, visible ones from dict at the predicted offset plus the next delta.
-func (r *deriveReader) rebuild(dict, tail []byte, deltas *uintIter) error {
-	deleted := make([]uint64, (r.nChars+63)/64)
-	for _, d := range r.dels {
-		r.markDeleted(deleted, d)
-	}
-	tr := reader{b: tail, section: "state", column: "deleted text"}
+// startPlacing gets r ready to place texts, given the deleted characters'
+// bits (which must cover every character the ops will have) and tail.
+func (r *deriveReader) startPlacing(deleted []uint64, dict, tail []byte) {
+	r.deleted = deleted
+	r.tr = reader{b: tail, section: "state", column: "deleted text"}
 	est := min(len(dict)+len(tail), 1<<26)
-	text := make([]byte, 0, est)
-	anchor := make([]int32, 0, est)
-	for i := range r.ops {
-		o := &r.ops[i]
-		o.start = len(text)
-		prevLast := -1
-		if left := o.op.Left; !left.IsZero() {
-			if j, k, ok := r.find(left.Actor, left.Counter, i); ok {
-				prevLast = r.lastByte(text, j, k)
+	r.text = make([]byte, 0, est)
+	r.anchor = make([]int32, 0, est)
+}
+
+// place gives op i, whose left origin is left, its bytes in r.text:
+// deleted characters from the tail, visible ones from dict at the
+// predicted offset plus the next delta.
+func (r *deriveReader) place(i int, left causal.OpID, dict []byte, deltas *uintIter) error {
+	o := &r.ops[i]
+	o.start = len(r.text)
+	prevLast := -1
+	if !left.IsZero() {
+		if j, k, ok := r.find(left.Actor, left.Counter, i); ok {
+			prevLast = r.lastByte(r.text, j, k)
+		}
+	}
+	tr := &r.tr
+	for k := uint64(0); k < o.width; k++ {
+		P := int64(0)
+		if prevLast >= 0 {
+			P = int64(r.anchor[prevLast])
+		}
+		if o.first+k >= uint64(len(r.deleted))*64 {
+			return deltas.r.fail(ErrMalformed, "more characters than the first pass counted")
+		}
+		if bitAt(r.deleted, o.first+k) {
+			c, n := utf8.DecodeRune(tr.b[tr.off:])
+			if n == 0 {
+				return tr.fail(ErrTruncated, "deleted characters run out")
+			}
+			if c == utf8.RuneError && n == 1 {
+				return tr.fail(ErrMalformed, "invalid UTF-8")
+			}
+			r.text = append(r.text, tr.b[tr.off:tr.off+n]...)
+			tr.off += n
+			for ; n > 0; n-- {
+				r.anchor = append(r.anchor, int32(P))
+			}
+		} else {
+			d, err := deltas.nextInt()
+			if err != nil {
+				return err
+			}
+			D := P + d
+			if D < 0 || D >= int64(len(dict)) {
+				return deltas.r.fail(ErrMalformed, "character at %d outside the %d-byte dictionary", D, len(dict))
+			}
+			c, n := utf8.DecodeRune(dict[D:])
+			if c == utf8.RuneError && n == 1 {
+				return deltas.r.fail(ErrMalformed, "invalid UTF-8 in the dictionary at %d", D)
+			}
+			r.text = append(r.text, dict[D:D+int64(n)]...)
+			for j := 1; j <= n; j++ {
+				r.anchor = append(r.anchor, int32(D)+int32(j))
 			}
 		}
-		for k := uint64(0); k < o.width; k++ {
-			P := int64(0)
-			if prevLast >= 0 {
-				P = int64(anchor[prevLast])
-			}
-			if bitAt(deleted, o.first+k) {
-				c, n := utf8.DecodeRune(tr.b[tr.off:])
-				if n == 0 {
-					return tr.fail(ErrTruncated, "deleted characters run out")
-				}
-				if c == utf8.RuneError && n == 1 {
-					return tr.fail(ErrMalformed, "invalid UTF-8")
-				}
-				text = append(text, tr.b[tr.off:tr.off+n]...)
-				tr.off += n
-				for ; n > 0; n-- {
-					anchor = append(anchor, int32(P))
-				}
-			} else {
-				d, err := deltas.nextInt()
-				if err != nil {
-					return err
-				}
-				D := P + d
-				if D < 0 || D >= int64(len(dict)) {
-					return deltas.r.fail(ErrMalformed, "character at %d outside the %d-byte dictionary", D, len(dict))
-				}
-				c, n := utf8.DecodeRune(dict[D:])
-				if c == utf8.RuneError && n == 1 {
-					return deltas.r.fail(ErrMalformed, "invalid UTF-8 in the dictionary at %d", D)
-				}
-				text = append(text, dict[D:D+int64(n)]...)
-				for j := 1; j <= n; j++ {
-					anchor = append(anchor, int32(D)+int32(j))
-				}
-			}
-			prevLast = len(text) - 1
+		prevLast = len(r.text) - 1
+	}
+	o.end = len(r.text)
+	return nil
+}
+
+// settle gives the waiting ops, all placed, their texts, cut from one
+// string.
+func (r *deriveReader) settle() {
+	if len(r.waiting) == 0 {
+		return
+	}
+	base := r.ops[r.waitFrom].start
+	s := string(r.text[base:])
+	for k, op := range r.waiting {
+		o := &r.ops[r.waitFrom+k]
+		op.Text = s[o.start-base : o.end-base]
+	}
+	clear(r.waiting) // the ops are the caller's now
+	r.waiting = r.waiting[:0]
+	r.waitFrom = len(r.ops)
+}
+
+// forget drops the waiting ops without texts (the first pass).
+func (r *deriveReader) forget() {
+	clear(r.waiting)
+	r.waiting = r.waiting[:0]
+	r.waitFrom = len(r.ops)
+}
+
+// endPlacing checks that every deleted character was used.
+func (r *deriveReader) endPlacing() error {
+	if !r.tr.done() {
+		return r.tr.fail(ErrMalformed, "%d bytes of deleted characters not used", r.tr.rest())
+	}
+	return nil
+}
+
+// rebuild gives every insertText op its text, once all are read.
+func (r *deriveReader) rebuild(dict, tail []byte, deltas *uintIter) error {
+	r.startPlacing(r.markAll(), dict, tail)
+	for i, op := range r.waiting {
+		if err := r.place(r.waitFrom+i, op.Left, dict, deltas); err != nil {
+			return err
 		}
-		o.end = len(text)
 	}
-	if !tr.done() {
-		return tr.fail(ErrMalformed, "%d bytes of deleted characters not used", tr.rest())
+	if err := r.endPlacing(); err != nil {
+		return err
 	}
-	s := string(text)
-	for i := range r.ops {
-		o := &r.ops[i]
-		o.op.Text = s[o.start:o.end]
-	}
+	r.settle()
 	return nil
 }

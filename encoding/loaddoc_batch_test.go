@@ -1,0 +1,169 @@
+package encoding
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/converge-sync/converge/causal"
+	"github.com/converge-sync/converge/crdt"
+)
+
+// editedText makes two replicas type, delete and retype in one text, merging
+// now and then, until they hold n changes between them: long enough that
+// LoadDoc replays it in several batches.
+func editedText(t *testing.T, n int, seed uint64) *crdt.Doc {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 3))
+	a := crdt.NewDoc(causal.ActorID{1}, crdt.WithHistory(NewHistory()))
+	b := crdt.NewDoc(causal.ActorID{2}, crdt.WithHistory(NewHistory()))
+	a.SetPatches(false)
+	b.SetPatches(false)
+	var text crdt.ObjID
+	if _, _, err := a.Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error {
+		var err error
+		text, err = tx.Put(crdt.Root, "text", crdt.NewText())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	docs := []*crdt.Doc{a, b}
+	for i := 0; i < n; i++ {
+		d := docs[r.IntN(2)]
+		if r.IntN(50) == 0 {
+			other := docs[0]
+			if other == d {
+				other = docs[1]
+			}
+			if _, err := d.Apply(other.ChangesSince(d.Version())...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, ok := d.Get(crdt.Root, "text"); !ok {
+			continue // b has not seen the text yet
+		}
+		l := d.Len(text)
+		if _, _, err := d.Change(crdt.ChangeOptions{Time: int64(i)}, func(tx *crdt.Txn) error {
+			switch {
+			case l > 0 && r.IntN(4) == 0:
+				pos := r.IntN(l)
+				return tx.Splice(text, pos, min(1+r.IntN(3), l-pos), "")
+			case r.IntN(20) == 0:
+				return tx.Splice(text, r.IntN(l+1), 0, "é€x")
+			default:
+				return tx.Splice(text, r.IntN(l+1), 0, string(rune('a'+r.IntN(26))))
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Apply(b.ChangesSince(a.Version())...); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// sameHistory fails unless both documents hold the same changes, byte for
+// byte, in the same order.
+func sameHistory(t *testing.T, got, want []*crdt.Change) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d changes, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if !bytes.Equal(EncodeChange(got[i]), EncodeChange(want[i])) {
+			t.Fatalf("change %d differs: %v, want %v", i, got[i].ID(), want[i].ID())
+		}
+	}
+}
+
+// LoadDoc replays a long history in batches, reading a text mode 1
+// section twice; the document it opens is the saved one: same text, same
+// history, same bytes when saved again, and it edits on.
+func TestLoadDocInBatches(t *testing.T) {
+	d := editedText(t, 3*loadBatch+100, 1)
+	for _, opt := range []Options{{}, {Compress: true}} {
+		saved, err := SaveDoc(d, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := historyMode(t, saved); m != textDerived {
+			t.Fatalf("text mode %d: the test means to load derived text", m)
+		}
+		loaded, err := LoadDoc(saved, causal.ActorID{0xc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(loaded.JSON(), d.JSON()) {
+			t.Fatal("loaded text differs")
+		}
+		dec, err := DecodeDocument(saved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := dec.Changes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameHistory(t, loaded.Changes(), want)
+		again, err := SaveDoc(loaded, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(again, saved) {
+			t.Fatal("the loaded document saves different bytes")
+		}
+		if _, _, err := loaded.Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error {
+			txt, _ := loaded.Get(crdt.Root, "text")
+			return tx.Splice(txt.Obj(), 0, 0, "!")
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A document of several chunks, some changes saved twice, loads in batches
+// too, each change once.
+func TestLoadDocChunksInBatches(t *testing.T) {
+	d := editedText(t, 2*loadBatch, 2)
+	all := d.Changes()
+	early := crdt.NewDoc(causal.ActorID{})
+	if _, err := early.Apply(all[:loadBatch+10]...); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := SaveDoc(early, Options{Compress: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved, err = AppendChanges(saved, all[loadBatch:]...); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := LoadDoc(saved, causal.ActorID{0xc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(loaded.JSON(), d.JSON()) {
+		t.Fatal("loaded text differs")
+	}
+	if loaded.Version().Compare(d.Version()) != causal.Equal {
+		t.Fatalf("version %v, want %v", loaded.Version(), d.Version())
+	}
+}
+
+// Damage anywhere in a saved document makes LoadDoc fail with an error,
+// never panic, now that it reads a section in two passes.
+func TestLoadDocDamaged(t *testing.T) {
+	d := editedText(t, 300, 3)
+	saved, err := SaveDoc(d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(4, 4))
+	for i := 0; i < 300; i++ {
+		b := bytes.Clone(saved)
+		b[r.IntN(len(b))] ^= byte(1 + r.IntN(255))
+		if loaded, err := LoadDoc(b, causal.ActorID{0xc}); err == nil && loaded == nil {
+			t.Fatal("no document and no error")
+		}
+	}
+}
