@@ -99,7 +99,7 @@ func loadChunk(d *crdt.Doc, ch chunk) error {
 		return err
 	}
 	if s.h.derived {
-		s.h.skim = true
+		s.h.skim, s.h.dr.noKids = true, true
 		for s.changesLeft > 0 {
 			s.h.arena = &arena{}
 			if _, err := s.next(nil, loadBatch); err != nil {
@@ -113,8 +113,8 @@ func loadChunk(d *crdt.Doc, ch chunk) error {
 		if s, err = open(); err != nil {
 			return err
 		}
-		s.h.placing, s.h.dict = true, dict
 		s.h.dr.startPlacing(deleted, dict, ch.tail)
+		s.h.dr.deltas = s.h.u[colTextSeg]
 	}
 	for s.changesLeft > 0 {
 		s.h.arena = &arena{}

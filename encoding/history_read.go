@@ -62,12 +62,10 @@ type historyReader struct {
 	width   uint64         // of the op just read
 	derived bool           // text mode 1
 	dr      deriveReader
-	// LoadDoc's two passes over a text mode 1 section: the first skims
-	// (no texts, no right origins: only what says which characters are
-	// deleted), the second places each op's text as it is read.
-	skim, placing bool
-	dict          []byte // for placing
-	charLimit     uint64
+	// LoadDoc's first pass over a text mode 1 section skims: no texts,
+	// no right origins, only what says which characters are deleted.
+	skim      bool
+	charLimit uint64
 }
 
 func (h *historyReader) spend(n int, what string) error {
@@ -137,9 +135,6 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 		return nil, err
 	}
 	s.h.arena = a
-	if s.h.derived {
-		s.h.dr.ops = make([]derivedOp, 0, min(s.opsLeft, 1<<20))
-	}
 	if out, err = s.next(out, s.changesLeft); err != nil {
 		return nil, err
 	}
@@ -286,7 +281,7 @@ func (s *historyStream) next(out []*crdt.Change, n int) ([]*crdt.Change, error) 
 	}
 	s.changesLeft -= n
 	switch {
-	case h.placing:
+	case h.dr.placing:
 		h.dr.settle()
 	case h.skim:
 		h.dr.forget()
@@ -304,7 +299,7 @@ func (s *historyStream) finish() error {
 	if h.derived {
 		var err error
 		switch {
-		case h.placing:
+		case h.dr.placing:
 			err = h.dr.endPlacing()
 		case !h.skim:
 			err = h.dr.rebuild(s.dict, s.tail, h.u[colTextSeg])
@@ -521,11 +516,8 @@ func (h *historyReader) op(op *crdt.Op, own uint64) error {
 				h.width = op.Width()
 			}
 			if h.version >= 2 {
-				h.dr.insert(op, own, h.chActor, h.width)
-				if h.placing {
-					if err := h.dr.place(len(h.dr.ops)-1, op.Left, h.dict, h.u[colTextSeg]); err != nil {
-						return err
-					}
+				if err := h.dr.insert(op, own, h.chActor, h.width); err != nil {
+					return err
 				}
 			}
 		}

@@ -541,38 +541,44 @@ func (f *dictFinder) find(dict, s []byte, from int) int {
 // because which characters are deleted is known only once every op is.
 // LoadDoc, which must not hold every change of a long history at once,
 // learns the deleted characters in a first pass (markAll) and then places
-// each op's text as it is decoded (place), batch after batch: so the
-// reader keeps what it needs of each op by value, never the op itself.
+// each op's text as it reads it, batch after batch.
+//
+// What the reader keeps of the ops is a table of pieces, as the writer's
+// textTrack does: a piece is a stretch of ops typed on one after the other
+// (each op continuing the one before it), so a history of typing is a few
+// pieces per line, not an entry per keystroke.
 type deriveReader struct {
-	ops     []derivedOp
-	byActor map[causal.ActorID][]int32 // indices into ops, in op order
+	pieces  []derivedPiece
+	byActor map[causal.ActorID][]int32 // indices into pieces, in counter order
 	nChars  uint64
 	dels    []derivedDel // the deleteText ops
+	prev    int          // index of the piece of the last op with characters, -1 none
 
-	kids map[causal.OpID]causal.OpID // as textTrack's
-	prev int                         // index of the last op with characters, -1 none
+	kids   map[causal.OpID]causal.OpID // as textTrack's
+	noKids bool                        // the first pass predicts no right origins
 
-	// The ops whose text is still to be set, from ops[waitFrom] on.
-	waiting  []*crdt.Op
-	waitFrom int
+	// The insertText ops whose texts are still to be set.
+	waiting []waitingOp
 
 	// Placing texts: the characters known deleted, the texts so far, and
 	// for each of their bytes the dictionary offset the next character's
 	// prediction starts from.
+	placing bool
 	deleted []uint64
 	text    []byte
 	anchor  []int32
 	tr      reader // the deleted characters (the state section's tail)
+	dict    []byte
+	deltas  *uintIter // the textSeg column: offsets from the predictions
 }
 
-type derivedOp struct {
-	own        uint64
+type derivedPiece struct {
+	own        uint64 // counter of its first character
 	first      uint64 // index of its first character among all
 	width      uint64
-	right      causal.OpID // its right origin, for predictRight
 	actor      causal.ActorID
-	start, end int  // its bytes in the rebuilt text
-	cont       bool // typed on from the op before it
+	right      causal.OpID // right origin of its last op, for predictRight
+	start, end int         // its bytes in the rebuilt text, when placed
 }
 
 type derivedDel struct {
@@ -580,31 +586,62 @@ type derivedDel struct {
 	ctr, n uint64
 }
 
-func (r *deriveReader) insert(op *crdt.Op, own uint64, actor causal.ActorID, width uint64) {
+type waitingOp struct {
+	op         *crdt.Op
+	own, width uint64
+	actor      causal.ActorID
+	start, end int // its bytes in the rebuilt text, when placed
+}
+
+func (r *deriveReader) init() {
 	if r.byActor == nil {
 		r.byActor = map[causal.ActorID][]int32{}
-		r.kids = map[causal.OpID]causal.OpID{}
 		r.prev = -1
 	}
-	cont := false
+	if r.kids == nil {
+		r.kids = map[causal.OpID]causal.OpID{}
+	}
+}
+
+// insert records an insertText op of width characters, placing its text
+// first if r is placing.
+func (r *deriveReader) insert(op *crdt.Op, own uint64, actor causal.ActorID, width uint64) error {
+	r.init()
+	w := waitingOp{op: op, own: own, width: width, actor: actor, start: len(r.text), end: len(r.text)}
 	if width > 0 {
+		cont := false
 		if r.prev >= 0 {
-			p := &r.ops[r.prev]
+			p := &r.pieces[r.prev]
 			cont = p.actor == actor && own == p.own+p.width && op.Left.Actor == actor && op.Left.Counter == own-1
 		}
-		if !cont {
+		if !cont && !r.noKids {
 			key := op.Left
 			if key.IsZero() {
 				key = op.Obj
 			}
 			r.kids[key] = causal.OpID{Counter: own, Actor: actor}
 		}
-		r.prev = len(r.ops)
-		r.byActor[actor] = append(r.byActor[actor], int32(len(r.ops)))
+		if r.placing {
+			var err error
+			if w.start, w.end, err = r.place(op.Left, r.nChars, width); err != nil {
+				return err
+			}
+		}
+		if cont {
+			p := &r.pieces[r.prev]
+			p.width += width
+			p.right = op.Right
+			p.end = w.end
+		} else {
+			r.prev = len(r.pieces)
+			r.byActor[actor] = append(r.byActor[actor], int32(len(r.pieces)))
+			r.pieces = append(r.pieces, derivedPiece{own: own, first: r.nChars, width: width, actor: actor,
+				right: op.Right, start: w.start, end: w.end})
+		}
 	}
-	r.ops = append(r.ops, derivedOp{own: own, actor: actor, width: width, cont: cont, first: r.nChars, right: op.Right})
-	r.waiting = append(r.waiting, op)
+	r.waiting = append(r.waiting, w)
 	r.nChars += width
+	return nil
 }
 
 // deleteText records a deleteText op with an element.
@@ -613,8 +650,11 @@ func (r *deriveReader) deleteText(op *crdt.Op) {
 }
 
 // predictRight is textTrack.predictRight on the decoding side, over the
-// ops read so far.
+// ops read so far. Within a piece the character after left is the next
+// one typed; past a piece's end it is the right origin of the piece's last
+// op, since an op typed on from there would have joined the piece.
 func (r *deriveReader) predictRight(obj, left causal.OpID) (causal.OpID, bool) {
+	r.init()
 	key := left
 	if left.IsZero() {
 		key = obj
@@ -625,28 +665,24 @@ func (r *deriveReader) predictRight(obj, left causal.OpID) (causal.OpID, bool) {
 	if left.IsZero() {
 		return causal.OpID{}, false
 	}
-	j, k, ok := r.find(left.Actor, left.Counter, len(r.ops))
+	j, k, ok := r.find(left.Actor, left.Counter)
 	if !ok {
 		return causal.OpID{}, false
 	}
-	next := causal.OpID{Counter: left.Counter + 1, Actor: left.Actor}
-	if k+1 < r.ops[j].width {
-		return next, true
+	if k+1 < r.pieces[j].width {
+		return causal.OpID{Counter: left.Counter + 1, Actor: left.Actor}, true
 	}
-	if j2, k2, ok := r.find(left.Actor, left.Counter+1, len(r.ops)); ok && k2 == 0 && r.ops[j2].cont {
-		return next, true
-	}
-	return r.ops[j].right, true
+	return r.pieces[j].right, true
 }
 
-// find returns the op before op number before holding character (actor,
-// ctr), and the character's index in it.
-func (r *deriveReader) find(actor causal.ActorID, ctr uint64, before int) (int, uint64, bool) {
+// find returns the piece holding character (actor, ctr), and the
+// character's index in it.
+func (r *deriveReader) find(actor causal.ActorID, ctr uint64) (int, uint64, bool) {
 	ps := r.byActor[actor]
 	lo, hi := 0, len(ps)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if r.ops[ps[m]].own <= ctr {
+		if r.pieces[ps[m]].own <= ctr {
 			lo = m + 1
 		} else {
 			hi = m
@@ -656,15 +692,15 @@ func (r *deriveReader) find(actor causal.ActorID, ctr uint64, before int) (int, 
 		return 0, 0, false
 	}
 	i := int(ps[lo-1])
-	o := &r.ops[i]
-	if ctr-o.own >= o.width || i >= before {
+	p := &r.pieces[i]
+	if ctr-p.own >= p.width {
 		return 0, 0, false
 	}
-	return i, ctr - o.own, true
+	return i, ctr - p.own, true
 }
 
 // markDeleted sets the bits of the characters a deleteText op names: the
-// ops of its actor whose counters overlap its range.
+// pieces of its actor whose counters overlap its range.
 func (r *deriveReader) markDeleted(bits []uint64, del derivedDel) {
 	ps := r.byActor[del.actor]
 	from := del.ctr
@@ -672,24 +708,24 @@ func (r *deriveReader) markDeleted(bits []uint64, del derivedDel) {
 	if to < from {
 		to = ^uint64(0)
 	}
-	// The first op that ends after from.
+	// The first piece that ends after from.
 	lo, hi := 0, len(ps)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if o := &r.ops[ps[m]]; o.own+o.width <= from {
+		if p := &r.pieces[ps[m]]; p.own+p.width <= from {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
 	for _, i := range ps[lo:] {
-		o := &r.ops[i]
-		if o.own >= to {
+		p := &r.pieces[i]
+		if p.own >= to {
 			break
 		}
-		a, b := max(from, o.own), min(to, o.own+o.width)
+		a, b := max(from, p.own), min(to, p.own+p.width)
 		if a < b {
-			setBits(bits, o.first+a-o.own, b-a)
+			setBits(bits, p.first+a-p.own, b-a)
 		}
 	}
 }
@@ -697,6 +733,7 @@ func (r *deriveReader) markDeleted(bits []uint64, del derivedDel) {
 // markAll returns the bits of every character the deleteText ops read so
 // far name.
 func (r *deriveReader) markAll() []uint64 {
+	r.init()
 	deleted := make([]uint64, (r.nChars+63)/64)
 	for _, d := range r.dels {
 		r.markDeleted(deleted, d)
@@ -704,60 +741,73 @@ func (r *deriveReader) markAll() []uint64 {
 	return deleted
 }
 
-// lastByte returns the offset in text of the last byte of character k of
-// op i (already rebuilt).
-func (r *deriveReader) lastByte(text []byte, i int, k uint64) int {
-	o := &r.ops[i]
-	if uint64(o.end-o.start) == o.width {
-		return o.start + int(k)
+// lastByte returns the offset in r.text of the last byte of character k of
+// piece i (placed), reading from the nearer end of the piece.
+func (r *deriveReader) lastByte(i int, k uint64) int {
+	p := &r.pieces[i]
+	if uint64(p.end-p.start) == p.width {
+		return p.start + int(k)
 	}
-	p := o.start
+	if back := p.width - 1 - k; back < k {
+		e := p.end
+		for ; back > 0; back-- {
+			_, n := utf8.DecodeLastRune(r.text[p.start:e])
+			e -= n
+		}
+		return e - 1
+	}
+	o := p.start
 	for ; k > 0; k-- {
-		_, n := utf8.DecodeRune(text[p:o.end])
-		p += n
+		_, n := utf8.DecodeRune(r.text[o:p.end])
+		o += n
 	}
-	_, n := utf8.DecodeRune(text[p:o.end])
-	return p + n - 1
+	_, n := utf8.DecodeRune(r.text[o:p.end])
+	return o + n - 1
 }
 
-// startPlacing gets r ready to place texts, given the deleted characters'
-// bits (which must cover every character the ops will have) and tail.
+// startPlacing makes insert place each op's text as it comes, given the
+// deleted characters' bits (which must cover every character the ops will
+// have) and tail. It starts over: the pieces read so far are dropped.
 func (r *deriveReader) startPlacing(deleted []uint64, dict, tail []byte) {
-	r.deleted = deleted
+	r.init()
+	r.pieces, r.dels, r.nChars, r.prev = r.pieces[:0], nil, 0, -1
+	r.byActor = map[causal.ActorID][]int32{}
+	r.placing, r.deleted = true, deleted
 	r.tr = reader{b: tail, section: "state", column: "deleted text"}
 	est := min(len(dict)+len(tail), 1<<26)
 	r.text = make([]byte, 0, est)
 	r.anchor = make([]int32, 0, est)
+	r.dict = dict
 }
 
-// place gives op i, whose left origin is left, its bytes in r.text:
-// deleted characters from the tail, visible ones from dict at the
+// place appends to r.text the bytes of width characters, the first of
+// them character number first, whose left origin is left: deleted
+// characters from the tail, visible ones from the dictionary at the
 // predicted offset plus the next delta.
-func (r *deriveReader) place(i int, left causal.OpID, dict []byte, deltas *uintIter) error {
-	o := &r.ops[i]
-	o.start = len(r.text)
+func (r *deriveReader) place(left causal.OpID, first, width uint64) (start, end int, err error) {
+	start = len(r.text)
 	prevLast := -1
 	if !left.IsZero() {
-		if j, k, ok := r.find(left.Actor, left.Counter, i); ok {
-			prevLast = r.lastByte(r.text, j, k)
+		if j, k, ok := r.find(left.Actor, left.Counter); ok {
+			prevLast = r.lastByte(j, k)
 		}
 	}
-	tr := &r.tr
-	for k := uint64(0); k < o.width; k++ {
+	tr, dict, deltas := &r.tr, r.dict, r.deltas
+	for k := uint64(0); k < width; k++ {
 		P := int64(0)
 		if prevLast >= 0 {
 			P = int64(r.anchor[prevLast])
 		}
-		if o.first+k >= uint64(len(r.deleted))*64 {
-			return deltas.r.fail(ErrMalformed, "more characters than the first pass counted")
+		if first+k >= uint64(len(r.deleted))*64 {
+			return 0, 0, deltas.r.fail(ErrMalformed, "more characters than the first pass counted")
 		}
-		if bitAt(r.deleted, o.first+k) {
+		if bitAt(r.deleted, first+k) {
 			c, n := utf8.DecodeRune(tr.b[tr.off:])
 			if n == 0 {
-				return tr.fail(ErrTruncated, "deleted characters run out")
+				return 0, 0, tr.fail(ErrTruncated, "deleted characters run out")
 			}
 			if c == utf8.RuneError && n == 1 {
-				return tr.fail(ErrMalformed, "invalid UTF-8")
+				return 0, 0, tr.fail(ErrMalformed, "invalid UTF-8")
 			}
 			r.text = append(r.text, tr.b[tr.off:tr.off+n]...)
 			tr.off += n
@@ -767,15 +817,15 @@ func (r *deriveReader) place(i int, left causal.OpID, dict []byte, deltas *uintI
 		} else {
 			d, err := deltas.nextInt()
 			if err != nil {
-				return err
+				return 0, 0, err
 			}
 			D := P + d
 			if D < 0 || D >= int64(len(dict)) {
-				return deltas.r.fail(ErrMalformed, "character at %d outside the %d-byte dictionary", D, len(dict))
+				return 0, 0, deltas.r.fail(ErrMalformed, "character at %d outside the %d-byte dictionary", D, len(dict))
 			}
 			c, n := utf8.DecodeRune(dict[D:])
 			if c == utf8.RuneError && n == 1 {
-				return deltas.r.fail(ErrMalformed, "invalid UTF-8 in the dictionary at %d", D)
+				return 0, 0, deltas.r.fail(ErrMalformed, "invalid UTF-8 in the dictionary at %d", D)
 			}
 			r.text = append(r.text, dict[D:D+int64(n)]...)
 			for j := 1; j <= n; j++ {
@@ -784,8 +834,7 @@ func (r *deriveReader) place(i int, left causal.OpID, dict []byte, deltas *uintI
 		}
 		prevLast = len(r.text) - 1
 	}
-	o.end = len(r.text)
-	return nil
+	return start, len(r.text), nil
 }
 
 // settle gives the waiting ops, all placed, their texts, cut from one
@@ -794,22 +843,19 @@ func (r *deriveReader) settle() {
 	if len(r.waiting) == 0 {
 		return
 	}
-	base := r.ops[r.waitFrom].start
+	base := r.waiting[0].start
 	s := string(r.text[base:])
-	for k, op := range r.waiting {
-		o := &r.ops[r.waitFrom+k]
-		op.Text = s[o.start-base : o.end-base]
+	for _, w := range r.waiting {
+		w.op.Text = s[w.start-base : w.end-base]
 	}
-	clear(r.waiting) // the ops are the caller's now
-	r.waiting = r.waiting[:0]
-	r.waitFrom = len(r.ops)
+	r.forget()
 }
 
-// forget drops the waiting ops without texts (the first pass).
+// forget drops the waiting ops (the first pass sets no texts; settle has
+// set them).
 func (r *deriveReader) forget() {
-	clear(r.waiting)
+	clear(r.waiting) // the ops are the caller's
 	r.waiting = r.waiting[:0]
-	r.waitFrom = len(r.ops)
 }
 
 // endPlacing checks that every deleted character was used.
@@ -820,11 +866,15 @@ func (r *deriveReader) endPlacing() error {
 	return nil
 }
 
-// rebuild gives every insertText op its text, once all are read.
+// rebuild gives every insertText op its text, once all are read: it
+// learns the deleted characters, then reads the ops again, placing each.
 func (r *deriveReader) rebuild(dict, tail []byte, deltas *uintIter) error {
+	ops := r.waiting
+	r.waiting = nil
 	r.startPlacing(r.markAll(), dict, tail)
-	for i, op := range r.waiting {
-		if err := r.place(r.waitFrom+i, op.Left, dict, deltas); err != nil {
+	r.deltas = deltas
+	for _, w := range ops {
+		if err := r.insert(w.op, w.own, w.actor, w.width); err != nil {
 			return err
 		}
 	}
