@@ -85,6 +85,12 @@ func LoadDoc(b []byte, actor causal.ActorID) (*crdt.Doc, error) {
 // loadBatch is how many changes LoadDoc decodes and applies at a time.
 const loadBatch = 4096
 
+// onePassChanges is the longest text mode 1 history LoadDoc decodes in one
+// pass, holding all its changes (some 90 MB of them at most): reading it
+// twice would cost more time than the memory is worth. A variable for the
+// tests.
+var onePassChanges = 1 << 18
+
 func loadChunk(d *crdt.Doc, ch chunk) error {
 	body, err := ch.history.open()
 	if err != nil {
@@ -96,6 +102,19 @@ func loadChunk(d *crdt.Doc, ch chunk) error {
 	}
 	s, err := open()
 	if err != nil {
+		return err
+	}
+	if s.h.derived && s.changesLeft <= onePassChanges {
+		// Short enough to hold at once: one pass, texts rebuilt at the end.
+		s.h.arena = &arena{}
+		cs, err := s.next(nil, s.changesLeft)
+		if err != nil {
+			return err
+		}
+		if err := s.finish(); err != nil {
+			return err
+		}
+		_, err = d.Apply(cs...)
 		return err
 	}
 	if s.h.derived {

@@ -78,11 +78,18 @@ func sameHistory(t *testing.T, got, want []*crdt.Change) {
 }
 
 // LoadDoc replays a long history in batches, reading a text mode 1
-// section twice; the document it opens is the saved one: same text, same
-// history, same bytes when saved again, and it edits on.
+// section twice (a shorter one once); the document it opens is the saved
+// one: same text, same history, same bytes when saved again, and it edits
+// on.
 func TestLoadDocInBatches(t *testing.T) {
 	d := editedText(t, 3*loadBatch+100, 1)
-	for _, opt := range []Options{{}, {Compress: true}} {
+	defer func(n int) { onePassChanges = n }(onePassChanges)
+	for _, c := range []struct {
+		opt     Options
+		onePass int
+	}{{Options{}, 0}, {Options{Compress: true}, 0}, {Options{Compress: true}, 1 << 20}} {
+		opt := c.opt
+		onePassChanges = c.onePass
 		saved, err := SaveDoc(d, opt)
 		if err != nil {
 			t.Fatal(err)
@@ -125,6 +132,8 @@ func TestLoadDocInBatches(t *testing.T) {
 // A document of several chunks, some changes saved twice, loads in batches
 // too, each change once.
 func TestLoadDocChunksInBatches(t *testing.T) {
+	defer func(n int) { onePassChanges = n }(onePassChanges)
+	onePassChanges = 0
 	d := editedText(t, 2*loadBatch, 2)
 	all := d.Changes()
 	early := crdt.NewDoc(causal.ActorID{})
