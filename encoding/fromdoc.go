@@ -107,6 +107,7 @@ func loadChunk(d *crdt.Doc, ch chunk) error {
 	if s.h.derived && s.changesLeft <= onePassChanges {
 		// Short enough to hold at once: one pass, texts rebuilt at the end.
 		s.h.arena = &arena{}
+		s.h.dr.waiting = make([]waitingOp, 0, s.opsLeft)
 		cs, err := s.next(nil, s.changesLeft)
 		if err != nil {
 			return err

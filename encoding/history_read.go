@@ -135,6 +135,9 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 		return nil, err
 	}
 	s.h.arena = a
+	if s.h.derived {
+		s.h.dr.waiting = make([]waitingOp, 0, min(s.opsLeft, 1<<20))
+	}
 	if out, err = s.next(out, s.changesLeft); err != nil {
 		return nil, err
 	}

@@ -870,7 +870,7 @@ func (r *deriveReader) endPlacing() error {
 // learns the deleted characters, then reads the ops again, placing each.
 func (r *deriveReader) rebuild(dict, tail []byte, deltas *uintIter) error {
 	ops := r.waiting
-	r.waiting = nil
+	r.waiting = ops[:0] // insert appends op i where it was just read from
 	r.startPlacing(r.markAll(), dict, tail)
 	r.deltas = deltas
 	for _, w := range ops {
