@@ -20,6 +20,9 @@ type applier struct {
 	time    int64
 	undo    []undoRec
 	patches *[]Patch // nil: the caller wants none
+	// local: the ops are a local transaction's, made from the document's
+	// own state, so what it found need not be looked up again.
+	local bool
 }
 
 func (a *applier) patch(p Patch) {
@@ -325,7 +328,8 @@ func (a *applier) deleteText(o *object, op *Op) error {
 	if op.Len == 0 || op.Len > maxDeleteLen || op.Elem.IsZero() {
 		return invalidOp(ErrOutOfRange, "text delete of %d characters from %v", op.Len, op.Elem)
 	}
-	if !o.seq.Has(op.Elem, int(op.Len)) {
+	// A local delete names the visible characters Txn.Splice just found.
+	if !a.local && !o.seq.Has(op.Elem, int(op.Len)) {
 		return invalidOp(ErrNotFound, "text %v has no characters %v+%d", o.id, op.Elem, op.Len)
 	}
 	runs, err := o.seq.SetVisible(op.Elem, int(op.Len), false)
@@ -401,7 +405,7 @@ func (d *Doc) applyChange(c *Change, patches *[]Patch) error {
 		mark = len(*patches)
 	}
 	a := &d.apply
-	a.time, a.patches = c.Time, patches
+	a.time, a.patches, a.local = c.Time, patches, false
 	defer a.forget()
 	id := causal.OpID{Counter: c.StartOp, Actor: c.Actor}
 	for i := range c.Ops {

@@ -14,6 +14,7 @@ type Doc struct {
 
 	// Causal bookkeeping.
 	maxOp   uint64               // highest op counter seen
+	ownSeq  uint64               // version[actor]: the seq of the last change by this replica's actor
 	version causal.VersionVector // the changes applied
 	heads   []causal.ChangeID    // applied changes no other applied change depends on, sorted
 	history History              // every applied change, in the order applied
@@ -79,6 +80,9 @@ func (d *Doc) MaxOp() uint64 { return d.maxOp }
 func (d *Doc) record(c *Change) {
 	d.history.Append(c)
 	d.version[c.Actor] = c.Seq
+	if c.Actor == d.actor {
+		d.ownSeq = c.Seq
+	}
 	if m := c.MaxOp(); m > d.maxOp {
 		d.maxOp = m
 	}

@@ -43,7 +43,7 @@ func (d *Doc) Change(opts ChangeOptions, fn func(*Txn) error) (*Change, []Patch,
 	var patches *[]Patch // allocated only when wanted: it escapes
 	tx := &d.txn
 	*tx = Txn{d: d, a: &d.apply, ops: tx.ops[:0], start: d.maxOp + 1, next: d.maxOp + 1}
-	tx.a.time, tx.a.patches = opts.Time, nil
+	tx.a.time, tx.a.patches, tx.a.local = opts.Time, nil, true
 	if !d.noPatches {
 		patches = new([]Patch)
 		tx.a.patches = patches
@@ -66,7 +66,7 @@ func (d *Doc) Change(opts ChangeOptions, fn func(*Txn) error) (*Change, []Patch,
 	}
 	c := d.newChange(tx.ops)
 	tx.ops = tx.ops[:0] // the change owns a copy; the buffer is reused
-	c.Actor, c.Seq, c.StartOp = d.actor, d.version[d.actor]+1, tx.start
+	c.Actor, c.Seq, c.StartOp = d.actor, d.ownSeq+1, tx.start
 	c.Time, c.Message = opts.Time, opts.Message
 	for _, h := range d.heads {
 		if h.Actor != d.actor {

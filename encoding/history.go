@@ -146,6 +146,10 @@ type historyWriter struct {
 	cur      cursor
 	actor    int        // actor index of the change being written
 	text     *textTrack // nil: this writer only writes text mode 0
+	// The object of the last op and its actor reference: ops come in
+	// long runs on one object.
+	lastObj    causal.OpID
+	lastObjRef uint64
 	// right1, in a History's log, is the rightCtr column as version 1
 	// writes it (no prediction): the prediction needs every op before it,
 	// which a window decoded from a checkpoint does not have.
@@ -502,7 +506,10 @@ func (w *historyWriter) fitSeqs() {
 
 func (w *historyWriter) op(op *crdt.Op, own uint64) {
 	w.u[colOpAction].add(uint64(op.Action))
-	w.u[colOpObjActor].add(w.actors.ref(op.Obj))
+	if op.Obj != w.lastObj { // the zero values agree: ref(zero) is 0
+		w.lastObj, w.lastObjRef = op.Obj, w.actors.ref(op.Obj)
+	}
+	w.u[colOpObjActor].add(w.lastObjRef)
 	if !op.Obj.IsZero() {
 		w.u[colOpObjCtr].add(op.Obj.Counter)
 	}
