@@ -107,13 +107,17 @@ func (t *actorTable) of(a causal.ActorID) int {
 	return i
 }
 
-// has reports whether a is in the table.
-func (t *actorTable) has(a causal.ActorID) bool {
-	if (a == t.lastA && t.lastI >= 0) || (a == t.prevA && t.prevI >= 0) {
-		return true
+// lookup returns a's index, and false if a is not in the table (which
+// does not grow).
+func (t *actorTable) lookup(a causal.ActorID) (int, bool) {
+	switch {
+	case a == t.lastA && t.lastI >= 0:
+		return t.lastI, true
+	case a == t.prevA && t.prevI >= 0:
+		return t.prevI, true
 	}
-	_, ok := t.index[a]
-	return ok
+	i, ok := t.index[a]
+	return i, ok
 }
 
 // add puts a at the end of the table if it is not there yet. Only a

@@ -145,7 +145,7 @@ func (t *textTrack) predictRight(obj, left causal.OpID, actors *actorTable) (cau
 	if left.IsZero() {
 		return causal.OpID{}, false
 	}
-	a, ok := actors.index[left.Actor]
+	a, ok := actors.lookup(left.Actor)
 	if !ok {
 		return causal.OpID{}, false
 	}
