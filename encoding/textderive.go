@@ -359,11 +359,12 @@ func (t *textTrack) deletedText(text []byte) []byte {
 // dict (the literal stream is deletedText's). ok is false when mode 1
 // cannot express the text (a visible character missing from dict): the
 // writer then uses mode 0. settle and canDerive come first.
-func (t *textTrack) derive(text, dict []byte) (deltas []byte, ok bool) {
+func (t *textTrack) derive(text, dict []byte, places *textPlaces) (deltas []byte, ok bool) {
 	// Every anchor is written before it is read (a piece's left origin
 	// comes before it), so a pooled slice need not be cleared.
 	ap := anchors.Get().(*[]int32)
 	defer anchors.Put(ap)
+	defer places.release()
 	if cap(*ap) < len(text) {
 		*ap = make([]int32, len(text))
 	}
@@ -407,7 +408,12 @@ func (t *textTrack) derive(text, dict []byte) (deltas []byte, ok bool) {
 				m = 0
 			}
 			if m == 0 {
-				if D = finder.find(dict, text[o:o+nb], int(P)); D < 0 {
+				// Missed: where the document says the character is, else
+				// where its bytes are found.
+				at, ok := places.at(int(p.actor), p.ctr+(ci-uint64(p.charStart)))
+				if ok && at < len(dict) && commonPrefix(text[o:o+nb], dict[at:]) > 0 {
+					D = at
+				} else if D = finder.find(dict, text[o:o+nb], int(P)); D < 0 {
 					return nil, false
 				}
 				m = commonPrefix(text[o:o+nb], dict[D:])
