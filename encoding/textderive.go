@@ -330,7 +330,14 @@ func (t *textTrack) canDerive(text, dict []byte) bool {
 // characters in op order. It needs no dictionary, so the state section
 // that carries it can be compressed while derive runs.
 func (t *textTrack) deletedText(text []byte) []byte {
-	var lit []byte
+	deleted := 0 // characters; their bytes when all are ASCII
+	for _, w := range t.deleted {
+		deleted += bits.OnesCount64(w)
+	}
+	if deleted == 0 {
+		return nil
+	}
+	lit := make([]byte, 0, deleted)
 	for pi := range t.pieces {
 		p := &t.pieces[pi]
 		o, end := int(p.byteStart), int(p.byteStart+p.nBytes)
@@ -344,9 +351,6 @@ func (t *textTrack) deletedText(text []byte) []byte {
 				nb = utf8RuneLen(text[o:])
 			}
 			if bitAt(t.deleted, ci) {
-				if lit == nil {
-					lit = make([]byte, 0, max(0, int(t.nChars)/4)+64)
-				}
 				lit = append(lit, text[o:o+nb]...)
 			}
 			o, ci = o+nb, ci+uint64(run)

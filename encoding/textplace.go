@@ -61,17 +61,12 @@ func (p *textPlaces) at(actor int, ctr uint64) (int, bool) {
 // so one actor's characters are sparse in a document many people wrote.
 const maxPlaceSlack = 4
 
-type placedRun struct {
-	actor int
-	ctr   uint64
-	n     int
-	off   int    // of the first character, in the dictionary
-	text  string // the run's text onwards, if not ASCII (else "")
-}
-
-func indexPlaces(d *crdt.Doc, st *State, actors *actorTable) placeIndex {
-	var runs []placedRun
-	chars := 0
+// eachPlacedRun calls fn for each run of visible characters of st's texts,
+// read from d: the run's actor (an index in actors), first counter, number
+// of characters, dictionary offset, and its text onwards if that text is
+// not all ASCII (else ""). It stops early, leaving the rest out, where d
+// and st disagree.
+func eachPlacedRun(d *crdt.Doc, st *State, actors *actorTable, fn func(actor int, ctr uint64, n, off int, rest string)) (dictLen int) {
 	off := 0
 	var walk func(n *Node)
 	walk = func(n *Node) {
@@ -92,18 +87,16 @@ func indexPlaces(d *crdt.Doc, st *State, actors *actorTable) placeIndex {
 					pos = len(text) // the text and its runs disagree: leave the rest out
 					return
 				}
-				r := placedRun{actor: lastIndex, ctr: first.Counter, n: k, off: off + pos}
-				chars += k
 				if ascii {
+					fn(lastIndex, first.Counter, k, off+pos, "")
 					pos += k
-				} else {
-					r.text = text[pos:]
-					for ; k > 0 && pos < len(text); k-- {
-						_, w := utf8.DecodeRuneInString(text[pos:])
-						pos += w
-					}
+					return
 				}
-				runs = append(runs, r)
+				fn(lastIndex, first.Counter, k, off+pos, text[pos:])
+				for ; k > 0 && pos < len(text); k-- {
+					_, w := utf8.DecodeRuneInString(text[pos:])
+					pos += w
+				}
 			})
 			off += len(text)
 		}
@@ -112,25 +105,32 @@ func indexPlaces(d *crdt.Doc, st *State, actors *actorTable) placeIndex {
 		}
 	}
 	walk(st.Root)
+	return off
+}
 
+// indexPlaces walks the document's texts twice: once for each actor's
+// span of counters, once to fill the index.
+func indexPlaces(d *crdt.Doc, st *State, actors *actorTable) placeIndex {
 	x := placeIndex{base: make([]uint64, len(actors.ids)), off: make([][]int32, len(actors.ids))}
 	hi := make([]uint64, len(actors.ids))
 	seen := make([]bool, len(actors.ids))
-	for _, r := range runs {
-		end := r.ctr + uint64(r.n)
-		if !seen[r.actor] || r.ctr < x.base[r.actor] {
-			x.base[r.actor] = r.ctr
+	chars := 0
+	dictLen := eachPlacedRun(d, st, actors, func(a int, ctr uint64, n, _ int, _ string) {
+		end := ctr + uint64(n)
+		if !seen[a] || ctr < x.base[a] {
+			x.base[a] = ctr
 		}
-		if !seen[r.actor] || end > hi[r.actor] {
-			hi[r.actor] = end
+		if !seen[a] || end > hi[a] {
+			hi[a] = end
 		}
-		seen[r.actor] = true
-	}
+		seen[a] = true
+		chars += n
+	})
 	span := uint64(0)
 	for a := range hi {
 		span += hi[a] - x.base[a]
 	}
-	if off >= 1<<31-1 || span > uint64(maxPlaceSlack*chars+1024) {
+	if dictLen >= 1<<31-1 || span > uint64(maxPlaceSlack*chars+1024) {
 		return placeIndex{}
 	}
 	for a := range hi {
@@ -138,21 +138,21 @@ func indexPlaces(d *crdt.Doc, st *State, actors *actorTable) placeIndex {
 			x.off[a] = placeSlice(int(hi[a] - x.base[a]))
 		}
 	}
-	for _, r := range runs {
-		o := x.off[r.actor][r.ctr-x.base[r.actor]:]
-		if r.text == "" {
-			for k := 0; k < r.n; k++ {
-				o[k] = int32(r.off + k + 1)
+	eachPlacedRun(d, st, actors, func(a int, ctr uint64, n, off int, rest string) {
+		o := x.off[a][ctr-x.base[a]:]
+		if rest == "" {
+			for k := 0; k < n; k++ {
+				o[k] = int32(off + k + 1)
 			}
-			continue
+			return
 		}
 		at := 0
-		for k := 0; k < r.n && at < len(r.text); k++ {
-			o[k] = int32(r.off + at + 1)
-			_, w := utf8.DecodeRuneInString(r.text[at:])
+		for k := 0; k < n && at < len(rest); k++ {
+			o[k] = int32(off + at + 1)
+			_, w := utf8.DecodeRuneInString(rest[at:])
 			at += w
 		}
-	}
+	})
 	return x
 }
 
