@@ -144,6 +144,7 @@ func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *histo
 		hist = w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress)
 		stateSec = appendSection(nil, secState, append(appendState(nil, tab, st), plan.tail...), codec)
 	}
+	b = slices.Grow(b, len(stateSec)+len(hist)+16)
 	b = append(b, stateSec...)
 	// The history section compresses its columns one by one.
 	b = appendSection(b, secHistory, hist, codecNone)
@@ -162,10 +163,10 @@ func appendSectionsParallel(tab *actorTable, st *State, dict []byte, w *historyW
 	done := make(chan compressed, 1)
 	go func() {
 		var c compressed
-		state := appendState(nil, tab, st)
 		if derivable {
 			c.tail = w.text.deletedText(w.raw[colText])
 		}
+		state := appendState(make([]byte, 0, len(dict)+len(c.tail)+1024), tab, st)
 		c.state = appendSection(nil, secState, append(state, c.tail...), codecZstd)
 		cols.run()
 		done <- c
