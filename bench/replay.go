@@ -22,7 +22,11 @@ type Result struct {
 	ApplyMs  float64 `json:"applyMs"`
 	MergeMs  float64 `json:"mergeMs,omitempty"` // concurrent traces: time spent merging remote changes
 	EncodeMs float64 `json:"encodeMs"`
-	LoadMs   float64 `json:"loadMs"`
+	// EncodeCPUMs is the CPU time the process spent during the save, on
+	// all cores: a large save runs on two goroutines, so it can exceed
+	// EncodeMs.
+	EncodeCPUMs float64 `json:"encodeCpuMs"`
+	LoadMs      float64 `json:"loadMs"`
 	// OpenMs is loading the saved bytes into an editable document with its
 	// full history (encoding.LoadDoc), beyond reading the text.
 	OpenMs    float64 `json:"openMs"`
@@ -207,7 +211,7 @@ func Run(tr *trace.Trace, opt Options) Result {
 	if repeat > 1 {
 		want = strings.Repeat(tr.EndContent, repeat)
 	}
-	var apply, merge, enc, load, open, edit []float64
+	var apply, merge, enc, encCPU, load, open, edit []float64
 	for r := 0; r < max(opt.Runs, 1); r++ {
 		before := heapInUse()
 		d, applied, merging, err := Replay(tr, repeat)
@@ -219,12 +223,13 @@ func Run(tr *trace.Trace, opt Options) Result {
 		textObj, _ := d.Get(crdt.Root, textKey)
 		res.OK = d.Text(textObj.Obj()) == want
 
-		start := time.Now()
+		start, cpu := time.Now(), cpuTime()
 		saved, err := encoding.SaveDoc(d, encoding.Options{Compress: true})
 		if err != nil {
 			return fail(fmt.Errorf("save: %w", err))
 		}
 		enc = append(enc, ms(time.Since(start)))
+		encCPU = append(encCPU, float64(cpuTime()-cpu)/1e6)
 		res.Bytes = len(saved)
 		runtime.KeepAlive(d)
 		d = nil
@@ -244,6 +249,7 @@ func Run(tr *trace.Trace, opt Options) Result {
 		open, edit = append(open, ms(opened)), append(edit, float64(perEdit.Nanoseconds())/1000)
 	}
 	res.ApplyMs, res.EncodeMs, res.LoadMs = median(apply), median(enc), median(load)
+	res.EncodeCPUMs = median(encCPU)
 	res.OpenMs, res.EditUs = median(open), median(edit)
 	if tr.Concurrent() {
 		res.MergeMs = median(merge)

@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strconv"
+
+	"github.com/converge-sync/converge/causal"
 )
 
 // Kind returns the kind of the container obj, and false if there is none.
@@ -76,6 +78,19 @@ func (d *Doc) Text(obj ObjID) string {
 		return ""
 	}
 	return o.seq.Text()
+}
+
+// TextRuns calls fn for each run of the text obj's characters, in order: a
+// run's characters were inserted by one actor with consecutive counters and
+// sit next to each other, first is the ID of the first and n their number.
+// It says where each character of a text is, as an encoder placing a
+// history's characters in the saved text needs.
+func (d *Doc) TextRuns(obj ObjID, fn func(first causal.OpID, n int)) {
+	o, ok := d.objs[obj]
+	if !ok || o.kind != KindText {
+		return
+	}
+	o.seq.Runs(fn)
 }
 
 // Lookup follows a JSON Pointer from the root and returns the value there.

@@ -37,6 +37,14 @@ type Options struct {
 // same set of changes always give the same bytes, whatever order the changes
 // came in. st may be nil, for a document saved without its state.
 func EncodeDocument(st *State, changes []*crdt.Change, opt Options) ([]byte, error) {
+	return encodeDocument(st, changes, opt, nil)
+}
+
+// encodeDocument is EncodeDocument reading where the history's characters
+// are in st from d, the document they come from, if it is not nil (see
+// textPlaces): the same document still always gives the same bytes, but
+// not always EncodeDocument's.
+func encodeDocument(st *State, changes []*crdt.Change, opt Options, d *crdt.Doc) ([]byte, error) {
 	ordered, err := canonicalOrder(changes)
 	if err != nil {
 		return nil, err
@@ -44,7 +52,7 @@ func EncodeDocument(st *State, changes []*crdt.Change, opt Options) ([]byte, err
 	if err := checkState(st); err != nil {
 		return nil, err
 	}
-	return appendChunk(nil, st, ordered, opt), nil
+	return appendChunk(nil, st, ordered, opt, d), nil
 }
 
 // AppendChanges returns saved with a chunk holding changes appended, the way
@@ -68,7 +76,7 @@ func AppendState(saved []byte, st *State, changes []*crdt.Change, opt Options) (
 	}
 	cs := slices.Clone(changes)
 	slices.SortStableFunc(cs, changeKeyCompare)
-	return appendChunk(saved, st, cs, opt), nil
+	return appendChunk(saved, st, cs, opt, nil), nil
 }
 
 // Compact rewrites a saved document as one canonical chunk. st is the
@@ -93,14 +101,14 @@ func Compact(saved []byte, st *State, opt Options) ([]byte, error) {
 	return EncodeDocument(st, cs, opt)
 }
 
-func appendChunk(b []byte, st *State, changes []*crdt.Change, opt Options) []byte {
+func appendChunk(b []byte, st *State, changes []*crdt.Change, opt Options, d *crdt.Doc) []byte {
 	set := newActorSet()
 	set.addChanges(changes)
 	if st != nil {
 		set.addNode(st.Root)
 	}
 	tab := set.table()
-	return appendChunkWith(b, tab, st, opt, writeHistory(tab, changes), nil)
+	return appendChunkWith(b, tab, st, opt, writeHistory(tab, changes), nil, placesOf(d, st, tab))
 }
 
 // parallelMin is how much text a chunk must hold (visible and inserted)
@@ -110,7 +118,8 @@ const parallelMin = 64 << 10
 
 // appendChunkWith writes a chunk with the history section of the changes
 // w holds, its actor indices mapped through renumber (see History.save).
-func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *historyWriter, renumber []uint64) []byte {
+// places, if not nil, says where the history's characters are in st.
+func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *historyWriter, renumber []uint64, places *textPlaces) []byte {
 	dict := stateDict(st)
 	b = appendHeader(b, typeDocument)
 	actors := appendUvarint(nil, uint64(len(tab.ids)))
@@ -124,16 +133,18 @@ func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *histo
 		plan := textPlan{mode: textSegments}
 		hist = w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress)
 	case opt.Compress && len(dict)+len(w.raw[colText]) >= parallelMin:
-		stateSec, hist = appendSectionsParallel(tab, st, dict, w, renumber)
+		stateSec, hist = appendSectionsParallel(tab, st, dict, w, renumber, places)
 	default:
 		codec := codecNone
 		if opt.Compress {
 			codec = codecZstd
 		}
 		plan := w.planText(dict)
+		plan.places = places
 		hist = w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress)
 		stateSec = appendSection(nil, secState, append(appendState(nil, tab, st), plan.tail...), codec)
 	}
+	b = slices.Grow(b, len(stateSec)+len(hist)+16)
 	b = append(b, stateSec...)
 	// The history section compresses its columns one by one.
 	b = appendSection(b, secHistory, hist, codecNone)
@@ -145,17 +156,17 @@ func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *histo
 // state (derive) takes about as long as compressing the state and the
 // history's other columns, and neither needs the other: the state's tail
 // (the deleted text) is known without derive.
-func appendSectionsParallel(tab *actorTable, st *State, dict []byte, w *historyWriter, renumber []uint64) (stateSec, hist []byte) {
+func appendSectionsParallel(tab *actorTable, st *State, dict []byte, w *historyWriter, renumber []uint64, places *textPlaces) (stateSec, hist []byte) {
 	derivable := w.derivable(dict)
 	cols := newColumnJobs(w, renumber, true)
 	type compressed struct{ state, tail []byte }
 	done := make(chan compressed, 1)
 	go func() {
 		var c compressed
-		state := appendState(nil, tab, st)
 		if derivable {
 			c.tail = w.text.deletedText(w.raw[colText])
 		}
+		state := appendState(make([]byte, 0, len(dict)+len(c.tail)+1024), tab, st)
 		c.state = appendSection(nil, secState, append(state, c.tail...), codecZstd)
 		cols.run()
 		done <- c
@@ -163,7 +174,7 @@ func appendSectionsParallel(tab *actorTable, st *State, dict []byte, w *historyW
 	var text sectionText
 	ok := derivable
 	if ok {
-		text, ok = w.derivedText(dict)
+		text, ok = w.derivedText(dict, places)
 	}
 	cols.run()
 	c := <-done

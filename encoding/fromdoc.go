@@ -38,15 +38,19 @@ func nodeOf(d *crdt.Doc, v crdt.Value, obj crdt.ObjID) *Node {
 
 // SaveDoc encodes a document with its state and full history. A document
 // kept with a History (see NewHistory) whose changes arrived in canonical
-// order is saved without decoding its history (see History.save).
+// order is saved without decoding its history (see History.save). The
+// document tells where each character of its history is in its text, so
+// the history's text is placed without searching (see textPlaces): the
+// same document always saves to the same bytes, though not always to
+// EncodeDocument's.
 func SaveDoc(d *crdt.Doc, opt Options) ([]byte, error) {
 	st := StateOf(d)
 	if h, ok := d.History().(*History); ok {
-		if b, ok, err := h.save(st, opt); ok {
+		if b, ok, err := h.save(st, placesOf(d, st, h.actors), opt); ok {
 			return b, err
 		}
 	}
-	return EncodeDocument(st, d.Changes(), opt)
+	return encodeDocument(st, d.Changes(), opt, d)
 }
 
 // LoadDoc decodes a saved document and replays its history into a

@@ -61,7 +61,7 @@ func FuzzDecodeDocument(f *testing.F) {
 			return
 		}
 		// Whatever decoded must survive a save and load as one chunk.
-		saved := appendChunk(nil, d.State(), cs, Options{Compress: true})
+		saved := appendChunk(nil, d.State(), cs, Options{Compress: true}, nil)
 		d2, err := DecodeDocument(saved)
 		if err != nil {
 			t.Fatalf("re-encoded document does not decode: %v", err)

@@ -278,8 +278,9 @@ const (
 // characters are not in the section: the chunk's state section carries
 // them as its tail.
 type textPlan struct {
-	mode int
-	tail []byte
+	mode   int
+	tail   []byte
+	places *textPlaces // for derive, if known
 }
 
 // derivable reports whether mode 1 may express the writer's text against
@@ -321,7 +322,7 @@ func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, plan *tex
 	var text sectionText
 	if plan.mode == textDerived {
 		var ok bool
-		if text, ok = w.derivedText(dict); !ok {
+		if text, ok = w.derivedText(dict, plan.places); !ok {
 			*plan = textPlan{mode: textSegments}
 		}
 	}
@@ -342,8 +343,8 @@ type sectionText struct{ textLen, seg, lit []byte }
 
 // derivedText computes the text columns of mode 1 (derivable first); ok is
 // false if mode 1 cannot place every visible character in dict.
-func (w *historyWriter) derivedText(dict []byte) (sectionText, bool) {
-	deltas, ok := w.text.derive(w.raw[colText], dict)
+func (w *historyWriter) derivedText(dict []byte, places *textPlaces) (sectionText, bool) {
+	deltas, ok := w.text.derive(w.raw[colText], dict, places)
 	return sectionText{textLen: w.text.widths.bytes(), seg: deltas}, ok
 }
 

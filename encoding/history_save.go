@@ -29,7 +29,7 @@ import (
 
 // save encodes st and the history as EncodeDocument would. ok is false if
 // the continuous writer was dropped.
-func (h *History) save(st *State, opt Options) (b []byte, ok bool, err error) {
+func (h *History) save(st *State, places *textPlaces, opt Options) (b []byte, ok bool, err error) {
 	if h.whole == nil {
 		return nil, false, nil
 	}
@@ -47,7 +47,7 @@ func (h *History) save(st *State, opt Options) (b []byte, ok bool, err error) {
 			renumber[i] = uint64(tab.index[a])
 		}
 	}
-	return appendChunkWith(nil, tab, st, opt, h.whole, renumber), true, nil
+	return appendChunkWith(nil, tab, st, opt, h.whole, renumber, places), true, nil
 }
 
 // actorCols are the columns holding actor indices: plain for the first

@@ -11,8 +11,8 @@ import (
 
 // A document whose History can save its columns as they are (one writer
 // after a setup change by an actor that sorts after it, so the actors are
-// renumbered) saves exactly the bytes EncodeDocument writes from its
-// decoded changes.
+// renumbered) saves exactly the bytes the full encoder writes from its
+// decoded changes and the same document (see encodeDocument).
 func TestHistorySaveMatchesEncodeDocument(t *testing.T) {
 	for seed := uint64(0); seed < 20; seed++ {
 		r := rand.New(rand.NewPCG(seed, 3))
@@ -50,7 +50,7 @@ func TestHistorySaveMatchesEncodeDocument(t *testing.T) {
 		for _, opt := range []Options{{}, {Compress: true}} {
 			fast, err := SaveDoc(d, opt)
 			must(t, err)
-			slow, err := EncodeDocument(StateOf(d), d.Changes(), opt)
+			slow, err := encodeDocument(StateOf(d), d.Changes(), opt, d)
 			must(t, err)
 			if !bytes.Equal(fast, slow) {
 				t.Fatalf("seed %d: saved History (%d bytes) differs from EncodeDocument (%d bytes)", seed, len(fast), len(slow))

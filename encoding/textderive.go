@@ -330,7 +330,14 @@ func (t *textTrack) canDerive(text, dict []byte) bool {
 // characters in op order. It needs no dictionary, so the state section
 // that carries it can be compressed while derive runs.
 func (t *textTrack) deletedText(text []byte) []byte {
-	var lit []byte
+	deleted := 0 // characters; their bytes when all are ASCII
+	for _, w := range t.deleted {
+		deleted += bits.OnesCount64(w)
+	}
+	if deleted == 0 {
+		return nil
+	}
+	lit := make([]byte, 0, deleted)
 	for pi := range t.pieces {
 		p := &t.pieces[pi]
 		o, end := int(p.byteStart), int(p.byteStart+p.nBytes)
@@ -344,9 +351,6 @@ func (t *textTrack) deletedText(text []byte) []byte {
 				nb = utf8RuneLen(text[o:])
 			}
 			if bitAt(t.deleted, ci) {
-				if lit == nil {
-					lit = make([]byte, 0, max(0, int(t.nChars)/4)+64)
-				}
 				lit = append(lit, text[o:o+nb]...)
 			}
 			o, ci = o+nb, ci+uint64(run)
@@ -359,11 +363,12 @@ func (t *textTrack) deletedText(text []byte) []byte {
 // dict (the literal stream is deletedText's). ok is false when mode 1
 // cannot express the text (a visible character missing from dict): the
 // writer then uses mode 0. settle and canDerive come first.
-func (t *textTrack) derive(text, dict []byte) (deltas []byte, ok bool) {
+func (t *textTrack) derive(text, dict []byte, places *textPlaces) (deltas []byte, ok bool) {
 	// Every anchor is written before it is read (a piece's left origin
 	// comes before it), so a pooled slice need not be cleared.
 	ap := anchors.Get().(*[]int32)
 	defer anchors.Put(ap)
+	defer places.release()
 	if cap(*ap) < len(text) {
 		*ap = make([]int32, len(text))
 	}
@@ -407,7 +412,12 @@ func (t *textTrack) derive(text, dict []byte) (deltas []byte, ok bool) {
 				m = 0
 			}
 			if m == 0 {
-				if D = finder.find(dict, text[o:o+nb], int(P)); D < 0 {
+				// Missed: where the document says the character is, else
+				// where its bytes are found.
+				at, ok := places.at(int(p.actor), p.ctr+(ci-uint64(p.charStart)))
+				if ok && at < len(dict) && commonPrefix(text[o:o+nb], dict[at:]) > 0 {
+					D = at
+				} else if D = finder.find(dict, text[o:o+nb], int(P)); D < 0 {
 					return nil, false
 				}
 				m = commonPrefix(text[o:o+nb], dict[D:])

@@ -84,6 +84,17 @@ func (w *diffWorld) check(r *diffReplica) {
 		agree(t, "Has", []any{r.s.Has(op.id, op.n)}, []any{r.f.Has(op.id, op.n)})
 		agree(t, "Has+1", []any{r.s.Has(op.id, op.n+1)}, []any{r.f.Has(op.id, op.n+1)})
 	}
+	// Runs may be cut differently, but spell out the same visible IDs.
+	agree(t, "Runs", []any{runIDs(r.s)}, []any{runIDs(r.f)})
+	if ids := runIDs(r.f); len(ids) != r.s.Len() {
+		t.Fatalf("Runs gave %d elements, length %d", len(ids), r.s.Len())
+	} else {
+		for i, id := range ids {
+			if at, _ := r.s.IDAt(i); at != id {
+				t.Fatalf("Runs: element %d is %v, IDAt says %v", i, id, at)
+			}
+		}
+	}
 	n := r.s.Len()
 	i := rapid.IntRange(0, n).Draw(t, "qi")
 	k := rapid.IntRange(0, n-i).Draw(t, "qn")
@@ -93,6 +104,17 @@ func (w *diffWorld) check(r *diffReplica) {
 	t1, e1 := r.s.Slice(i, k)
 	t2, e2 := r.f.Slice(i, k)
 	agree(t, "Slice", []any{t1, e1}, []any{t2, e2})
+}
+
+// runIDs lists the IDs Runs gives, one per element.
+func runIDs(s Sequence) []ID {
+	var ids []ID
+	s.Runs(func(first ID, n int) {
+		for k := 0; k < n; k++ {
+			ids = append(ids, first.Add(uint64(k)))
+		}
+	})
+	return ids
 }
 
 func (w *diffWorld) rep(t *rapid.T) *diffReplica {

@@ -367,6 +367,16 @@ func (f *Fast) Spans(i, n int) ([]Run, error) {
 	return runs, nil
 }
 
+func (f *Fast) Runs(fn func(first ID, n int)) {
+	for l := f.head; l != nil; l = l.next {
+		for ri := 0; ri < l.n; ri++ {
+			if r := &l.runs[ri]; r.visible() {
+				fn(f.actors.id(cid{r.ctr, r.act}), r.len())
+			}
+		}
+	}
+}
+
 func (f *Fast) Text() string {
 	var b strings.Builder
 	b.Grow(f.vis)

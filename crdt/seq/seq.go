@@ -69,6 +69,13 @@ type Sequence interface {
 	// element.
 	Spans(i, n int) ([]Run, error)
 
+	// Runs calls fn for every visible element, in order, in runs of
+	// consecutive IDs: first is the ID of a run's first element and n their
+	// number. Where runs are cut is the engine's own choice (two engines may
+	// cut the same elements differently); walking them all costs one step
+	// per run, not per element.
+	Runs(fn func(first ID, n int))
+
 	// Index returns the number of visible elements before id, and whether id
 	// itself is visible. ok is false if id is not present.
 	Index(id ID) (index int, visible bool, ok bool)

@@ -264,6 +264,27 @@ func (s *Simple) Spans(i, n int) ([]Run, error) {
 	return runs, nil
 }
 
+func (s *Simple) Runs(fn func(first ID, n int)) {
+	var first ID
+	n := 0
+	for _, e := range s.elems {
+		if !e.visible {
+			continue
+		}
+		if n > 0 && first.Add(uint64(n)) == e.id {
+			n++
+			continue
+		}
+		if n > 0 {
+			fn(first, n)
+		}
+		first, n = e.id, 1
+	}
+	if n > 0 {
+		fn(first, n)
+	}
+}
+
 func (s *Simple) Index(id ID) (int, bool, bool) {
 	p := s.find(id)
 	if p < 0 {

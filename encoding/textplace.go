@@ -1,0 +1,193 @@
+package encoding
+
+import (
+	"sync"
+	"unicode/utf8"
+
+	"github.com/converge-sync/converge/causal"
+	"github.com/converge-sync/converge/crdt"
+)
+
+// textPlaces says where in a chunk's dictionary (the state's texts, see
+// stateDict) each visible character is, by its ID: what derive needs when
+// its prediction misses. Saving a live document reads it from the
+// document's sequences, which know every character's place, instead of
+// searching the dictionary for the character's bytes. It is built the
+// first time derive asks, and not at all if nothing misses.
+type textPlaces struct {
+	build func() placeIndex
+	index placeIndex
+	built bool
+}
+
+// placeIndex is, per actor of the writer's table, the dictionary offset
+// plus one of the character with counter base[a]+i at off[a][i] (zero:
+// none).
+type placeIndex struct {
+	base []uint64
+	off  [][]int32
+}
+
+// placesOf returns the places of st's characters, read from d, for a
+// writer whose actors are actors; nil if d is nil.
+func placesOf(d *crdt.Doc, st *State, actors *actorTable) *textPlaces {
+	if d == nil || st == nil {
+		return nil
+	}
+	return &textPlaces{build: func() placeIndex { return indexPlaces(d, st, actors) }}
+}
+
+// at returns the dictionary offset of the character (actor, ctr), actor
+// being an index in the writer's table.
+func (p *textPlaces) at(actor int, ctr uint64) (int, bool) {
+	if p == nil {
+		return 0, false
+	}
+	if !p.built {
+		p.index, p.built = p.build(), true
+	}
+	x := &p.index
+	if actor < 0 || actor >= len(x.off) || ctr < x.base[actor] || ctr-x.base[actor] >= uint64(len(x.off[actor])) {
+		return 0, false
+	}
+	o := x.off[actor][ctr-x.base[actor]]
+	return int(o) - 1, o != 0
+}
+
+// maxPlaceSlack bounds the index's memory: the counters an actor's
+// characters span, summed over actors, may be at most this many times the
+// number of characters (plus a little), else there is no index and derive
+// searches by content. Counters are shared by all of a document's actors,
+// so one actor's characters are sparse in a document many people wrote.
+const maxPlaceSlack = 4
+
+// eachPlacedRun calls fn for each run of visible characters of st's texts,
+// read from d: the run's actor (an index in actors), first counter, number
+// of characters, dictionary offset, and its text onwards if that text is
+// not all ASCII (else ""). It stops early, leaving the rest out, where d
+// and st disagree.
+func eachPlacedRun(d *crdt.Doc, st *State, actors *actorTable, fn func(actor int, ctr uint64, n, off int, rest string)) (dictLen int) {
+	off := 0
+	var walk func(n *Node)
+	walk = func(n *Node) {
+		if n.Kind == crdt.KindText {
+			text := n.Text
+			ascii := isASCII(text)
+			pos := 0 // byte in text
+			lastActor, lastIndex := causal.ActorID{}, -1
+			d.TextRuns(n.Obj, func(first causal.OpID, k int) {
+				if first.Actor != lastActor || lastIndex < 0 {
+					a, ok := actors.index[first.Actor]
+					if !ok {
+						a = -1
+					}
+					lastActor, lastIndex = first.Actor, a
+				}
+				if lastIndex < 0 || pos >= len(text) {
+					pos = len(text) // the text and its runs disagree: leave the rest out
+					return
+				}
+				if ascii {
+					fn(lastIndex, first.Counter, k, off+pos, "")
+					pos += k
+					return
+				}
+				fn(lastIndex, first.Counter, k, off+pos, text[pos:])
+				for ; k > 0 && pos < len(text); k-- {
+					_, w := utf8.DecodeRuneInString(text[pos:])
+					pos += w
+				}
+			})
+			off += len(text)
+		}
+		for _, it := range n.Items {
+			walk(it)
+		}
+	}
+	walk(st.Root)
+	return off
+}
+
+// indexPlaces walks the document's texts twice: once for each actor's
+// span of counters, once to fill the index.
+func indexPlaces(d *crdt.Doc, st *State, actors *actorTable) placeIndex {
+	x := placeIndex{base: make([]uint64, len(actors.ids)), off: make([][]int32, len(actors.ids))}
+	hi := make([]uint64, len(actors.ids))
+	seen := make([]bool, len(actors.ids))
+	chars := 0
+	dictLen := eachPlacedRun(d, st, actors, func(a int, ctr uint64, n, _ int, _ string) {
+		end := ctr + uint64(n)
+		if !seen[a] || ctr < x.base[a] {
+			x.base[a] = ctr
+		}
+		if !seen[a] || end > hi[a] {
+			hi[a] = end
+		}
+		seen[a] = true
+		chars += n
+	})
+	span := uint64(0)
+	for a := range hi {
+		span += hi[a] - x.base[a]
+	}
+	if dictLen >= 1<<31-1 || span > uint64(maxPlaceSlack*chars+1024) {
+		return placeIndex{}
+	}
+	for a := range hi {
+		if seen[a] {
+			x.off[a] = placeSlice(int(hi[a] - x.base[a]))
+		}
+	}
+	eachPlacedRun(d, st, actors, func(a int, ctr uint64, n, off int, rest string) {
+		o := x.off[a][ctr-x.base[a]:]
+		if rest == "" {
+			for k := 0; k < n; k++ {
+				o[k] = int32(off + k + 1)
+			}
+			return
+		}
+		at := 0
+		for k := 0; k < n && at < len(rest); k++ {
+			o[k] = int32(off + at + 1)
+			_, w := utf8.DecodeRuneInString(rest[at:])
+			at += w
+		}
+	})
+	return x
+}
+
+// placeSlices keeps the index's slices between saves (one is as long as
+// an actor's counters span, and a document is saved again and again).
+var placeSlices = sync.Pool{New: func() any { return new([]int32) }}
+
+func placeSlice(n int) []int32 {
+	p := placeSlices.Get().(*[]int32)
+	if cap(*p) < n {
+		return make([]int32, n)
+	}
+	s := (*p)[:n]
+	clear(s)
+	return s
+}
+
+// release returns the index's slices for the next save to use.
+func (p *textPlaces) release() {
+	if p == nil {
+		return
+	}
+	for _, s := range p.index.off {
+		if s != nil {
+			placeSlices.Put(&s)
+		}
+	}
+	p.index, p.built = placeIndex{}, false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
