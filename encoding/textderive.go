@@ -135,17 +135,21 @@ func (t *textTrack) predictRight(obj, left causal.OpID, actors *actorTable) (cau
 	if t.bad {
 		return causal.OpID{}, false
 	}
-	key := left
 	if left.IsZero() {
-		key = obj
-	}
-	if k, ok := t.kids[key]; ok {
-		return k, true
-	}
-	if left.IsZero() {
-		return causal.OpID{}, false
+		k, ok := t.kids[obj]
+		return k, ok
 	}
 	a, ok := actors.lookup(left.Actor)
+	// Typing on: left is the last character of the latest insert, so no
+	// op was inserted after it yet, and nothing follows it in its actor's
+	// pieces: the answer is that op's right origin, found without a hash.
+	pi := &t.prevIns
+	typingOn := ok && len(t.pieces) > 0 && a == pi.actor && left.Counter == pi.own+pi.width-1
+	if !typingOn {
+		if k, ok := t.kids[left]; ok {
+			return k, true
+		}
+	}
 	if !ok {
 		return causal.OpID{}, false
 	}
@@ -156,6 +160,9 @@ func (t *textTrack) predictRight(obj, left causal.OpID, actors *actorTable) (cau
 	next := causal.OpID{Counter: left.Counter + 1, Actor: left.Actor}
 	if p := &t.pieces[i]; left.Counter+1-p.ctr < uint64(p.nChars) {
 		return next, true
+	}
+	if typingOn {
+		return t.pieces[i].right, true
 	}
 	if j, ok := t.pieceOf(a, left.Counter+1); ok && t.pieces[j].ctr == left.Counter+1 && t.pieces[j].cont {
 		return next, true
