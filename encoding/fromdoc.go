@@ -100,9 +100,13 @@ func loadChunk(d *crdt.Doc, ch chunk) error {
 	if err != nil {
 		return err
 	}
-	dict := stateDict(ch.state)
+	return loadHistory(d, body, ch.actors, stateDict(ch.state), ch.tail, ch.version)
+}
+
+// loadHistory applies the changes of a history section to d, in batches.
+func loadHistory(d *crdt.Doc, body []byte, actors []causal.ActorID, dict, tail []byte, version byte) error {
 	open := func() (*historyStream, error) {
-		return openHistory(body, ch.actors, dict, ch.tail, ch.version, false) // saved by this program
+		return openHistory(body, actors, dict, tail, version, false) // saved by this program
 	}
 	s, err := open()
 	if err != nil {
@@ -137,7 +141,7 @@ func loadChunk(d *crdt.Doc, ch chunk) error {
 		if s, err = open(); err != nil {
 			return err
 		}
-		s.h.dr.startPlacing(deleted, dict, ch.tail)
+		s.h.dr.startPlacing(deleted, dict, tail)
 		s.h.dr.deltas = s.h.u[colTextSeg]
 	}
 	for s.changesLeft > 0 {

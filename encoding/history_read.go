@@ -240,7 +240,8 @@ func openHistory(body []byte, actors []causal.ActorID, dict, tail []byte, v byte
 
 // next appends the next n changes (fewer if fewer are left), taking them
 // from h.arena. In text mode 1 their texts are set by finish, unless the
-// stream places them (h.placing) or skims (h.skim: no texts at all).
+// reader places them as it reads (h.dr.placing) or skims (h.skim: no
+// texts at all).
 func (s *historyStream) next(out []*crdt.Change, n int) ([]*crdt.Change, error) {
 	h, r := s.h, s.h.top
 	n = min(n, s.changesLeft)

@@ -2,6 +2,7 @@ package encoding
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
 	"testing"
 
@@ -159,20 +160,45 @@ func TestLoadDocChunksInBatches(t *testing.T) {
 	}
 }
 
-// Damage anywhere in a saved document makes LoadDoc fail with an error,
-// never panic, now that it reads a section in two passes.
-func TestLoadDocDamaged(t *testing.T) {
-	d := editedText(t, 300, 3)
+// A damaged history section (past its checksum, which LoadDoc trusts)
+// makes the batched, two-pass load fail with an error, never panic: a
+// typed format error, or the document model refusing a change.
+func TestLoadHistoryDamaged(t *testing.T) {
+	defer func(n int) { onePassChanges = n }(onePassChanges)
+	onePassChanges = 0
+	d := editedText(t, loadBatch+500, 3)
 	saved, err := SaveDoc(d, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	dec, err := DecodeDocument(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := dec.chunks[0]
+	body, err := ch.history.open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func(b []byte) error {
+		return loadHistory(crdt.NewDoc(causal.ActorID{0xc}), b, ch.actors, stateDict(ch.state), ch.tail, ch.version)
+	}
+	if err := load(body); err != nil {
+		t.Fatalf("undamaged: %v", err)
+	}
 	r := rand.New(rand.NewPCG(4, 4))
-	for i := 0; i < 300; i++ {
-		b := bytes.Clone(saved)
-		b[r.IntN(len(b))] ^= byte(1 + r.IntN(255))
-		if loaded, err := LoadDoc(b, causal.ActorID{0xc}); err == nil && loaded == nil {
-			t.Fatal("no document and no error")
+	for i := 0; i < 200; i++ {
+		b := bytes.Clone(body)
+		for k := 1 + r.IntN(3); k > 0; k-- {
+			b[r.IntN(len(b))] ^= byte(1 + r.IntN(255))
 		}
+		err := load(b)
+		var fe *FormatError
+		if err != nil && !errors.As(err, &fe) && !errors.Is(err, crdt.ErrInvalidChange) {
+			t.Fatalf("damage %d: untyped error %v", i, err)
+		}
+	}
+	if err := load(body[:len(body)/2]); err == nil {
+		t.Fatal("half a history section loaded")
 	}
 }
