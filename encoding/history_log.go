@@ -93,7 +93,7 @@ func (k changeKey) less(o changeKey) bool {
 func (h *History) Append(c *crdt.Change) {
 	if h.whole != nil {
 		key := changeKey{c.StartOp, c.Actor, c.Seq}
-		if h.n > 0 && !h.lastKey.less(key) {
+		if h.n > 0 && c.StartOp <= h.lastKey.startOp && !h.lastKey.less(key) {
 			// Applied order is not the canonical order: the log can no
 			// longer be saved as it is, so what only saving needs stops.
 			h.whole = nil
@@ -112,8 +112,8 @@ func (h *History) Append(c *crdt.Change) {
 	if h.n%chunkRows == 0 {
 		h.marks.record(h.log)
 	}
-	log.append(c.Seq, h.n/chunkRows, c.MaxOp())
 	h.log.change(c)
+	log.append(c.Seq, h.n/chunkRows, h.log.maxOp) // the writer's maxOp is c.MaxOp()
 	h.n++
 	h.nOps += len(c.Ops)
 }
