@@ -672,6 +672,13 @@ func (r *deriveReader) deleteText(op *crdt.Op) {
 // op, since an op typed on from there would have joined the piece.
 func (r *deriveReader) predictRight(obj, left causal.OpID) (causal.OpID, bool) {
 	r.init()
+	// Typing on from the latest insert: no op was inserted after its last
+	// character yet (as in textTrack.predictRight), so no hash lookup.
+	if r.prev >= 0 && !left.IsZero() {
+		if p := &r.pieces[r.prev]; p.actor == left.Actor && left.Counter == p.own+p.width-1 {
+			return p.right, true
+		}
+	}
 	key := left
 	if left.IsZero() {
 		key = obj
