@@ -62,21 +62,33 @@ type peer struct {
 	r    *Replica
 	cfg  peerConfig
 	conn transport.Conn
-	s    *syncproto.Session // touched only by the run goroutine
+	s    *syncproto.Session // touched only with smu held
 	ctx  context.Context
 
-	mu       sync.Mutex
-	queue    []outgoing // filled by document feeds and presence, drained by run
-	queued   int        // changes in queue
-	overflow bool
-	wake     chan struct{}
-	wctx     context.Context // bounds writes; abort ends it, and a write it cuts short drops the connection
-	abort    context.CancelFunc
+	// smu serialises the session's steps: reading a frame, draining the
+	// queue, the heartbeat (see run). The fields below it are its.
+	smu         sync.Mutex
+	outer       context.Context // run's context: the session ending with it is no error
+	over        bool            // the session has ended
+	endErr      error           // why
+	every       time.Duration   // heartbeat step period
+	ticker      *time.Timer
+	fanout      []time.Time
+	stopReading context.CancelFunc
 
-	docs    map[string]*Doc   // documents this connection streams (run goroutine only)
+	mu        sync.Mutex
+	queue     []outgoing // filled by document feeds and presence, drained by run
+	queued    int        // changes in queue
+	overflow  bool
+	running   bool            // run has started the session: enqueue may start service
+	scheduled bool            // a service goroutine is draining or about to
+	wctx      context.Context // bounds writes; abort ends it, and a write it cuts short drops the connection
+	abort     context.CancelFunc
+
+	docs    map[string]*Doc   // documents this connection streams (with smu held)
 	follows map[string]func() // their feeds, to stop
 
-	dctx    context.Context // wctx with a deadline: see writeCtx (run goroutine only)
+	dctx    context.Context // wctx with a deadline: see writeCtx (with smu held)
 	dcancel context.CancelFunc
 }
 
@@ -100,7 +112,7 @@ func newPeer(r *Replica, conn transport.Conn, cfg peerConfig) *peer {
 	if cfg.log == nil {
 		cfg.log = r.log
 	}
-	return &peer{r: r, cfg: cfg, conn: conn, wake: make(chan struct{}, 1),
+	return &peer{r: r, cfg: cfg, conn: conn,
 		docs: map[string]*Doc{}, follows: map[string]func(){}}
 }
 
@@ -123,10 +135,11 @@ func (p *peer) enqueue(o outgoing) {
 			p.abort()
 		}
 	}
+	start := p.running && !p.scheduled
+	p.scheduled = p.scheduled || start
 	p.mu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
+	if start {
+		go p.service()
 	}
 }
 
@@ -135,72 +148,156 @@ func (p *peer) do(fn func()) { p.enqueue(outgoing{fn: fn}) }
 
 // run drives the session until the connection ends or ctx is done. It
 // returns why the session ended (nil when ctx ended it).
+//
+// The calling goroutine reads the connection and hands each frame to the
+// session; what other goroutines queue (document feeds, presence, calls
+// from a Syncer) is drained by a goroutine started when there is something
+// to drain, and the heartbeat by a timer. Each of those takes smu, so the
+// session still sees one step at a time. An idle connection then costs one
+// goroutine, not two: a server holds thousands of connections that are
+// idle most of the time, and each goroutine's stack is several KB.
 func (p *peer) run(ctx context.Context) error {
 	rctx, stopReading := context.WithCancel(context.WithoutCancel(ctx))
 	p.start(rctx)
 	defer p.abort() // ends wctx and the write contexts made from it
 	defer stopReading()
-	defer p.cleanup()
-
-	frames := make(chan []byte)
-	readErr := make(chan error, 1)
-	go func() {
-		for {
-			f, err := p.conn.Read(rctx)
-			if err != nil {
-				readErr <- err
-				return
-			}
-			select {
-			case frames <- f:
-			case <-rctx.Done():
-				return
-			}
-		}
-	}()
-	tick := time.NewTicker(min(p.s.Heartbeat()/3, time.Second))
-	defer tick.Stop()
-
-	var fanout []time.Time
+	p.smu.Lock()
+	p.outer, p.stopReading = ctx, stopReading
 	if done, err := p.flush(); done { // a dialling session's Hello
+		p.finish(err)
+		p.smu.Unlock()
 		return err
 	}
+	p.every = min(p.s.Heartbeat()/3, time.Second)
+	p.ticker = time.AfterFunc(p.every, p.onTick)
+	stopWatch := context.AfterFunc(ctx, func() {
+		p.smu.Lock()
+		defer p.smu.Unlock()
+		if p.over {
+			return
+		}
+		if p.cfg.dial {
+			p.s.Close(0, "") // a client leaving: a normal close
+		} else {
+			p.s.Close(syncproto.CodeGoingAway, "shutting down")
+		}
+		p.stepped(nil)
+	})
+	defer stopWatch()
+	p.mu.Lock()
+	p.running = true
+	pending := (len(p.queue) > 0 || p.overflow) && !p.scheduled
+	p.scheduled = p.scheduled || pending
+	p.mu.Unlock()
+	if pending { // queued before the session started (a Syncer's subscriptions)
+		go p.service()
+	}
+	p.smu.Unlock()
+
 	for {
-		select {
-		case f := <-frames:
-			p.receive(f)
-		case err := <-readErr:
-			p.conn.Close(transport.CloseNormal, "")
-			var ce *transport.CloseError
-			if errors.As(err, &ce) && ce.Code == transport.CloseNormal {
-				return nil // the peer left cleanly
-			}
-			return fmt.Errorf("converge: sync connection to %s: %w", p.conn.RemoteAddr(), err)
-		case <-p.wake:
-			fanout = p.drain(fanout[:0])
-		case <-tick.C:
-			p.tick()
-		case <-ctx.Done():
-			if p.cfg.dial {
-				p.s.Close(0, "") // a client leaving: a normal close
-			} else {
-				p.s.Close(syncproto.CodeGoingAway, "shutting down")
-			}
-		}
-		done, err := p.flush()
-		if p.cfg.metrics != nil && len(fanout) > 0 {
-			at := time.Now()
-			for _, t := range fanout {
-				p.cfg.metrics.FanOut(at.Sub(t))
-			}
-			fanout = fanout[:0]
-		}
-		if done {
-			if ctx.Err() != nil {
-				return nil
-			}
+		f, err := p.conn.Read(rctx)
+		p.smu.Lock()
+		if p.over {
+			err := p.endErr
+			p.smu.Unlock()
 			return err
 		}
+		if err != nil {
+			p.conn.Close(transport.CloseNormal, "")
+			var ce *transport.CloseError
+			if !errors.As(err, &ce) || ce.Code != transport.CloseNormal {
+				err = fmt.Errorf("converge: sync connection to %s: %w", p.conn.RemoteAddr(), err)
+			} else {
+				err = nil // the peer left cleanly
+			}
+			if ctx.Err() != nil {
+				err = nil
+			}
+			p.finish(err)
+			p.smu.Unlock()
+			return err
+		}
+		p.receive(f)
+		p.stepped(nil)
+		p.smu.Unlock()
+	}
+}
+
+// stepped flushes what the last step made the session say, records the
+// fan-out delays of the changes it sent, and ends the peer if the session
+// is over. Called with smu held.
+func (p *peer) stepped(fanout []time.Time) {
+	done, err := p.flush()
+	if p.cfg.metrics != nil && len(fanout) > 0 {
+		at := time.Now()
+		for _, t := range fanout {
+			p.cfg.metrics.FanOut(at.Sub(t))
+		}
+	}
+	if done {
+		if p.outer.Err() != nil {
+			err = nil
+		}
+		p.finish(err)
+	}
+}
+
+// finish ends the peer once: its feeds stop, nothing more is queued for
+// it, and the reading goroutine is let go. Called with smu held.
+func (p *peer) finish(err error) {
+	if p.over {
+		return
+	}
+	p.over, p.endErr = true, err
+	if p.ticker != nil {
+		p.ticker.Stop()
+	}
+	p.mu.Lock()
+	p.queue, p.queued, p.running = nil, 0, false
+	p.mu.Unlock()
+	p.cleanup()
+	if p.stopReading != nil {
+		// The connection is closed already (flush closes it when the
+		// session ends); this ends a Read still waiting on it.
+		p.stopReading()
+	}
+}
+
+// service drains the queue on its own goroutine, started by enqueue, until
+// the queue is empty.
+func (p *peer) service() {
+	p.smu.Lock()
+	defer p.smu.Unlock()
+	for {
+		p.mu.Lock()
+		// After an overflow, drain has ended the session and enqueue adds
+		// nothing more: one drain is the last.
+		if p.over || len(p.queue) == 0 && !p.overflow {
+			p.scheduled = false
+			p.mu.Unlock()
+			return
+		}
+		overflow := p.overflow
+		p.mu.Unlock()
+		p.fanout = p.drain(p.fanout[:0])
+		p.stepped(p.fanout)
+		if overflow && !p.over {
+			p.finish(fmt.Errorf("converge: sync connection to %s: dropped for not keeping up", p.conn.RemoteAddr()))
+		}
+	}
+}
+
+// onTick runs the heartbeat step on the timer's goroutine.
+func (p *peer) onTick() {
+	p.smu.Lock()
+	defer p.smu.Unlock()
+	if p.over {
+		return
+	}
+	p.tick()
+	p.stepped(nil)
+	if !p.over {
+		p.ticker.Reset(p.every)
 	}
 }
 
