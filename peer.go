@@ -77,8 +77,11 @@ type peer struct {
 	stopReading context.CancelFunc
 
 	mu        sync.Mutex
-	queue     []outgoing // filled by document feeds and presence, drained by run
-	queued    int        // changes in queue
+	queue     []outgoing    // filled by document feeds and presence, drained by service
+	queued    int           // changes in queue
+	frame     []byte        // a frame read, waiting for service to take it
+	taken     chan struct{} // service took the frame: the reader may read the next
+	ended     chan struct{} // closed by finish
 	overflow  bool
 	running   bool            // run has started the session: enqueue may start service
 	scheduled bool            // a service goroutine is draining or about to
@@ -112,7 +115,7 @@ func newPeer(r *Replica, conn transport.Conn, cfg peerConfig) *peer {
 	if cfg.log == nil {
 		cfg.log = r.log
 	}
-	return &peer{r: r, cfg: cfg, conn: conn,
+	return &peer{r: r, cfg: cfg, conn: conn, taken: make(chan struct{}, 1), ended: make(chan struct{}),
 		docs: map[string]*Doc{}, follows: map[string]func(){}}
 }
 
@@ -149,13 +152,15 @@ func (p *peer) do(fn func()) { p.enqueue(outgoing{fn: fn}) }
 // run drives the session until the connection ends or ctx is done. It
 // returns why the session ended (nil when ctx ended it).
 //
-// The calling goroutine reads the connection and hands each frame to the
-// session; what other goroutines queue (document feeds, presence, calls
-// from a Syncer) is drained by a goroutine started when there is something
-// to drain, and the heartbeat by a timer. Each of those takes smu, so the
-// session still sees one step at a time. An idle connection then costs one
-// goroutine, not two: a server holds thousands of connections that are
-// idle most of the time, and each goroutine's stack is several KB.
+// The calling goroutine only reads the connection. Each frame read, and
+// what other goroutines queue (document feeds, presence, calls from a
+// Syncer), is handled by a goroutine started when there is something to
+// handle (service), which ends when there is nothing more; the heartbeat
+// runs on a timer. Each takes smu, so the session sees one step at a time.
+// An idle connection then costs one goroutine with a shallow stack: a
+// server holds thousands of connections idle most of the time, and
+// handling a frame (merging, encoding) needs a deep stack, which a
+// goroutine keeps once grown.
 func (p *peer) run(ctx context.Context) error {
 	rctx, stopReading := context.WithCancel(context.WithoutCancel(ctx))
 	p.start(rctx)
@@ -196,13 +201,12 @@ func (p *peer) run(ctx context.Context) error {
 
 	for {
 		f, err := p.conn.Read(rctx)
-		p.smu.Lock()
-		if p.over {
-			err := p.endErr
-			p.smu.Unlock()
-			return err
-		}
 		if err != nil {
+			p.smu.Lock()
+			defer p.smu.Unlock()
+			if p.over {
+				return p.endErr
+			}
 			p.conn.Close(transport.CloseNormal, "")
 			var ce *transport.CloseError
 			if !errors.As(err, &ce) || ce.Code != transport.CloseNormal {
@@ -214,12 +218,26 @@ func (p *peer) run(ctx context.Context) error {
 				err = nil
 			}
 			p.finish(err)
-			p.smu.Unlock()
 			return err
 		}
-		p.receive(f)
-		p.stepped(nil)
-		p.smu.Unlock()
+		// Hand the frame over, and read the next only once it is taken,
+		// so that a peer sending faster than its frames are handled waits
+		// on TCP rather than filling the server's memory.
+		p.mu.Lock()
+		p.frame = f
+		start := p.running && !p.scheduled
+		p.scheduled = p.scheduled || start
+		p.mu.Unlock()
+		if start {
+			go p.service()
+		}
+		select {
+		case <-p.taken:
+		case <-p.ended:
+			p.smu.Lock()
+			defer p.smu.Unlock()
+			return p.endErr
+		}
 	}
 }
 
@@ -249,11 +267,12 @@ func (p *peer) finish(err error) {
 		return
 	}
 	p.over, p.endErr = true, err
+	close(p.ended)
 	if p.ticker != nil {
 		p.ticker.Stop()
 	}
 	p.mu.Lock()
-	p.queue, p.queued, p.running = nil, 0, false
+	p.queue, p.queued, p.running, p.frame = nil, 0, false, nil
 	p.mu.Unlock()
 	p.cleanup()
 	if p.stopReading != nil {
@@ -263,8 +282,9 @@ func (p *peer) finish(err error) {
 	}
 }
 
-// service drains the queue on its own goroutine, started by enqueue, until
-// the queue is empty.
+// service hands the session the frame read and drains the queue, on its
+// own goroutine (started by the reader or enqueue), until there is
+// nothing more.
 func (p *peer) service() {
 	p.smu.Lock()
 	defer p.smu.Unlock()
@@ -272,13 +292,21 @@ func (p *peer) service() {
 		p.mu.Lock()
 		// After an overflow, drain has ended the session and enqueue adds
 		// nothing more: one drain is the last.
-		if p.over || len(p.queue) == 0 && !p.overflow {
+		if p.over || len(p.queue) == 0 && !p.overflow && p.frame == nil {
 			p.scheduled = false
 			p.mu.Unlock()
 			return
 		}
+		f := p.frame
+		p.frame = nil
 		overflow := p.overflow
 		p.mu.Unlock()
+		if f != nil {
+			p.taken <- struct{}{} // never blocks: one frame at a time
+			p.receive(f)
+			p.stepped(nil)
+			continue
+		}
 		p.fanout = p.drain(p.fanout[:0])
 		p.stepped(p.fanout)
 		if overflow && !p.over {
