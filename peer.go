@@ -74,6 +74,7 @@ type peer struct {
 	every       time.Duration   // heartbeat step period
 	ticker      *time.Timer
 	fanout      []time.Time
+	spare       []outgoing // the queue drained last, emptied, for enqueue to fill next
 	stopReading context.CancelFunc
 
 	mu        sync.Mutex
@@ -363,8 +364,17 @@ func (p *peer) tick() {
 func (p *peer) drain(fanout []time.Time) []time.Time {
 	p.mu.Lock()
 	q, overflow := p.queue, p.overflow
-	p.queue, p.queued = nil, 0
+	p.queue, p.queued = p.spare, 0
+	p.spare = nil
 	p.mu.Unlock()
+	defer func() {
+		// The drained queue is the next one's space: a server queues for
+		// every subscriber at every change.
+		if cap(q) <= 1024 {
+			clear(q)
+			p.spare = q[:0]
+		}
+	}()
 	if overflow {
 		p.s.Close(syncproto.CodeUnavailable, fmt.Sprintf("the connection is too slow: over %d changes waiting to be sent", p.cfg.maxQueue))
 		return fanout

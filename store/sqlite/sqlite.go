@@ -434,7 +434,7 @@ func (s *Store) commit(group []*writeReq) {
 			abort(tx, err)
 			return
 		}
-		if errs[i] = r.fn(&txn{Tx: tx, ctx: r.ctx, doc: r.doc}); errs[i] != nil {
+		if errs[i] = r.fn(&txn{Tx: tx, ctx: context.WithoutCancel(r.ctx), doc: r.doc}); errs[i] != nil {
 			if _, err := tx.ExecContext(bg, "ROLLBACK TO w"); err != nil {
 				abort(tx, errors.Join(errs[i], err))
 				return
@@ -459,11 +459,16 @@ func (s *Store) writeOne(r *writeReq) error {
 	if err := r.ctx.Err(); err != nil {
 		return err
 	}
-	tx, err := s.db.BeginTx(r.ctx, nil)
+	// Once started, a write runs to its end whatever happens to the
+	// caller's context (see write). A context that cannot end also spares
+	// the driver a goroutine per statement, which it starts to interrupt
+	// the statement if the context ends.
+	ctx := context.WithoutCancel(r.ctx)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.fail(r.ctx, r.doc, err)
 	}
-	if err := r.fn(&txn{Tx: tx, ctx: r.ctx, doc: r.doc}); err != nil {
+	if err := r.fn(&txn{Tx: tx, ctx: ctx, doc: r.doc}); err != nil {
 		_ = tx.Rollback()
 		return s.fail(r.ctx, r.doc, err)
 	}
