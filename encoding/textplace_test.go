@@ -146,3 +146,17 @@ func TestSaveDocWithPlacesRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+func TestIsASCII(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		want bool
+	}{
+		{"", true}, {"abc", true}, {"abcdefgh", true}, {"abcdefghijklmnopq", true},
+		{"abcdefghü", false}, {"üabcdefgh", false}, {"abcdefg\x80", false}, {"abcdefgh\xff", false},
+	} {
+		if got := isASCII(c.s); got != c.want {
+			t.Errorf("isASCII(%q) = %v", c.s, got)
+		}
+	}
+}
