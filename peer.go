@@ -62,21 +62,37 @@ type peer struct {
 	r    *Replica
 	cfg  peerConfig
 	conn transport.Conn
-	s    *syncproto.Session // touched only by the run goroutine
+	s    *syncproto.Session // touched only with smu held
 	ctx  context.Context
 
-	mu       sync.Mutex
-	queue    []outgoing // filled by document feeds and presence, drained by run
-	queued   int        // changes in queue
-	overflow bool
-	wake     chan struct{}
-	wctx     context.Context // bounds writes; abort ends it, and a write it cuts short drops the connection
-	abort    context.CancelFunc
+	// smu serialises the session's steps: reading a frame, draining the
+	// queue, the heartbeat (see run). The fields below it are its.
+	smu         sync.Mutex
+	outer       context.Context // run's context: the session ending with it is no error
+	over        bool            // the session has ended
+	endErr      error           // why
+	every       time.Duration   // heartbeat step period
+	ticker      *time.Timer
+	fanout      []time.Time
+	spare       []outgoing // the queue drained last, emptied, for enqueue to fill next
+	stopReading context.CancelFunc
 
-	docs    map[string]*Doc   // documents this connection streams (run goroutine only)
+	mu        sync.Mutex
+	queue     []outgoing    // filled by document feeds and presence, drained by service
+	queued    int           // changes in queue
+	frame     []byte        // a frame read, waiting for service to take it
+	taken     chan struct{} // service took the frame: the reader may read the next
+	ended     chan struct{} // closed by finish
+	overflow  bool
+	running   bool            // run has started the session: enqueue may start service
+	scheduled bool            // a service goroutine is draining or about to
+	wctx      context.Context // bounds writes; abort ends it, and a write it cuts short drops the connection
+	abort     context.CancelFunc
+
+	docs    map[string]*Doc   // documents this connection streams (with smu held)
 	follows map[string]func() // their feeds, to stop
 
-	dctx    context.Context // wctx with a deadline: see writeCtx (run goroutine only)
+	dctx    context.Context // wctx with a deadline: see writeCtx (with smu held)
 	dcancel context.CancelFunc
 }
 
@@ -100,7 +116,7 @@ func newPeer(r *Replica, conn transport.Conn, cfg peerConfig) *peer {
 	if cfg.log == nil {
 		cfg.log = r.log
 	}
-	return &peer{r: r, cfg: cfg, conn: conn, wake: make(chan struct{}, 1),
+	return &peer{r: r, cfg: cfg, conn: conn, taken: make(chan struct{}, 1), ended: make(chan struct{}),
 		docs: map[string]*Doc{}, follows: map[string]func(){}}
 }
 
@@ -123,10 +139,11 @@ func (p *peer) enqueue(o outgoing) {
 			p.abort()
 		}
 	}
+	start := p.running && !p.scheduled
+	p.scheduled = p.scheduled || start
 	p.mu.Unlock()
-	select {
-	case p.wake <- struct{}{}:
-	default:
+	if start {
+		go p.service()
 	}
 }
 
@@ -135,72 +152,181 @@ func (p *peer) do(fn func()) { p.enqueue(outgoing{fn: fn}) }
 
 // run drives the session until the connection ends or ctx is done. It
 // returns why the session ended (nil when ctx ended it).
+//
+// The calling goroutine only reads the connection. Each frame read, and
+// what other goroutines queue (document feeds, presence, calls from a
+// Syncer), is handled by a goroutine started when there is something to
+// handle (service), which ends when there is nothing more; the heartbeat
+// runs on a timer. Each takes smu, so the session sees one step at a time.
+// An idle connection then costs one goroutine with a shallow stack: a
+// server holds thousands of connections idle most of the time, and
+// handling a frame (merging, encoding) needs a deep stack, which a
+// goroutine keeps once grown.
 func (p *peer) run(ctx context.Context) error {
 	rctx, stopReading := context.WithCancel(context.WithoutCancel(ctx))
 	p.start(rctx)
 	defer p.abort() // ends wctx and the write contexts made from it
 	defer stopReading()
-	defer p.cleanup()
-
-	frames := make(chan []byte)
-	readErr := make(chan error, 1)
-	go func() {
-		for {
-			f, err := p.conn.Read(rctx)
-			if err != nil {
-				readErr <- err
-				return
-			}
-			select {
-			case frames <- f:
-			case <-rctx.Done():
-				return
-			}
-		}
-	}()
-	tick := time.NewTicker(min(p.s.Heartbeat()/3, time.Second))
-	defer tick.Stop()
-
-	var fanout []time.Time
+	p.smu.Lock()
+	p.outer, p.stopReading = ctx, stopReading
 	if done, err := p.flush(); done { // a dialling session's Hello
+		p.finish(err)
+		p.smu.Unlock()
 		return err
 	}
+	p.every = min(p.s.Heartbeat()/3, time.Second)
+	p.ticker = time.AfterFunc(p.every, p.onTick)
+	stopWatch := context.AfterFunc(ctx, func() {
+		p.smu.Lock()
+		defer p.smu.Unlock()
+		if p.over {
+			return
+		}
+		if p.cfg.dial {
+			p.s.Close(0, "") // a client leaving: a normal close
+		} else {
+			p.s.Close(syncproto.CodeGoingAway, "shutting down")
+		}
+		p.stepped(nil)
+	})
+	defer stopWatch()
+	p.mu.Lock()
+	p.running = true
+	pending := (len(p.queue) > 0 || p.overflow) && !p.scheduled
+	p.scheduled = p.scheduled || pending
+	p.mu.Unlock()
+	if pending { // queued before the session started (a Syncer's subscriptions)
+		go p.service()
+	}
+	p.smu.Unlock()
+
 	for {
-		select {
-		case f := <-frames:
-			p.receive(f)
-		case err := <-readErr:
+		f, err := p.conn.Read(rctx)
+		if err != nil {
+			p.smu.Lock()
+			defer p.smu.Unlock()
+			if p.over {
+				return p.endErr
+			}
 			p.conn.Close(transport.CloseNormal, "")
 			var ce *transport.CloseError
-			if errors.As(err, &ce) && ce.Code == transport.CloseNormal {
-				return nil // the peer left cleanly
-			}
-			return fmt.Errorf("converge: sync connection to %s: %w", p.conn.RemoteAddr(), err)
-		case <-p.wake:
-			fanout = p.drain(fanout[:0])
-		case <-tick.C:
-			p.tick()
-		case <-ctx.Done():
-			if p.cfg.dial {
-				p.s.Close(0, "") // a client leaving: a normal close
+			if !errors.As(err, &ce) || ce.Code != transport.CloseNormal {
+				err = fmt.Errorf("converge: sync connection to %s: %w", p.conn.RemoteAddr(), err)
 			} else {
-				p.s.Close(syncproto.CodeGoingAway, "shutting down")
+				err = nil // the peer left cleanly
 			}
-		}
-		done, err := p.flush()
-		if p.cfg.metrics != nil && len(fanout) > 0 {
-			at := time.Now()
-			for _, t := range fanout {
-				p.cfg.metrics.FanOut(at.Sub(t))
-			}
-			fanout = fanout[:0]
-		}
-		if done {
 			if ctx.Err() != nil {
-				return nil
+				err = nil
 			}
+			p.finish(err)
 			return err
 		}
+		// Hand the frame over, and read the next only once it is taken,
+		// so that a peer sending faster than its frames are handled waits
+		// on TCP rather than filling the server's memory.
+		p.mu.Lock()
+		p.frame = f
+		start := p.running && !p.scheduled
+		p.scheduled = p.scheduled || start
+		p.mu.Unlock()
+		if start {
+			go p.service()
+		}
+		select {
+		case <-p.taken:
+		case <-p.ended:
+			p.smu.Lock()
+			defer p.smu.Unlock()
+			return p.endErr
+		}
+	}
+}
+
+// stepped flushes what the last step made the session say, records the
+// fan-out delays of the changes it sent, and ends the peer if the session
+// is over. Called with smu held.
+func (p *peer) stepped(fanout []time.Time) {
+	done, err := p.flush()
+	if p.cfg.metrics != nil && len(fanout) > 0 {
+		at := time.Now()
+		for _, t := range fanout {
+			p.cfg.metrics.FanOut(at.Sub(t))
+		}
+	}
+	if done {
+		if p.outer.Err() != nil {
+			err = nil
+		}
+		p.finish(err)
+	}
+}
+
+// finish ends the peer once: its feeds stop, nothing more is queued for
+// it, and the reading goroutine is let go. Called with smu held.
+func (p *peer) finish(err error) {
+	if p.over {
+		return
+	}
+	p.over, p.endErr = true, err
+	close(p.ended)
+	if p.ticker != nil {
+		p.ticker.Stop()
+	}
+	p.mu.Lock()
+	p.queue, p.queued, p.running, p.frame = nil, 0, false, nil
+	p.mu.Unlock()
+	p.cleanup()
+	if p.stopReading != nil {
+		// The connection is closed already (flush closes it when the
+		// session ends); this ends a Read still waiting on it.
+		p.stopReading()
+	}
+}
+
+// service hands the session the frame read and drains the queue, on its
+// own goroutine (started by the reader or enqueue), until there is
+// nothing more.
+func (p *peer) service() {
+	p.smu.Lock()
+	defer p.smu.Unlock()
+	for {
+		p.mu.Lock()
+		// After an overflow, drain has ended the session and enqueue adds
+		// nothing more: one drain is the last.
+		if p.over || len(p.queue) == 0 && !p.overflow && p.frame == nil {
+			p.scheduled = false
+			p.mu.Unlock()
+			return
+		}
+		f := p.frame
+		p.frame = nil
+		overflow := p.overflow
+		p.mu.Unlock()
+		if f != nil {
+			p.taken <- struct{}{} // never blocks: one frame at a time
+			p.receive(f)
+			p.stepped(nil)
+			continue
+		}
+		p.fanout = p.drain(p.fanout[:0])
+		p.stepped(p.fanout)
+		if overflow && !p.over {
+			p.finish(fmt.Errorf("converge: sync connection to %s: dropped for not keeping up", p.conn.RemoteAddr()))
+		}
+	}
+}
+
+// onTick runs the heartbeat step on the timer's goroutine.
+func (p *peer) onTick() {
+	p.smu.Lock()
+	defer p.smu.Unlock()
+	if p.over {
+		return
+	}
+	p.tick()
+	p.stepped(nil)
+	if !p.over {
+		p.ticker.Reset(p.every)
 	}
 }
 
@@ -238,8 +364,17 @@ func (p *peer) tick() {
 func (p *peer) drain(fanout []time.Time) []time.Time {
 	p.mu.Lock()
 	q, overflow := p.queue, p.overflow
-	p.queue, p.queued = nil, 0
+	p.queue, p.queued = p.spare, 0
+	p.spare = nil
 	p.mu.Unlock()
+	defer func() {
+		// The drained queue is the next one's space: a server queues for
+		// every subscriber at every change.
+		if cap(q) <= 1024 {
+			clear(q)
+			p.spare = q[:0]
+		}
+	}()
 	if overflow {
 		p.s.Close(syncproto.CodeUnavailable, fmt.Sprintf("the connection is too slow: over %d changes waiting to be sent", p.cfg.maxQueue))
 		return fanout

@@ -32,6 +32,29 @@ func historyMode(t *testing.T, saved []byte) byte {
 	return m
 }
 
+// decodedChanges decodes a saved document and returns its history.
+func decodedChanges(t *testing.T, saved []byte) (*Document, []*crdt.Change) {
+	t.Helper()
+	dec, err := DecodeDocument(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := dec.Changes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dec, got
+}
+
+// holdsHistoryOf reports whether a saved document's history is d's, in
+// canonical order.
+func holdsHistoryOf(t *testing.T, saved []byte, d *crdt.Doc) bool {
+	t.Helper()
+	_, got := decodedChanges(t, saved)
+	want, _ := canonicalOrder(d.Changes())
+	return reflect.DeepEqual(got, want)
+}
+
 // TestDerivedTextRoundTrip saves documents whose text is written in text
 // mode 1 (and with predicted right origins) and checks that every change
 // decodes as it was.
@@ -45,16 +68,7 @@ func TestDerivedTextRoundTrip(t *testing.T) {
 		if m := historyMode(t, b); m != textDerived {
 			t.Fatalf("text mode %d, want %d", m, textDerived)
 		}
-		dec, err := DecodeDocument(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := dec.Changes()
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, _ := canonicalOrder(d.Changes())
-		if !reflect.DeepEqual(got, want) {
+		if !holdsHistoryOf(t, b, d) {
 			t.Fatalf("compress=%v: decoded changes differ", opt.Compress)
 		}
 	}
@@ -131,19 +145,11 @@ func TestLargeStateFallsBackToSegments(t *testing.T) {
 	if m := historyMode(t, b); m != textSegments {
 		t.Fatalf("text mode %d, want %d", m, textSegments)
 	}
-	dec, err := DecodeDocument(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dec, _ := decodedChanges(t, b)
 	if n, _ := dec.State().Root.Get("old"); n == nil || n.Text != big {
 		t.Fatal("the state's text did not come back")
 	}
-	got, err := dec.Changes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _ := canonicalOrder(d.Changes())
-	if !reflect.DeepEqual(got, want) {
+	if !holdsHistoryOf(t, b, d) {
 		t.Fatal("decoded changes differ")
 	}
 	loaded, err := LoadDoc(b, causal.ActorID{0xc})

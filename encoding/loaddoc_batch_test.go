@@ -105,14 +105,7 @@ func TestLoadDocInBatches(t *testing.T) {
 		if !bytes.Equal(loaded.JSON(), d.JSON()) {
 			t.Fatal("loaded text differs")
 		}
-		dec, err := DecodeDocument(saved)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := dec.Changes()
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, want := decodedChanges(t, saved)
 		sameHistory(t, loaded.Changes(), want)
 		again, err := SaveDoc(loaded, opt)
 		if err != nil {

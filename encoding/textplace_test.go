@@ -136,21 +136,27 @@ func TestSaveDocWithPlacesRoundTrips(t *testing.T) {
 			if !bytes.Equal(b, b2) {
 				t.Fatalf("seed %d: replicas with the same changes saved different bytes", seed)
 			}
-			dec, err := DecodeDocument(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := dec.Changes()
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, _ := canonicalOrder(d.Changes())
-			if !reflect.DeepEqual(got, want) {
+			if !holdsHistoryOf(t, b, d) {
 				t.Fatalf("seed %d compress=%v: decoded changes differ", seed, opt.Compress)
 			}
+			dec, _ := decodedChanges(t, b)
 			if !reflect.DeepEqual(dec.State(), StateOf(d)) {
 				t.Fatalf("seed %d: saved state differs", seed)
 			}
+		}
+	}
+}
+
+func TestIsASCII(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		want bool
+	}{
+		{"", true}, {"abc", true}, {"abcdefgh", true}, {"abcdefghijklmnopq", true},
+		{"abcdefghü", false}, {"üabcdefgh", false}, {"abcdefg\x80", false}, {"abcdefgh\xff", false},
+	} {
+		if got := isASCII(c.s); got != c.want {
+			t.Errorf("isASCII(%q) = %v", c.s, got)
 		}
 	}
 }

@@ -357,7 +357,12 @@ func (s *Server) serveSync(w http.ResponseWriter, req *http.Request) {
 	}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	defer s.wg.Done()
+	handed := false // to the connection's goroutine, which then ends what is deferred here
+	defer func() {
+		if !handed {
+			s.wg.Done()
+		}
+	}()
 
 	claims, r := s.authorize(req)
 	if r != nil {
@@ -369,14 +374,25 @@ func (s *Server) serveSync(w http.ResponseWriter, req *http.Request) {
 		s.refuse(w, req, r)
 		return
 	}
-	defer s.releaseConn(client)
 
 	conn, err := ws.Accept(w, req, ws.AcceptOptions{ReadLimit: int64(s.cfg.Limits.MaxFrame)})
 	if err != nil { // Accept has answered the request
+		s.releaseConn(client)
 		s.log.Debug("sync: refused upgrade", "remote", req.RemoteAddr, "err", err)
 		return
 	}
-	s.serveConn(conn, claims, req.RemoteAddr)
+	// The session runs on a goroutine of its own and the handler returns
+	// (the connection is hijacked: net/http is done with it). The
+	// handler's goroutine has a stack grown deep by the HTTP request and
+	// the upgrade, and a connection's goroutine spends its life waiting
+	// for a frame: a fresh one keeps a small stack, for each of thousands
+	// of connections.
+	handed = true
+	go func() {
+		defer s.wg.Done()
+		defer s.releaseConn(client)
+		s.serveConn(conn, claims, req.RemoteAddr)
+	}()
 }
 
 // serveConn runs a sync session on an accepted connection, for the holder

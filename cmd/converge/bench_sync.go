@@ -7,13 +7,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"time"
 
 	"github.com/converge-sync/converge"
 	"github.com/converge-sync/converge/bench/load"
 )
 
-const benchSyncSynopsis = `bench sync --server URL [--clients C] [--docs D] [--rate R] [--duration T] [--server-pid PID]
+const benchSyncSynopsis = `bench sync --server URL [--clients C] [--docs D] [--rate R] [--duration T] [--server-pid PID] [--cpuprofile FILE]
 
 Loads a running sync server (converge serve, in another process) with C
 WebSocket clients spread over D documents, each making R edits per second
@@ -50,6 +51,7 @@ func runBenchSync(args []string, stdout, stderr io.Writer) error {
 	drain := fs.Duration("drain", 10*time.Second, "after the editing, how long to wait for edits still in flight")
 	pid := fs.Int("server-pid", 0, "the server's process ID, to report its CPU time and memory (Linux)")
 	prefix := fs.String("doc-prefix", "", "document ID prefix (default: load- and a random run ID)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the load client (this process) to FILE, to see what the clients cost")
 	if _, err := parseCommand(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -84,6 +86,17 @@ func runBenchSync(args []string, stdout, stderr io.Writer) error {
 		if before, err = load.Usage(*pid); err != nil {
 			return fmt.Errorf("--server-pid %d: %w", *pid, err)
 		}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res, err := load.Run(ctx, cfg)
 	if tty {

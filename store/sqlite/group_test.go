@@ -107,3 +107,32 @@ func TestWriteContextEndsWhileWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The writer waits for more calls only while they come faster than two per
+// maxLinger, and stops waiting soon after they slow down.
+func TestArrivalsBusy(t *testing.T) {
+	now := time.Unix(0, 0)
+	a := newArrivals(now)
+	if a.busy() {
+		t.Fatal("busy before any call")
+	}
+	step := func(gap time.Duration, n int) {
+		for range n {
+			now = now.Add(gap)
+			a.add(now)
+		}
+	}
+	step(maxLinger/10, 30) // 10 calls per maxLinger
+	if !a.busy() {
+		t.Fatalf("not busy at 10 calls per %v (mean gap %v)", maxLinger, a.gap)
+	}
+	step(2*maxLinger, 30) // one call per 2 maxLinger
+	if a.busy() {
+		t.Fatalf("busy at one call per %v (mean gap %v)", 2*maxLinger, a.gap)
+	}
+	step(time.Hour, 1) // a quiet spell counts as a bounded gap
+	step(maxLinger/10, 40)
+	if !a.busy() {
+		t.Fatalf("still not busy 40 fast calls after a quiet hour (mean gap %v)", a.gap)
+	}
+}

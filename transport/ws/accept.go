@@ -1,7 +1,12 @@
 package ws
 
 import (
+	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -36,7 +41,7 @@ type AcceptOptions struct {
 // The connection outlives the handler, but not r.Context(): that ends when
 // the handler returns, so do not use it as the Conn's read context then.
 func Accept(w http.ResponseWriter, r *http.Request, opts AcceptOptions) (transport.Conn, error) {
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	c, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{Subprotocol},
 		OriginPatterns:     opts.OriginPatterns,
 		InsecureSkipVerify: opts.InsecureSkipVerify,
@@ -46,3 +51,42 @@ func Accept(w http.ResponseWriter, r *http.Request, opts AcceptOptions) (transpo
 	}
 	return newConn(c, r.RemoteAddr, opts.ReadLimit, opts.WriteTimeout), nil
 }
+
+// bufferSize is the size of an accepted connection's read and write
+// buffers. net/http hands a hijacked connection 4 KiB buffers each way,
+// which the WebSocket keeps for its lifetime: 8 KiB per connection, most of
+// a server's memory per idle client. Sync frames are mostly small; a frame
+// larger than the buffer is read and written past it, in one more system
+// call.
+const bufferSize = 1024
+
+// smallBuffers hijacks a connection with bufferSize buffers instead of
+// net/http's.
+type smallBuffers struct{ http.ResponseWriter }
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("ws: the http.ResponseWriter cannot be hijacked")
+	}
+	c, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	// The client may have sent its first frames with the handshake: what
+	// net/http read ahead must stay buffered in the new reader (the
+	// WebSocket library takes what is buffered, then reads the
+	// connection).
+	ahead, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(ahead)), c), max(bufferSize, len(ahead)))
+	if len(ahead) > 0 {
+		if _, err := br.Peek(len(ahead)); err != nil {
+			c.Close()
+			return nil, nil, err
+		}
+	}
+	return c, bufio.NewReadWriter(br, bufio.NewWriterSize(c, bufferSize)), nil
+}
+
+// Unwrap gives http.ResponseController the ResponseWriter underneath.
+func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -49,6 +49,12 @@ type Conn struct {
 	// only once; later Reads and Writes report it again.
 	peerClose atomic.Pointer[transport.CloseError]
 
+	rmu       sync.Mutex      // guards the read watch (Reads come one at a time)
+	rwatched  context.Context // the last Read's context, watched for cancellation
+	runwatch  func() bool
+	rwatchSeq uint64
+	reading   atomic.Uint64 // the watch of the Read under way (0: none, or not watched)
+
 	wmu      sync.Mutex      // serialises Writes, which share the watchdog and the watch
 	watchdog *time.Timer     // ends a Write that takes too long (see Write)
 	watched  context.Context // the last Write's context, watched for cancellation
@@ -72,8 +78,45 @@ func newConn(c *websocket.Conn, remote string, readLimit int64, writeTimeout tim
 
 // Read returns the next binary message. A text message is a protocol error:
 // the connection is closed with transport.CloseProtocolError.
+//
+// The context's cancellation is watched once per context, as in Write:
+// given a context that can end, the library registers and removes a
+// watch for every message, and a reader of a busy connection reads
+// thousands a second.
 func (c *Conn) Read(ctx context.Context) ([]byte, error) {
-	typ, frame, err := c.ws.Read(ctx)
+	if ctx.Err() != nil {
+		c.ws.CloseNow() // as when it ends during the Read
+		return nil, c.readError(ctx, ctx.Err())
+	}
+	var watch uint64
+	if ctx.Done() != nil {
+		c.rmu.Lock()
+		if ctx != c.rwatched {
+			if c.runwatch != nil {
+				c.runwatch()
+			}
+			c.rwatchSeq++
+			n := c.rwatchSeq
+			c.rwatched = ctx
+			c.runwatch = context.AfterFunc(ctx, func() {
+				// Only a Read under this very context is cut short.
+				if c.reading.Load() == n {
+					c.ws.CloseNow()
+				}
+			})
+		}
+		watch = c.rwatchSeq
+		c.rmu.Unlock()
+	}
+	c.reading.Store(watch)
+	if watch != 0 && ctx.Err() != nil {
+		// It ended between the check above and the watch taking effect.
+		c.reading.Store(0)
+		c.ws.CloseNow()
+		return nil, c.readError(ctx, ctx.Err())
+	}
+	typ, frame, err := c.ws.Read(context.Background())
+	c.reading.Store(0)
 	if err != nil {
 		return nil, c.readError(ctx, err)
 	}

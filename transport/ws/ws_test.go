@@ -341,3 +341,36 @@ func TestEarlierContextEndingLeavesLaterWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A Read's context that ends after the Read returned does not cut short a
+// later Read under another context (Read watches a context once, not per
+// message).
+func TestEarlierContextEndingLeavesLaterReads(t *testing.T) {
+	c, s := dialPair(t, 0)
+	defer closeBoth(c, s)
+	const n = 300
+	go func() {
+		for range n {
+			if err := c.Write(t.Context(), make([]byte, 1<<10)); err != nil {
+				return
+			}
+		}
+	}()
+	_, cancel := context.WithCancel(context.Background())
+	for i := range n {
+		ctx, next := context.WithCancel(context.Background())
+		if _, err := s.Read(ctx); err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		cancel() // the previous read's context ends after the read returned
+		cancel = next
+	}
+	cancel()
+	// The connection still works both ways.
+	if err := s.Write(t.Context(), []byte("ok")); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := c.Read(t.Context()); err != nil || string(f) != "ok" {
+		t.Fatalf("read after: %q, %v", f, err)
+	}
+}
