@@ -47,7 +47,7 @@ func (h *History) save(st *State, places *textPlaces, opt Options) (b []byte, ok
 			renumber[i] = uint64(tab.index[a])
 		}
 	}
-	return appendChunkWith(nil, tab, st, opt, h.whole, renumber, places), true, nil
+	return appendChunkWith(nil, tab, st, opt, h.whole, renumber, places, true), true, nil
 }
 
 // actorCols are the columns holding actor indices: plain for the first
