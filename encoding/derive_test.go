@@ -3,8 +3,10 @@ package encoding
 import (
 	"bytes"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
@@ -158,5 +160,37 @@ func TestLargeStateFallsBackToSegments(t *testing.T) {
 	}
 	if !bytes.Equal(loaded.JSON(), d.JSON()) {
 		t.Fatalf("loaded %s, want %s", loaded.JSON(), d.JSON())
+	}
+}
+
+// An abandoned state worker's goroutine ends.
+func TestAbandonedStateWorkerEnds(t *testing.T) {
+	d := crdt.NewDoc(causal.ActorID{0xd}, crdt.WithHistory(NewHistory()))
+	if _, _, err := d.Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error {
+		text, err := tx.Put(crdt.Root, "text", crdt.NewText())
+		if err != nil {
+			return err
+		}
+		return tx.Splice(text, 0, 0, "abandoned")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h := d.History().(*History)
+	if h.whole == nil {
+		t.Fatal("a single writer's history has no continuous writer")
+	}
+	before := runtime.NumGoroutine()
+	for i := 0; i < 20; i++ {
+		startStateWorker(h.whole).abandon()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if b, err := SaveDoc(d, Options{Compress: true}); err != nil || !holdsHistoryOf(t, b, d) {
+		t.Fatalf("the document no longer saves: %v", err)
 	}
 }

@@ -108,20 +108,17 @@ func appendChunk(b []byte, st *State, changes []*crdt.Change, opt Options, d *cr
 		set.addNode(st.Root)
 	}
 	tab := set.table()
-	return appendChunkWith(b, tab, st, opt, writeHistory(tab, changes), nil, placesOf(d, st, tab), d != nil)
+	return appendChunkWith(b, tab, st, opt, writeHistory(tab, changes), nil, placesOf(d, st, tab), d != nil, nil)
 }
-
-// parallelMin is how much text a chunk must hold (visible and inserted)
-// for its save to run on two goroutines: below it, starting one costs more
-// than it saves.
-const parallelMin = 64 << 10
 
 // appendChunkWith writes a chunk with the history section of the changes
 // w holds, its actor indices mapped through renumber (see History.save).
 // places, if not nil, says where the history's characters are in st.
 // live is set for the save of a live document (SaveDoc), which favours
-// speed (see liveStateCodec); EncodeDocument and Compact favour size.
-func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *historyWriter, renumber []uint64, places *textPlaces, live bool) []byte {
+// speed (see liveStateCodec); EncodeDocument and Compact favour size. sw,
+// if not nil, is the state worker started for this save (see
+// startStateWorker); it is used or abandoned.
+func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *historyWriter, renumber []uint64, places *textPlaces, live bool, sw *stateWorker) []byte {
 	dict := stateDict(st)
 	b = appendHeader(b, typeDocument)
 	actors := appendUvarint(nil, uint64(len(tab.ids)))
@@ -134,12 +131,16 @@ func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *histo
 	case st == nil:
 		plan := textPlan{mode: textSegments}
 		hist = w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress)
-	case opt.Compress && len(dict)+len(w.raw[colText]) >= parallelMin:
+	case goesParallel(w, opt):
 		codec := codecZstd
 		if live {
 			codec = liveStateCodec
 		}
-		stateSec, hist = appendSectionsParallel(tab, st, dict, w, renumber, places, codec)
+		if sw == nil {
+			sw = startStateWorker(w)
+		}
+		stateSec, hist = appendSectionsParallel(tab, st, dict, w, renumber, places, codec, sw)
+		sw = nil
 	default:
 		codec := codecNone
 		if opt.Compress {
@@ -150,57 +151,12 @@ func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *histo
 		hist = w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress)
 		stateSec = appendSection(nil, secState, append(appendState(nil, tab, st), plan.tail...), codec)
 	}
+	sw.abandon()
 	b = slices.Grow(b, len(stateSec)+len(hist)+16)
 	b = append(b, stateSec...)
 	// The history section compresses its columns one by one.
 	b = appendSection(b, secHistory, hist, codecNone)
 	return append(b, secEnd)
-}
-
-// liveStateCodec compresses the large state section of a live document's
-// save: Zstandard at its fastest level. A document is saved now and then,
-// with cold caches, where the default level's bigger match tables make
-// saving automerge-paper about a quarter slower (2.8 against 2.15 ms); the
-// state comes out 4.4 KB (4.5% of the document) larger. Compact, which
-// writes for keeps, uses the default level.
-const liveStateCodec = codecZstdFast
-
-// appendSectionsParallel writes a chunk's compressed state and history
-// sections on two goroutines. Placing the history's visible text in the
-// state (derive) takes about as long as compressing the state and the
-// history's other columns, and neither needs the other: the state's tail
-// (the deleted text) is known without derive.
-func appendSectionsParallel(tab *actorTable, st *State, dict []byte, w *historyWriter, renumber []uint64, places *textPlaces, codec int) (stateSec, hist []byte) {
-	derivable := w.derivable(dict)
-	cols := newColumnJobs(w, renumber, true)
-	type compressed struct{ state, tail []byte }
-	done := make(chan compressed, 1)
-	go func() {
-		var c compressed
-		if derivable {
-			c.tail = w.text.deletedText(w.raw[colText])
-		}
-		state := appendState(make([]byte, 0, len(dict)+len(c.tail)+1024), tab, st)
-		c.state = appendSection(nil, secState, append(state, c.tail...), codec)
-		cols.run()
-		done <- c
-	}()
-	var text sectionText
-	ok := derivable
-	if ok {
-		text, ok = w.derivedText(dict, places)
-	}
-	cols.run()
-	c := <-done
-	mode := textDerived
-	if !ok || !w.derivedPays(dict, c.tail) {
-		mode, text = textSegments, w.segmentText(dict)
-		if len(c.tail) > 0 {
-			// The state was compressed with a tail mode 0 does not use.
-			c.state = appendSection(nil, secState, appendState(nil, tab, st), codec)
-		}
-	}
-	return c.state, w.appendSectionParts(nil, mode, &cols.out, text, true)
 }
 
 func appendSection(b []byte, id byte, raw []byte, codec int) []byte {

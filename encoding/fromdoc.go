@@ -44,9 +44,11 @@ func nodeOf(d *crdt.Doc, v crdt.Value, obj crdt.ObjID) *Node {
 // same document always saves to the same bytes, though not always to
 // EncodeDocument's.
 func SaveDoc(d *crdt.Doc, opt Options) ([]byte, error) {
+	h, _ := d.History().(*History)
+	sw := h.startSave(opt)
 	st := StateOf(d)
-	if h, ok := d.History().(*History); ok {
-		if b, ok, err := h.save(st, placesOf(d, st, h.actors), opt); ok {
+	if h != nil {
+		if b, ok, err := h.save(st, placesOf(d, st, h.actors), sw, opt); ok {
 			return b, err
 		}
 	}

@@ -286,11 +286,7 @@ type textPlan struct {
 // derivable reports whether mode 1 may express the writer's text against
 // dict, readying the writer for deletedText and derive if so.
 func (w *historyWriter) derivable(dict []byte) bool {
-	if w.text == nil || !w.text.canDerive(w.raw[colText], dict) {
-		return false
-	}
-	w.text.settle()
-	return true
+	return w.text != nil && w.text.canDerive(w.raw[colText], dict)
 }
 
 // derivedPays reports whether mode 1, with lit as its literal stream,
@@ -305,6 +301,7 @@ func (w *historyWriter) planText(dict []byte) textPlan {
 	if !w.derivable(dict) {
 		return textPlan{mode: textSegments}
 	}
+	w.text.settle()
 	lit := w.text.deletedText(w.raw[colText])
 	if !w.derivedPays(dict, lit) {
 		return textPlan{mode: textSegments}

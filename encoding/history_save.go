@@ -29,11 +29,13 @@ import (
 
 // save encodes st and the history as EncodeDocument would. ok is false if
 // the continuous writer was dropped.
-func (h *History) save(st *State, places *textPlaces, opt Options) (b []byte, ok bool, err error) {
+func (h *History) save(st *State, places *textPlaces, sw *stateWorker, opt Options) (b []byte, ok bool, err error) {
 	if h.whole == nil {
+		sw.abandon()
 		return nil, false, nil
 	}
 	if err := checkState(st); err != nil {
+		sw.abandon()
 		return nil, true, err
 	}
 	// The state's containers were created by ops of the history, so its
@@ -47,7 +49,17 @@ func (h *History) save(st *State, places *textPlaces, opt Options) (b []byte, ok
 			renumber[i] = uint64(tab.index[a])
 		}
 	}
-	return appendChunkWith(nil, tab, st, opt, h.whole, renumber, places, true), true, nil
+	return appendChunkWith(nil, tab, st, opt, h.whole, renumber, places, true, sw), true, nil
+}
+
+// startSave starts the state worker of a save that will run on two
+// goroutines (see save_parallel.go), before the caller reads the state;
+// nil if it will not.
+func (h *History) startSave(opt Options) *stateWorker {
+	if h == nil || h.whole == nil || !goesParallel(h.whole, opt) {
+		return nil
+	}
+	return startStateWorker(h.whole)
 }
 
 // actorCols are the columns holding actor indices: plain for the first
