@@ -328,7 +328,8 @@ func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, plan *tex
 	}
 	cols := newColumnJobs(w, renumber, compress)
 	cols.run()
-	return w.appendSectionParts(b, plan.mode, &cols.out, text, compress)
+	encodeText(&cols.out, text, compress)
+	return w.appendSectionParts(b, plan.mode, &cols.out)
 }
 
 // isTextColumn reports whether column i is one of those whose content
@@ -384,23 +385,21 @@ func (j *columnJobs) run() {
 	}
 }
 
-// appendSectionParts appends a section from its encoded columns and its
-// text columns.
-func (w *historyWriter) appendSectionParts(b []byte, mode int, cols *[numCols][]byte, text sectionText, compress bool) []byte {
+// encodeText encodes the text columns into cols, as appendColumn writes
+// them (the other columns are columnJobs').
+func encodeText(cols *[numCols][]byte, text sectionText, compress bool) {
+	cols[colTextLen] = appendColumn(nil, colTextLen, text.textLen, compress)
+	cols[colTextSeg] = appendColumn(nil, colTextSeg, text.seg, compress)
+	cols[colText] = appendColumn(nil, colText, text.lit, compress)
+}
+
+// appendSectionParts appends a section from its encoded columns.
+func (w *historyWriter) appendSectionParts(b []byte, mode int, cols *[numCols][]byte) []byte {
 	b = appendUvarint(b, uint64(w.nChanges))
 	b = appendUvarint(b, uint64(w.nOps))
 	b = append(b, byte(mode))
-	for i := 0; i < numCols; i++ {
-		switch i {
-		case colTextLen:
-			b = appendColumn(b, i, text.textLen, compress)
-		case colTextSeg:
-			b = appendColumn(b, i, text.seg, compress)
-		case colText:
-			b = appendColumn(b, i, text.lit, compress)
-		default:
-			b = append(b, cols[i]...)
-		}
+	for i := range cols {
+		b = append(b, cols[i]...)
 	}
 	return b
 }

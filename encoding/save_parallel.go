@@ -99,20 +99,23 @@ func appendSectionsParallel(tab *actorTable, st *State, dict []byte, w *historyW
 	derivable := w.derivable(dict)
 	cols := newColumnJobs(w, renumber, true)
 	sw.send(stateInput{tab: tab, st: st, dictLen: len(dict), codec: codec, useTail: derivable, cols: cols})
-	var text sectionText
 	ok := derivable
 	if ok {
-		text, ok = w.derivedText(dict, places)
+		var text sectionText
+		if text, ok = w.derivedText(dict, places); ok {
+			encodeText(&cols.out, text, true)
+		}
 	}
 	cols.run()
 	c := <-sw.done
 	mode := textDerived
 	if !ok || !w.derivedPays(dict, c.tail) {
-		mode, text = textSegments, w.segmentText(dict)
+		mode = textSegments
+		encodeText(&cols.out, w.segmentText(dict), true)
 		if len(c.tail) > 0 {
 			// The state was compressed with a tail mode 0 does not use.
 			c.state = appendSection(nil, secState, appendState(nil, tab, st), codec)
 		}
 	}
-	return c.state, w.appendSectionParts(nil, mode, &cols.out, text, true)
+	return c.state, w.appendSectionParts(nil, mode, &cols.out)
 }
