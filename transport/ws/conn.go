@@ -49,19 +49,58 @@ type Conn struct {
 	// only once; later Reads and Writes report it again.
 	peerClose atomic.Pointer[transport.CloseError]
 
-	rmu       sync.Mutex      // guards the read watch (Reads come one at a time)
-	rwatched  context.Context // the last Read's context, watched for cancellation
-	runwatch  func() bool
-	rwatchSeq uint64
-	reading   atomic.Uint64 // the watch of the Read under way (0: none, or not watched)
+	rmu    sync.Mutex // guards the read watch (Reads come one at a time)
+	rwatch ctxWatch
 
-	wmu      sync.Mutex      // serialises Writes, which share the watchdog and the watch
-	watchdog *time.Timer     // ends a Write that takes too long (see Write)
-	watched  context.Context // the last Write's context, watched for cancellation
-	unwatch  func() bool
-	watchSeq uint64        // numbers the watches
-	writing  atomic.Uint64 // the watch of the Write under way (0: none, or not watched)
+	wmu      sync.Mutex  // serialises Writes, which share the watchdog and the watch
+	watchdog *time.Timer // ends a Write that takes too long (see Write)
+	wwatch   ctxWatch
 }
+
+// ctxWatch closes the connection when the context of the Read (or Write)
+// under way ends. It watches the last context it was given once, for as
+// many calls as use it, instead of once per call. Its owner serialises
+// arm.
+type ctxWatch struct {
+	ctx     context.Context // the last context armed, watched for cancellation
+	unwatch func() bool
+	seq     uint64        // numbers the watches
+	active  atomic.Uint64 // the watch of the call under way (0: none, or not watched)
+}
+
+// arm makes the watch cover a call on ws under ctx, until done; it
+// returns false, closing the connection, if ctx has already ended.
+func (w *ctxWatch) arm(ctx context.Context, ws *websocket.Conn) bool {
+	if ctx.Done() == nil {
+		return true // nothing to watch
+	}
+	if ctx != w.ctx {
+		if w.unwatch != nil {
+			w.unwatch()
+		}
+		w.seq++
+		n := w.seq
+		w.ctx = ctx
+		w.unwatch = context.AfterFunc(ctx, func() {
+			// Only a call under this very context is cut short: an earlier
+			// context may end while a later one's call runs.
+			if w.active.Load() == n {
+				ws.CloseNow()
+			}
+		})
+	}
+	w.active.Store(w.seq)
+	if ctx.Err() != nil {
+		// It ended before the watch took effect.
+		w.done()
+		ws.CloseNow()
+		return false
+	}
+	return true
+}
+
+// done ends the watch's cover of the call under way.
+func (w *ctxWatch) done() { w.active.Store(0) }
 
 var _ transport.Conn = (*Conn)(nil)
 
@@ -88,35 +127,14 @@ func (c *Conn) Read(ctx context.Context) ([]byte, error) {
 		c.ws.CloseNow() // as when it ends during the Read
 		return nil, c.readError(ctx, ctx.Err())
 	}
-	var watch uint64
-	if ctx.Done() != nil {
-		c.rmu.Lock()
-		if ctx != c.rwatched {
-			if c.runwatch != nil {
-				c.runwatch()
-			}
-			c.rwatchSeq++
-			n := c.rwatchSeq
-			c.rwatched = ctx
-			c.runwatch = context.AfterFunc(ctx, func() {
-				// Only a Read under this very context is cut short.
-				if c.reading.Load() == n {
-					c.ws.CloseNow()
-				}
-			})
-		}
-		watch = c.rwatchSeq
-		c.rmu.Unlock()
-	}
-	c.reading.Store(watch)
-	if watch != 0 && ctx.Err() != nil {
-		// It ended between the check above and the watch taking effect.
-		c.reading.Store(0)
-		c.ws.CloseNow()
+	c.rmu.Lock()
+	armed := c.rwatch.arm(ctx, c.ws)
+	c.rmu.Unlock()
+	if !armed {
 		return nil, c.readError(ctx, ctx.Err())
 	}
 	typ, frame, err := c.ws.Read(context.Background())
-	c.reading.Store(0)
+	c.rwatch.done()
 	if err != nil {
 		return nil, c.readError(ctx, err)
 	}
@@ -178,27 +196,10 @@ func (c *Conn) Write(ctx context.Context, frame []byte) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	var watch uint64 // which watch covers this Write (0: none)
-	if ctx.Done() != nil {
-		if ctx != c.watched {
-			if c.unwatch != nil {
-				c.unwatch()
-			}
-			c.watchSeq++
-			n := c.watchSeq
-			c.watched = ctx
-			c.unwatch = context.AfterFunc(ctx, func() {
-				// Only a Write under this very context is cut short: an
-				// earlier context may end while a later one's Write runs.
-				if c.writing.Load() == n {
-					c.ws.CloseNow()
-				}
-			})
-		}
-		watch = c.watchSeq
+	if !c.wwatch.arm(ctx, c.ws) {
+		return fmt.Errorf("ws: write: %w: %w", transport.ErrClosed, ctx.Err())
 	}
-	c.writing.Store(watch)
-	defer c.writing.Store(0)
+	defer c.wwatch.done()
 	if c.watchdog == nil {
 		c.watchdog = time.AfterFunc(timeout, c.writeTimedOut)
 	} else {
