@@ -108,17 +108,17 @@ func appendChunk(b []byte, st *State, changes []*crdt.Change, opt Options, d *cr
 		set.addNode(st.Root)
 	}
 	tab := set.table()
-	return appendChunkWith(b, tab, st, opt, writeHistory(tab, changes), nil, placesOf(d, st, tab), d != nil, nil)
+	return appendChunkWith(b, tab, st, opt, writeHistory(tab, changes), nil, placesOf(d, st, tab), nil)
 }
 
 // appendChunkWith writes a chunk with the history section of the changes
 // w holds, its actor indices mapped through renumber (see History.save).
-// places, if not nil, says where the history's characters are in st.
-// live is set for the save of a live document (SaveDoc), which favours
-// speed (see liveStateCodec); EncodeDocument and Compact favour size. sw,
-// if not nil, is the state worker started for this save (see
-// startStateWorker); it is used or abandoned.
-func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *historyWriter, renumber []uint64, places *textPlaces, live bool, sw *stateWorker) []byte {
+// places, if not nil, says where the history's characters are in st: it
+// comes from the live document being saved (SaveDoc), whose save favours
+// speed (see liveStateCodec), where EncodeDocument and Compact, which have
+// no document, favour size. sw, if not nil, is the state worker started
+// for this save (see startStateWorker); it is used or abandoned.
+func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *historyWriter, renumber []uint64, places *textPlaces, sw *stateWorker) []byte {
 	dict := stateDict(st)
 	b = appendHeader(b, typeDocument)
 	actors := appendUvarint(nil, uint64(len(tab.ids)))
@@ -133,7 +133,7 @@ func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *histo
 		hist = w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress)
 	case goesParallel(w, opt):
 		codec := codecZstd
-		if live {
+		if places != nil {
 			codec = liveStateCodec
 		}
 		if sw == nil {

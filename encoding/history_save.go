@@ -49,7 +49,7 @@ func (h *History) save(st *State, places *textPlaces, sw *stateWorker, opt Optio
 			renumber[i] = uint64(tab.index[a])
 		}
 	}
-	return appendChunkWith(nil, tab, st, opt, h.whole, renumber, places, true, sw), true, nil
+	return appendChunkWith(nil, tab, st, opt, h.whole, renumber, places, sw), true, nil
 }
 
 // startSave starts the state worker of a save that will run on two
