@@ -79,9 +79,12 @@ func setupChange() (*crdt.Change, crdt.ObjID, error) {
 }
 
 // applyTxn makes one change of a trace transaction's patches, their
-// positions shifted by offset.
+// positions shifted by offset. It goes through Doc.Edit, as an editor that
+// keeps its document in memory and saves it whole would: the change is
+// recorded in the document's history, but no Change value is made for the
+// caller.
 func applyTxn(d *crdt.Doc, text crdt.ObjID, t *trace.Txn, offset int, time int64) error {
-	_, _, err := d.Change(crdt.ChangeOptions{Time: time}, func(tx *crdt.Txn) error {
+	_, _, err := d.Edit(crdt.ChangeOptions{Time: time}, func(tx *crdt.Txn) error {
 		for _, p := range t.Patches {
 			if err := tx.Splice(text, p.Pos+offset, p.Del, p.Ins); err != nil {
 				return err

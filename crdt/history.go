@@ -27,6 +27,14 @@ type History interface {
 	MaxOp(id causal.ChangeID) (uint64, bool)
 }
 
+// ChangeCopier is implemented by a History whose Append keeps nothing of
+// the *Change it is given (it encodes it, say) and returns true from
+// CopiesChanges. A document with such a history builds the changes of Edit,
+// which nobody else holds, in memory it reuses.
+type ChangeCopier interface {
+	CopiesChanges() bool
+}
+
 // SliceHistory is the plain History: the changes themselves, in a slice,
 // with a per-actor index.
 type SliceHistory struct {

@@ -32,6 +32,11 @@ type Doc struct {
 
 	slab []oneOpChange // what is left of the slab newChange cuts changes from
 
+	// copier: the history keeps nothing of the changes it is given, so
+	// Edit builds each change in scratch.
+	copier  bool
+	scratch Change
+
 	inTxn     bool
 	apply     applier // reused for every change, with its undo records
 	txn       Txn     // reused for every local change
@@ -55,6 +60,9 @@ func NewDoc(actor causal.ActorID, opts ...Option) *Doc {
 	}
 	if d.history == nil {
 		d.history = NewSliceHistory()
+	}
+	if c, ok := d.history.(ChangeCopier); ok {
+		d.copier = c.CopiesChanges()
 	}
 	return d
 }

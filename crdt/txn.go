@@ -33,6 +33,29 @@ type Txn struct {
 // panic goes on). Otherwise Change returns the new Change (to persist and
 // send; nil if fn wrote nothing) and the patches it caused.
 func (d *Doc) Change(opts ChangeOptions, fn func(*Txn) error) (*Change, []Patch, error) {
+	return d.change(opts, fn, true)
+}
+
+// Edit runs fn as one atomic local change, as Change does, for a caller
+// that does not need the Change value: an editor whose document keeps its
+// own history and is saved whole. The change is recorded in the history all
+// the same (ChangeByID reads it back); Edit returns its ID (zero if fn wrote
+// nothing) and the patches it caused.
+//
+// When the document's History keeps nothing of what it is given (see
+// ChangeCopier), the change is built in memory reused by the next one, so a
+// keystroke allocates nothing for it.
+func (d *Doc) Edit(opts ChangeOptions, fn func(*Txn) error) (causal.ChangeID, []Patch, error) {
+	c, patches, err := d.change(opts, fn, !d.copier)
+	if c == nil {
+		return causal.ChangeID{}, patches, err
+	}
+	return c.ID(), patches, err
+}
+
+// change is Change; keep says whether the returned change must stay valid
+// after the next one (false: it is built in d.scratch).
+func (d *Doc) change(opts ChangeOptions, fn func(*Txn) error, keep bool) (*Change, []Patch, error) {
 	if d.inTxn {
 		return nil, nil, ErrTxnDone
 	}
@@ -64,8 +87,15 @@ func (d *Doc) Change(opts ChangeOptions, fn func(*Txn) error) (*Change, []Patch,
 	if len(tx.ops) == 0 {
 		return nil, nil, nil
 	}
-	c := d.newChange(tx.ops)
-	tx.ops = tx.ops[:0] // the change owns a copy; the buffer is reused
+	var c *Change
+	if keep {
+		c = d.newChange(tx.ops)
+	} else {
+		// The history copies what it needs and the caller gets no
+		// pointer: the transaction's own op buffer will do.
+		c = &d.scratch
+		*c = Change{Ops: tx.ops, Deps: c.Deps[:0]}
+	}
 	c.Actor, c.Seq, c.StartOp = d.actor, d.ownSeq+1, tx.start
 	c.Time, c.Message = opts.Time, opts.Message
 	for _, h := range d.heads {
@@ -74,6 +104,13 @@ func (d *Doc) Change(opts ChangeOptions, fn func(*Txn) error) (*Change, []Patch,
 		}
 	}
 	d.record(c)
+	if keep {
+		tx.ops = tx.ops[:0] // the change owns a copy; the buffer is reused
+	} else {
+		clear(tx.ops) // drop the references to the caller's strings
+		tx.ops = tx.ops[:0]
+		d.scratch.Ops = nil
+	}
 	if patches == nil {
 		return c, nil, nil
 	}

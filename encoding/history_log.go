@@ -120,6 +120,10 @@ func (h *History) Append(c *crdt.Change) {
 
 func (h *History) Len() int { return h.n }
 
+// CopiesChanges reports that Append keeps nothing of the change it is
+// given (crdt.ChangeCopier).
+func (h *History) CopiesChanges() bool { return true }
+
 // All decodes every change, all of them cut from one array of changes and
 // one of ops.
 func (h *History) All() []*crdt.Change {
