@@ -46,6 +46,8 @@ type History struct {
 	whole   *historyWriter
 	lastKey changeKey
 
+	typing keystroke // the last change, if a keystroke (history_typing.go)
+
 	cached struct { // the last full window decoded, for runs of Get
 		window  int
 		changes []*crdt.Change
@@ -91,6 +93,42 @@ func (k changeKey) less(o changeKey) bool {
 // Append records c. The Doc appends each actor's changes in seq order;
 // anything else breaks the index, so it panics.
 func (h *History) Append(c *crdt.Change) {
+	if isKeystroke(c) {
+		k := &h.typing
+		cont := k.continues(c)
+		if cont && k.cont && h.typeOn(c) {
+			return
+		}
+		h.append(c)
+		k.remember(c, h.actors.of(c.Actor), cont)
+		return
+	}
+	h.typing.ok = false
+	h.append(c)
+}
+
+// typeOn appends keystroke c, which continues a keystroke that continued
+// the one before it, the quick way (history_typing.go).
+func (h *History) typeOn(c *crdt.Change) bool {
+	k := &h.typing
+	if !h.log.canTypeOn() {
+		return false
+	}
+	if h.n%chunkRows == 0 {
+		h.marks.record(h.log)
+	}
+	h.log.typeOn(c, k)
+	if h.whole != nil {
+		h.lastKey = changeKey{c.StartOp, c.Actor, c.Seq}
+	}
+	h.logs[k.a].append(c.Seq, h.n/chunkRows, c.StartOp)
+	h.n++
+	h.nOps++
+	k.seq, k.own = c.Seq, c.StartOp
+	return true
+}
+
+func (h *History) append(c *crdt.Change) {
 	if h.whole != nil {
 		key := changeKey{c.StartOp, c.Actor, c.Seq}
 		if h.n > 0 && c.StartOp <= h.lastKey.startOp && !h.lastKey.less(key) {

@@ -1,0 +1,168 @@
+package encoding
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/converge-sync/converge/causal"
+	"github.com/converge-sync/converge/crdt"
+)
+
+// typist edits one text as a person does: mostly typing on at a cursor,
+// sometimes jumping, backspacing, typing a non-ASCII character, adding a
+// message, or writing a map key, while another replica's changes arrive
+// now and then (late ones too, which put the history out of canonical
+// order). Its history is kept twice: compact, where runs of keystrokes take
+// the quick way, and as a slice.
+type typist struct {
+	r        *rand.Rand
+	d, twin  *crdt.Doc
+	other    *crdt.Doc
+	held     []*crdt.Change // the other replica's changes not yet delivered
+	text     crdt.ObjID
+	cursor   int
+	time     int64
+	lateOnly bool
+}
+
+func newTypist(t *testing.T, seed uint64) *typist {
+	setup := crdt.NewDoc(causal.ActorID{0xff})
+	c, _, err := setup.Change(crdt.ChangeOptions{Time: 5}, func(tx *crdt.Txn) error {
+		_, err := tx.Put(crdt.Root, "text", crdt.NewText())
+		return err
+	})
+	must(t, err)
+	ty := &typist{
+		r:     rand.New(rand.NewPCG(seed, 7)),
+		d:     crdt.NewDoc(causal.ActorID{0x01}, crdt.WithHistory(NewHistory())),
+		twin:  crdt.NewDoc(causal.ActorID{0x01}),
+		other: crdt.NewDoc(causal.ActorID{0x02}),
+		text:  causal.OpID{Counter: c.StartOp, Actor: c.Actor},
+	}
+	for _, d := range []*crdt.Doc{ty.d, ty.twin, ty.other} {
+		_, err := d.Apply(c)
+		must(t, err)
+	}
+	return ty
+}
+
+func (ty *typist) step(t *testing.T) {
+	r := ty.r
+	ty.time += []int64{1000, 1000, 1000, 37, 1}[r.IntN(5)]
+	n := ty.d.Len(ty.text)
+	ty.cursor = min(ty.cursor, n)
+	opts := crdt.ChangeOptions{Time: ty.time}
+	if r.IntN(40) == 0 {
+		opts.Message = "m"
+	}
+	k, j, moveTo := r.IntN(100), r.IntN(4), r.IntN(n+1)
+	nonASCII := r.IntN(30) == 0
+	cursor := ty.cursor
+	fn := func(tx *crdt.Txn) error {
+		ty.cursor = cursor
+		switch {
+		case k < 70:
+			ch := "abc "[j : j+1]
+			if nonASCII {
+				ch = "é"
+			}
+			ty.cursor++
+			return tx.Splice(ty.text, ty.cursor-1, 0, ch)
+		case k < 80 && ty.cursor > 0:
+			ty.cursor--
+			return tx.Splice(ty.text, ty.cursor, 1, "")
+		case k < 88:
+			ty.cursor = moveTo
+		case k < 92:
+			_, err := tx.Put(crdt.Root, "k", crdt.Int(int64(k)))
+			return err
+		case k < 94:
+			ty.cursor += 2
+			return tx.Splice(ty.text, ty.cursor-2, 0, "xy")
+		}
+		return nil
+	}
+	// The same edit, made on the twin the usual way, is what the compact
+	// history must give back.
+	want, _, err := ty.twin.Change(opts, fn)
+	must(t, err)
+	id, _, err := ty.d.Edit(opts, fn)
+	must(t, err)
+	if (want == nil) != (id == causal.ChangeID{}) {
+		t.Fatalf("Edit made %v, Change %v", id, want)
+	}
+	if want != nil {
+		c, ok := ty.d.ChangeByID(id)
+		if !ok || !bytes.Equal(EncodeChange(c), EncodeChange(want)) {
+			t.Fatalf("Edit's change %v, read back, is not Change's", id)
+		}
+		_, err = ty.other.Apply(want)
+		must(t, err)
+	}
+	// The other replica types now and then; its changes arrive later,
+	// sometimes after more of its own or of ours.
+	if r.IntN(15) == 0 {
+		m := ty.other.Len(ty.text)
+		c, _, err := ty.other.Change(crdt.ChangeOptions{Time: ty.time}, func(tx *crdt.Txn) error {
+			return tx.Splice(ty.text, r.IntN(m+1), 0, "Z")
+		})
+		must(t, err)
+		ty.held = append(ty.held, c)
+	}
+	if len(ty.held) > 0 && (!ty.lateOnly || r.IntN(20) == 0) && r.IntN(4) == 0 {
+		_, err := ty.d.Apply(ty.held...)
+		must(t, err)
+		_, err = ty.twin.Apply(ty.held...)
+		must(t, err)
+		ty.held = nil
+	}
+}
+
+// check compares what the compact history returns and saves with the
+// slice twin.
+func (ty *typist) check(t *testing.T, what string) {
+	a, b := ty.d.Changes(), ty.twin.Changes()
+	if len(a) != len(b) {
+		t.Fatalf("%s: %d changes, twin %d", what, len(a), len(b))
+	}
+	for i := range a {
+		if !bytes.Equal(EncodeChange(a[i]), EncodeChange(b[i])) {
+			t.Fatalf("%s: change %d (%v) differs from the twin's (%v)", what, i, a[i].ID(), b[i].ID())
+		}
+	}
+	v := ty.twin.Version()
+	v[causal.ActorID{0x01}] /= 2
+	since, want := ty.d.ChangesSince(v), ty.twin.ChangesSince(v)
+	if len(since) != len(want) {
+		t.Fatalf("%s: ChangesSince: %d changes, twin %d", what, len(since), len(want))
+	}
+	for _, opt := range []Options{{}, {Compress: true}} {
+		fast, err := SaveDoc(ty.d, opt)
+		must(t, err)
+		slow, err := encodeDocument(StateOf(ty.twin), ty.twin.Changes(), opt, ty.twin)
+		must(t, err)
+		if !bytes.Equal(fast, slow) {
+			t.Fatalf("%s: saved compact history (%d bytes) differs from EncodeDocument (%d bytes)", what, len(fast), len(slow))
+		}
+	}
+}
+
+// A history written with keystrokes taking the quick way is the one the
+// usual way writes: the same changes come back from it, it saves the same
+// bytes, and its checkpoints (every chunkRows changes, some falling inside
+// runs of typing) decode.
+func TestHistoryTypingMatchesEncodeDocument(t *testing.T) {
+	for seed := uint64(0); seed < 12; seed++ {
+		ty := newTypist(t, seed)
+		ty.lateOnly = seed%3 == 2
+		steps := 300 + ty.r.IntN(1500)
+		for i := 0; i < steps; i++ {
+			ty.step(t)
+			if i%97 == 0 {
+				ty.check(t, "midway")
+			}
+		}
+		ty.check(t, "at the end")
+	}
+}
