@@ -40,6 +40,13 @@ func (a *applier) apply(id causal.OpID, op *Op) error {
 	if err := checkCausal(id, op); err != nil {
 		return err
 	}
+	return a.applyTo(o, id, op)
+}
+
+// applyTo applies op, whose ID is id, to its container o. A local op needs
+// no causal check: every ID it names was found in the document, so it is
+// before the transaction's next counter.
+func (a *applier) applyTo(o *object, id causal.OpID, op *Op) error {
 	switch op.Action {
 	case ActPut, ActDelete, ActIncrement:
 		return a.register(id, o, op)
@@ -300,7 +307,8 @@ func (a *applier) insertText(id causal.OpID, o *object, op *Op) error {
 	if o.kind != KindText {
 		return invalidOp(ErrWrongKind, "text insert into a %s", o.kind)
 	}
-	if op.Text == "" || !utf8.ValidString(op.Text) {
+	// Txn.Splice has checked a local op's text.
+	if op.Text == "" || !a.local && !utf8.ValidString(op.Text) {
 		return invalidOp(ErrBadValue, "text insert must be non-empty UTF-8")
 	}
 	n := utf8.RuneCountInString(op.Text)

@@ -94,6 +94,12 @@ func (d *Doc) record(c *Change) {
 	if m := c.MaxOp(); m > d.maxOp {
 		d.maxOp = m
 	}
+	// Typing, or a single writer's remote changes: the one head is the
+	// actor's previous change, which c replaces.
+	if len(d.heads) == 1 && len(c.Deps) == 0 && d.heads[0].Actor == c.Actor && d.heads[0].Seq == c.Seq-1 {
+		d.heads[0].Seq = c.Seq
+		return
+	}
 	heads := d.heads[:0]
 	for _, h := range d.heads {
 		if !(h.Actor == c.Actor && h.Seq == c.Seq-1) && !slices.Contains(c.Deps, h) {

@@ -148,13 +148,14 @@ func (d *Doc) newChange(ops []Op) *Change {
 // Doc returns the document, for reads inside the transaction.
 func (tx *Txn) Doc() *Doc { return tx.d }
 
-// add applies one local op and appends it to the change.
-func (tx *Txn) add(op Op) (causal.OpID, error) {
+// add applies one local op to its container o and appends it to the
+// change.
+func (tx *Txn) add(o *object, op Op) (causal.OpID, error) {
 	if tx.done {
 		return causal.OpID{}, ErrTxnDone
 	}
 	id := causal.OpID{Counter: tx.next, Actor: tx.d.actor}
-	if err := tx.a.apply(id, &op); err != nil {
+	if err := tx.a.applyTo(o, id, &op); err != nil {
 		var oe *opError
 		if errors.As(err, &oe) && oe.err != nil {
 			return causal.OpID{}, fmt.Errorf("crdt: %s: %w", oe.reason, oe.err)
@@ -195,7 +196,7 @@ func (tx *Txn) Put(obj ObjID, key string, v Value) (ObjID, error) {
 	if err != nil {
 		return ObjID{}, err
 	}
-	id, err := tx.add(Op{Action: ActPut, Obj: obj, Key: key, Value: v, Pred: o.fields[key].ops()})
+	id, err := tx.add(o, Op{Action: ActPut, Obj: obj, Key: key, Value: v, Pred: o.fields[key].ops()})
 	return created(id, v), err
 }
 
@@ -210,7 +211,7 @@ func (tx *Txn) Delete(obj ObjID, key string) error {
 	if len(pred) == 0 {
 		return fmt.Errorf("crdt: no key %q: %w", key, ErrNotFound)
 	}
-	_, err = tx.add(Op{Action: ActDelete, Obj: obj, Key: key, Pred: pred})
+	_, err = tx.add(o, Op{Action: ActDelete, Obj: obj, Key: key, Pred: pred})
 	return err
 }
 
@@ -220,12 +221,12 @@ func (tx *Txn) Increment(obj ObjID, key string, delta int64) error {
 	if err != nil {
 		return err
 	}
-	return tx.increment(o.fields[key], strconv.Quote(key), Op{Action: ActIncrement, Obj: obj, Key: key}, delta)
+	return tx.increment(o, o.fields[key], strconv.Quote(key), Op{Action: ActIncrement, Obj: obj, Key: key}, delta)
 }
 
 // increment adds delta to the counter shown in r, at the place where names
 // for errors; op carries the target (map key or list element).
-func (tx *Txn) increment(r *register, where string, op Op, delta int64) error {
+func (tx *Txn) increment(o *object, r *register, where string, op Op, delta int64) error {
 	w, ok := r.winner()
 	if !ok {
 		return fmt.Errorf("crdt: no counter at %s: %w", where, ErrNotFound)
@@ -234,7 +235,7 @@ func (tx *Txn) increment(r *register, where string, op Op, delta int64) error {
 		return fmt.Errorf("crdt: %s holds a %s value, not a counter: %w", where, w.value.kind, ErrWrongKind)
 	}
 	op.Value, op.Pred = Int(delta), []causal.OpID{w.op}
-	_, err := tx.add(op)
+	_, err := tx.add(o, op)
 	return err
 }
 
@@ -246,10 +247,10 @@ func (tx *Txn) Resolve(obj ObjID, key string, keep causal.OpID) error {
 	if err != nil {
 		return err
 	}
-	return tx.resolve(o.fields[key], keep, Op{Action: ActDelete, Obj: obj, Key: key})
+	return tx.resolve(o, o.fields[key], keep, Op{Action: ActDelete, Obj: obj, Key: key})
 }
 
-func (tx *Txn) resolve(r *register, keep causal.OpID, op Op) error {
+func (tx *Txn) resolve(o *object, r *register, keep causal.OpID, op Op) error {
 	if r.find(keep) < 0 {
 		return fmt.Errorf("crdt: no value by op %v: %w", keep, ErrNotFound)
 	}
@@ -261,7 +262,7 @@ func (tx *Txn) resolve(r *register, keep causal.OpID, op Op) error {
 	if len(op.Pred) == 0 {
 		return nil
 	}
-	_, err := tx.add(op)
+	_, err := tx.add(o, op)
 	return err
 }
 
@@ -291,7 +292,7 @@ func (tx *Txn) Insert(obj ObjID, index int, v Value) (ObjID, error) {
 	if err != nil {
 		return ObjID{}, err
 	}
-	id, err := tx.add(Op{Action: ActInsert, Obj: obj, Left: left, Right: right, Value: v})
+	id, err := tx.add(o, Op{Action: ActInsert, Obj: obj, Left: left, Right: right, Value: v})
 	return created(id, v), err
 }
 
@@ -305,7 +306,7 @@ func (tx *Txn) Set(obj ObjID, index int, v Value) (ObjID, error) {
 	if err != nil {
 		return ObjID{}, err
 	}
-	id, err := tx.add(Op{Action: ActPut, Obj: obj, Elem: elem, Value: v, Pred: r.ops()})
+	id, err := tx.add(o, Op{Action: ActPut, Obj: obj, Elem: elem, Value: v, Pred: r.ops()})
 	return created(id, v), err
 }
 
@@ -319,7 +320,7 @@ func (tx *Txn) IncrementAt(obj ObjID, index int, delta int64) error {
 	if err != nil {
 		return err
 	}
-	return tx.increment(r, "index "+strconv.Itoa(index), Op{Action: ActIncrement, Obj: obj, Elem: elem}, delta)
+	return tx.increment(o, r, "index "+strconv.Itoa(index), Op{Action: ActIncrement, Obj: obj, Elem: elem}, delta)
 }
 
 // ResolveAt ends a conflict at index of the list obj, keeping op keep's value.
@@ -332,7 +333,7 @@ func (tx *Txn) ResolveAt(obj ObjID, index int, keep causal.OpID) error {
 	if err != nil {
 		return err
 	}
-	return tx.resolve(r, keep, Op{Action: ActDelete, Obj: obj, Elem: elem})
+	return tx.resolve(o, r, keep, Op{Action: ActDelete, Obj: obj, Elem: elem})
 }
 
 // Remove deletes n elements of the list obj from index. An element that
@@ -350,7 +351,7 @@ func (tx *Txn) Remove(obj ObjID, index, n int) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.add(Op{Action: ActDelete, Obj: obj, Elem: elem, Pred: r.ops()}); err != nil {
+		if _, err := tx.add(o, Op{Action: ActDelete, Obj: obj, Elem: elem, Pred: r.ops()}); err != nil {
 			return err
 		}
 	}
@@ -377,7 +378,7 @@ func (tx *Txn) Splice(obj ObjID, pos, del int, text string) error {
 			return err
 		}
 		for _, r := range runs {
-			if _, err := tx.add(Op{Action: ActDeleteText, Obj: obj, Elem: r.Start, Len: uint64(r.Len)}); err != nil {
+			if _, err := tx.add(o, Op{Action: ActDeleteText, Obj: obj, Elem: r.Start, Len: uint64(r.Len)}); err != nil {
 				return err
 			}
 		}
@@ -389,6 +390,6 @@ func (tx *Txn) Splice(obj ObjID, pos, del int, text string) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.add(Op{Action: ActInsertText, Obj: obj, Left: left, Right: right, Text: text})
+	_, err = tx.add(o, Op{Action: ActInsertText, Obj: obj, Left: left, Right: right, Text: text})
 	return err
 }
