@@ -93,22 +93,22 @@ func (k changeKey) less(o changeKey) bool {
 // Append records c. The Doc appends each actor's changes in seq order;
 // anything else breaks the index, so it panics.
 func (h *History) Append(c *crdt.Change) {
-	if isKeystroke(c) {
+	if kind := keystrokeOf(c); kind != keyNone {
 		k := &h.typing
-		cont := k.continues(c)
-		if cont && k.cont && h.typeOn(c) {
+		cont, dir := k.continues(c, kind)
+		if cont && k.cont && dir == k.dir && h.typeOn(c) {
 			return
 		}
 		h.append(c)
-		k.remember(c, h.actors.of(c.Actor), cont)
+		k.remember(c, kind, h.actors.of(c.Actor), cont, dir, h.actors)
 		return
 	}
-	h.typing.ok = false
+	h.typing.kind = keyNone
 	h.append(c)
 }
 
 // typeOn appends keystroke c, which continues a keystroke that continued
-// the one before it, the quick way (history_typing.go).
+// the one before it in the same way, the quick way (history_typing.go).
 func (h *History) typeOn(c *crdt.Change) bool {
 	k := &h.typing
 	if !h.log.canTypeOn() {
@@ -124,7 +124,7 @@ func (h *History) typeOn(c *crdt.Change) bool {
 	h.logs[k.a].append(c.Seq, h.n/chunkRows, c.StartOp)
 	h.n++
 	h.nOps++
-	k.seq, k.own = c.Seq, c.StartOp
+	k.seq, k.own, k.elem = c.Seq, c.StartOp, c.Ops[0].Elem
 	return true
 }
 

@@ -24,43 +24,82 @@ import (
 // writes (TestHistoryTypingMatchesEncodeDocument).
 
 // keystroke is what History remembers of the last change it appended, if
-// that change was a keystroke (see isKeystroke).
+// that change was a keystroke (see keystrokeOf).
 type keystroke struct {
-	ok     bool // the last change was a keystroke
-	cont   bool // and it continued the change before it
+	kind   int  // keyNone, keyType or keyDelete
+	cont   bool // it continued the change before it
 	actor  causal.ActorID
 	a      int // its index in the actor table
 	seq    uint64
-	own    uint64 // the counter of its character
+	own    uint64 // its op's counter
 	obj    causal.OpID
-	right  causal.OpID
 	hadObj bool
+	right  causal.OpID // keyType: the right origin
+	elem   causal.OpID // keyDelete: the deleted character
+	elemA  int         // and its actor's index
+	dir    int         // keyDelete, if cont: +1 deleting forward, -1 backspacing
 }
 
-// isKeystroke reports whether c is one change of one insertText op of one
-// ASCII character, with no dependency but its actor's previous change and
-// no message.
-func isKeystroke(c *crdt.Change) bool {
+// The kinds of keystroke.
+const (
+	keyNone   = iota
+	keyType   // one insertText op of one ASCII character after a character
+	keyDelete // one deleteText op of one character
+)
+
+// keystrokeOf returns the kind of keystroke c is: a change of one op,
+// with no dependency but its actor's previous change and no message, that
+// types one ASCII character or deletes one character.
+func keystrokeOf(c *crdt.Change) int {
 	if len(c.Ops) != 1 || len(c.Deps) != 0 || c.Message != "" {
-		return false
+		return keyNone
 	}
-	op := &c.Ops[0]
-	return op.Action == crdt.ActInsertText && len(op.Text) == 1 && op.Text[0] < 0x80 && !op.Left.IsZero()
+	switch op := &c.Ops[0]; op.Action {
+	case crdt.ActInsertText:
+		if len(op.Text) == 1 && op.Text[0] < 0x80 && !op.Left.IsZero() {
+			return keyType
+		}
+	case crdt.ActDeleteText:
+		if op.Len == 1 && !op.Elem.IsZero() {
+			return keyDelete
+		}
+	}
+	return keyNone
 }
 
-// continues reports whether the keystroke c types on from k.
-func (k *keystroke) continues(c *crdt.Change) bool {
+// continues reports whether c, a keystroke of the given kind, follows on
+// from k: typing after the character k typed, before the same right
+// origin; or deleting the character next to the one k deleted (dir says
+// which side).
+func (k *keystroke) continues(c *crdt.Change, kind int) (ok bool, dir int) {
 	op := &c.Ops[0]
-	return k.ok && c.Actor == k.actor && c.Seq == k.seq+1 && c.StartOp == k.own+1 &&
-		op.Left.Counter == k.own && op.Left.Actor == k.actor && op.Obj == k.obj && op.Right == k.right
+	if k.kind != kind || c.Actor != k.actor || c.Seq != k.seq+1 || c.StartOp != k.own+1 || op.Obj != k.obj {
+		return false, 0
+	}
+	if kind == keyType {
+		return op.Left.Counter == k.own && op.Left.Actor == k.actor && op.Right == k.right, 0
+	}
+	if op.Elem.Actor != k.elem.Actor {
+		return false, 0
+	}
+	switch op.Elem.Counter {
+	case k.elem.Counter + 1:
+		return true, 1
+	case k.elem.Counter - 1:
+		return true, -1
+	}
+	return false, 0
 }
 
-// remember records keystroke c (appended at actor index a) as the last
-// change; cont says whether it continued the one before.
-func (k *keystroke) remember(c *crdt.Change, a int, cont bool) {
+// remember records keystroke c (of the given kind, appended at actor
+// index a) as the last change; cont and dir are what continues said.
+func (k *keystroke) remember(c *crdt.Change, kind, a int, cont bool, dir int, actors *actorTable) {
 	op := &c.Ops[0]
-	*k = keystroke{ok: true, cont: cont, actor: c.Actor, a: a, seq: c.Seq, own: c.StartOp,
-		obj: op.Obj, right: op.Right, hadObj: !op.Obj.IsZero()}
+	*k = keystroke{kind: kind, cont: cont, actor: c.Actor, a: a, seq: c.Seq, own: c.StartOp,
+		obj: op.Obj, hadObj: !op.Obj.IsZero(), right: op.Right, elem: op.Elem, dir: dir}
+	if kind == keyDelete {
+		k.elemA = actors.of(op.Elem.Actor)
+	}
 }
 
 // canTypeOn reports whether typeOn may write the next keystroke: not if
@@ -71,11 +110,10 @@ func (w *historyWriter) canTypeOn() bool {
 	return t == nil || !t.bad && t.nChars < 1<<30 && len(w.raw[colText]) < 1<<30 && len(t.pieces) > 0
 }
 
-// typeOn writes keystroke c, which continues the last change, itself a
-// keystroke that continued the one before it, as the usual way would (see
-// above), if canTypeOn.
+// typeOn writes keystroke c, which continues the last change k, itself a
+// keystroke of the same kind that continued the one before it in the same
+// way, as the usual way would (see above), if canTypeOn.
 func (w *historyWriter) typeOn(c *crdt.Change, k *keystroke) {
-	t := w.text
 	w.nChanges++
 	w.nOps++
 	w.u[colChActor].n++
@@ -90,6 +128,22 @@ func (w *historyWriter) typeOn(c *crdt.Change, k *keystroke) {
 	if k.hadObj {
 		w.u[colOpObjCtr].n++
 	}
+	w.actor = k.a
+	w.lastSeq[k.a] = c.Seq
+	w.maxOp = c.StartOp
+	if k.kind == keyDelete {
+		// delActor, delCtr (the same code: next to the last deletion, on
+		// the same side), delLen.
+		w.u[colDelActor].n++
+		w.u[colDelCtr].n++
+		w.u[colDelLen].n++
+		elem := c.Ops[0].Elem
+		w.cur.prevDel = elem.Counter
+		if w.text != nil {
+			w.text.delete(k.elemA, elem.Counter, 1)
+		}
+		return
+	}
 	w.u[colLeftActor].n++
 	w.s[colLeftCtr].n++
 	w.u[colRightActor].n++
@@ -102,7 +156,7 @@ func (w *historyWriter) typeOn(c *crdt.Change, k *keystroke) {
 	w.u[colTextLen].n++
 	text := c.Ops[0].Text
 	w.raw[colText] = append(w.raw[colText], text[0])
-	if t != nil {
+	if t := w.text; t != nil {
 		// textTrack.insert's way for a character that extends the last
 		// piece, the previous keystroke's.
 		t.widths.n++
@@ -113,8 +167,5 @@ func (w *historyWriter) typeOn(c *crdt.Change, k *keystroke) {
 		t.nChars++
 		t.grow()
 	}
-	w.actor = k.a
-	w.lastSeq[k.a] = c.Seq
-	w.maxOp = c.StartOp
 	w.cur.lastIns = c.StartOp
 }

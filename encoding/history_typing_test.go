@@ -22,6 +22,7 @@ type typist struct {
 	held     []*crdt.Change // the other replica's changes not yet delivered
 	text     crdt.ObjID
 	cursor   int
+	mode     int
 	time     int64
 	lateOnly bool
 }
@@ -56,7 +57,20 @@ func (ty *typist) step(t *testing.T) {
 	if r.IntN(40) == 0 {
 		opts.Message = "m"
 	}
+	// People keep doing what they were doing: typing on, backspacing,
+	// deleting forward; now and then they do something else.
+	if r.IntN(8) == 0 {
+		ty.mode = r.IntN(10)
+	}
 	k, j, moveTo := r.IntN(100), r.IntN(4), r.IntN(n+1)
+	switch {
+	case ty.mode < 6:
+		k = 0 // type
+	case ty.mode < 8:
+		k = 75 // backspace
+	case ty.mode < 9:
+		k = 94 // delete forward
+	}
 	nonASCII := r.IntN(30) == 0
 	cursor := ty.cursor
 	fn := func(tx *crdt.Txn) error {
@@ -80,6 +94,8 @@ func (ty *typist) step(t *testing.T) {
 		case k < 94:
 			ty.cursor += 2
 			return tx.Splice(ty.text, ty.cursor-2, 0, "xy")
+		case ty.cursor < n:
+			return tx.Splice(ty.text, ty.cursor, 1, "")
 		}
 		return nil
 	}
@@ -164,5 +180,33 @@ func TestHistoryTypingMatchesEncodeDocument(t *testing.T) {
 			}
 		}
 		ty.check(t, "at the end")
+	}
+}
+
+// Deletions that turn back on themselves (a remote replica may delete a
+// character already deleted) still read back as they were written: the
+// quick way is taken only while the side stays the same.
+func TestHistoryDeleteRunsTurning(t *testing.T) {
+	a := causal.ActorID{0x01}
+	text := causal.OpID{Counter: 1, Actor: a}
+	changes := []*crdt.Change{
+		{Actor: a, Seq: 1, StartOp: 1, Ops: []crdt.Op{{Action: crdt.ActPut, Key: "t", Value: crdt.NewText()}}},
+		{Actor: a, Seq: 2, StartOp: 2, Ops: []crdt.Op{{Action: crdt.ActInsertText, Obj: text, Text: "abcdefghij"}}},
+	}
+	seq, op := uint64(3), uint64(12)
+	for _, e := range []uint64{6, 5, 4, 5, 6, 7, 6, 5, 4, 3, 4, 5, 9, 10, 11, 10, 9} {
+		changes = append(changes, &crdt.Change{Actor: a, Seq: seq, StartOp: op, Time: int64(seq),
+			Ops: []crdt.Op{{Action: crdt.ActDeleteText, Obj: text, Elem: causal.OpID{Counter: e, Actor: a}, Len: 1}}})
+		seq, op = seq+1, op+1
+	}
+	h := NewHistory()
+	for _, c := range changes {
+		h.Append(c)
+	}
+	got := h.All()
+	for i, c := range changes {
+		if !bytes.Equal(EncodeChange(got[i]), EncodeChange(c)) {
+			t.Fatalf("change %d reads back as %+v, not %+v", i, got[i].Ops, c.Ops)
+		}
 	}
 }
