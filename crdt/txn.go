@@ -160,15 +160,20 @@ func (tx *Txn) add(o *object, op *Op) (causal.OpID, error) {
 	}
 	id := causal.OpID{Counter: tx.next, Actor: tx.d.actor}
 	if err := tx.a.applyTo(o, id, op); err != nil {
-		var oe *opError
-		if errors.As(err, &oe) && oe.err != nil {
-			return causal.OpID{}, fmt.Errorf("crdt: %s: %w", oe.reason, oe.err)
-		}
-		return causal.OpID{}, fmt.Errorf("crdt: %w", err)
+		return causal.OpID{}, localError(err)
 	}
 	tx.next += op.Width()
 	tx.ops = append(tx.ops, *op)
 	return id, nil
+}
+
+// localError is the error a local op that failed to apply returns.
+func localError(err error) error {
+	var oe *opError
+	if errors.As(err, &oe) && oe.err != nil {
+		return fmt.Errorf("crdt: %s: %w", oe.reason, oe.err)
+	}
+	return fmt.Errorf("crdt: %w", err)
 }
 
 func (tx *Txn) container(id ObjID, kinds ...Kind) (*object, error) {
@@ -390,10 +395,25 @@ func (tx *Txn) Splice(obj ObjID, pos, del int, text string) error {
 	if text == "" {
 		return nil
 	}
-	left, right, err := o.seq.Origins(pos)
-	if err != nil {
-		return err
+	// The insert, as add and applier.insertText would make it, but with
+	// the sequence finding the origins and placing the text in one step.
+	if tx.done {
+		return ErrTxnDone
 	}
-	_, err = tx.add(o, &Op{Action: ActInsertText, Obj: obj, Left: left, Right: right, Text: text})
-	return err
+	id := causal.OpID{Counter: tx.next, Actor: tx.d.actor}
+	n := utf8.RuneCountInString(text)
+	left, right, err := o.seq.InsertAt(pos, id, n, text)
+	if err != nil {
+		return localError(invalidOp(seqError(err), "%v", err))
+	}
+	a := tx.a
+	a.push(undoRec{kind: undoSeqInsert, o: o, id: id, n: n})
+	if a.patches != nil {
+		if base, ok := a.d.pathOf(o); ok {
+			a.patch(Patch{Action: PatchSplice, Path: base, Index: pos, Text: text})
+		}
+	}
+	tx.next += uint64(n)
+	tx.ops = append(tx.ops, Op{Action: ActInsertText, Obj: obj, Left: left, Right: right, Text: text})
+	return nil
 }

@@ -142,16 +142,31 @@ var diffText = rapid.SampledFrom([]string{"a", "b", "xy", "hello", "é", "€a",
 func (w *diffWorld) typeLocal(t *rapid.T) {
 	r := w.rep(t)
 	i := rapid.IntRange(0, r.s.Len()).Draw(t, "i")
-	l1, r1, e1 := r.s.Origins(i)
-	l2, r2, e2 := r.f.Origins(i)
-	agree(t, "Origins", []any{l1, r1, e1}, []any{l2, r2, e2})
 	text := diffText.Draw(t, "text")
 	n := len([]rune(text))
 	if n == 0 {
 		n = rapid.IntRange(1, 3).Draw(t, "n")
 	}
-	op := diffOp{insert: true, id: ID{Counter: r.clock + 1, Actor: r.actor}, n: n, left: l1, right: r1, text: text}
-	w.insert(r, op)
+	id := ID{Counter: r.clock + 1, Actor: r.actor}
+	var op diffOp
+	if rapid.Bool().Draw(t, "insertAt") {
+		// The one-step local insert, checked against Simple's and then,
+		// like the two-step one, against every query.
+		l1, r1, e1 := r.s.InsertAt(i, id, n, text)
+		l2, r2, e2 := r.f.InsertAt(i, id, n, text)
+		agree(t, fmt.Sprintf("InsertAt(%d, %v, %d, %q)", i, id, n, text), []any{l1, r1, e1}, []any{l2, r2, e2})
+		op = diffOp{insert: true, id: id, n: n, left: l1, right: r1, text: text}
+		if e1 == nil {
+			r.clock = max(r.clock, id.Counter+uint64(n)-1)
+		}
+		w.check(r)
+	} else {
+		l1, r1, e1 := r.s.Origins(i)
+		l2, r2, e2 := r.f.Origins(i)
+		agree(t, "Origins", []any{l1, r1, e1}, []any{l2, r2, e2})
+		op = diffOp{insert: true, id: id, n: n, left: l1, right: r1, text: text}
+		w.insert(r, op)
+	}
 	r.applied[len(w.log)] = true
 	w.log = append(w.log, op)
 }

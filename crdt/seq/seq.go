@@ -51,6 +51,12 @@ type Sequence interface {
 	// must be present (or zero); the IDs must be new.
 	Insert(id ID, n int, left, right ID, text string) (int, error)
 
+	// InsertAt is a local insert at visible index i: Origins(i), then
+	// Insert(id, n, left, right, text) with those origins, in one step and
+	// with the same results and errors. It returns the origins, which the
+	// op records; the elements' index is i.
+	InsertAt(i int, id ID, n int, text string) (left, right ID, err error)
+
 	// Remove takes out the n elements id…id+n-1 entirely, as if never
 	// inserted. It exists to roll back a transaction and is only valid for
 	// elements that no present element names as an origin.

@@ -69,6 +69,16 @@ func (s *Simple) Origins(i int) (left, right ID, err error) {
 	return left, right, nil
 }
 
+func (s *Simple) InsertAt(i int, id ID, n int, text string) (left, right ID, err error) {
+	if left, right, err = s.Origins(i); err != nil {
+		return ID{}, ID{}, err
+	}
+	if _, err := s.Insert(id, n, left, right, text); err != nil {
+		return ID{}, ID{}, err
+	}
+	return left, right, nil
+}
+
 func (s *Simple) Has(id ID, n int) bool {
 	for k := 0; k < n; k++ {
 		if s.find(id.Add(uint64(k))) < 0 {
