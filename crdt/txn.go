@@ -381,24 +381,27 @@ func (tx *Txn) Splice(obj ObjID, pos, del int, text string) error {
 	if !utf8.ValidString(text) {
 		return fmt.Errorf("crdt: splice text is not UTF-8: %w", ErrBadValue)
 	}
+	// The ops, as add and the applier would make them, but with the
+	// sequence finding the characters and changing them in one step.
+	a := tx.a
 	if del > 0 {
-		runs, err := o.seq.Spans(pos, del)
+		runs, err := o.seq.HideAt(pos, del)
 		if err != nil {
-			return err
+			return localError(invalidOp(seqError(err), "%v", err))
 		}
 		for _, r := range runs {
-			if _, err := tx.add(o, &Op{Action: ActDeleteText, Obj: obj, Elem: r.Start, Len: uint64(r.Len)}); err != nil {
-				return err
+			a.push(undoRec{kind: undoSeqVisible, o: o, id: r.Start, n: r.Len, visible: true})
+			if a.patches != nil {
+				if base, ok := a.d.pathOf(o); ok {
+					a.patch(Patch{Action: PatchRemove, Path: base, Index: r.Index, Count: r.Len})
+				}
 			}
+			tx.ops = append(tx.ops, Op{Action: ActDeleteText, Obj: obj, Elem: r.Start, Len: uint64(r.Len)})
+			tx.next++
 		}
 	}
 	if text == "" {
 		return nil
-	}
-	// The insert, as add and applier.insertText would make it, but with
-	// the sequence finding the origins and placing the text in one step.
-	if tx.done {
-		return ErrTxnDone
 	}
 	id := causal.OpID{Counter: tx.next, Actor: tx.d.actor}
 	n := utf8.RuneCountInString(text)
@@ -406,7 +409,6 @@ func (tx *Txn) Splice(obj ObjID, pos, del int, text string) error {
 	if err != nil {
 		return localError(invalidOp(seqError(err), "%v", err))
 	}
-	a := tx.a
 	a.push(undoRec{kind: undoSeqInsert, o: o, id: id, n: n})
 	if a.patches != nil {
 		if base, ok := a.d.pathOf(o); ok {

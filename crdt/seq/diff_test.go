@@ -3,6 +3,7 @@ package seq
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/converge-sync/converge/causal"
@@ -178,6 +179,18 @@ func (w *diffWorld) deleteLocal(t *rapid.T) {
 	}
 	i := rapid.IntRange(0, r.s.Len()-1).Draw(t, "i")
 	n := rapid.IntRange(1, min(6, r.s.Len()-i)).Draw(t, "n")
+	if rapid.Bool().Draw(t, "hideAt") {
+		// The one-step local delete.
+		s1, e1 := r.s.HideAt(i, n)
+		s2, e2 := r.f.HideAt(i, n)
+		agree(t, fmt.Sprintf("HideAt(%d, %d)", i, n), []any{s1, e1}, []any{slices.Clone(s2), e2})
+		for _, sp := range s1 {
+			r.applied[len(w.log)] = true
+			w.log = append(w.log, diffOp{id: sp.Start, n: sp.Len})
+		}
+		w.check(r)
+		return
+	}
 	s1, e1 := r.s.Spans(i, n)
 	s2, e2 := r.f.Spans(i, n)
 	agree(t, "Spans", []any{s1, e1}, []any{s2, e2})

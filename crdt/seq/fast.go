@@ -30,6 +30,7 @@ type Fast struct {
 	loc       cursor // the run an ID was last found in
 	org       originsCache
 	runSlab   slab
+	hideBuf   []Run // HideAt's result, reused
 	// The element whose character is last in the arena, and before the
 	// last insert the same and where the arena ended: see extends.
 	textLast, textPrevLast cid
@@ -377,6 +378,11 @@ func (f *Fast) pos(c cid, none int) int {
 }
 
 func (f *Fast) Spans(i, n int) ([]Run, error) {
+	return f.spans(nil, i, n)
+}
+
+// spans appends Spans' runs to runs, a slab slice if it is nil.
+func (f *Fast) spans(runs []Run, i, n int) ([]Run, error) {
 	if i < 0 || n < 0 || i > f.vis || n > f.vis-i {
 		return nil, fmt.Errorf("%w: %d+%d, length %d", ErrOutOfRange, i, n, f.vis)
 	}
@@ -385,7 +391,9 @@ func (f *Fast) Spans(i, n int) ([]Run, error) {
 	}
 	c := f.cursorAtVis(i)
 	f.loc = cursor{c.l, c.ri, 0}
-	runs := f.runSlab.one()[:0]
+	if runs == nil {
+		runs = f.runSlab.one()[:0]
+	}
 	var lastEnd cid // the ID after the last run's end, while adjacent
 	for n > 0 {
 		r := c.run()

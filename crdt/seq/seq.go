@@ -57,6 +57,14 @@ type Sequence interface {
 	// op records; the elements' index is i.
 	InsertAt(i int, id ID, n int, text string) (left, right ID, err error)
 
+	// HideAt is a local delete of the n visible elements from index i:
+	// Spans(i, n), then SetVisible(run.Start, run.Len, false) for each run,
+	// in one step and with the same errors. It returns Spans' runs, each
+	// with the Index it has when the runs before it are hidden (i: they
+	// follow one another), so that removing them one after another
+	// reproduces the change. The slice is valid until the next call.
+	HideAt(i, n int) ([]Run, error)
+
 	// Remove takes out the n elements id…id+n-1 entirely, as if never
 	// inserted. It exists to roll back a transaction and is only valid for
 	// elements that no present element names as an origin.

@@ -79,6 +79,20 @@ func (s *Simple) InsertAt(i int, id ID, n int, text string) (left, right ID, err
 	return left, right, nil
 }
 
+func (s *Simple) HideAt(i, n int) ([]Run, error) {
+	runs, err := s.Spans(i, n)
+	if err != nil {
+		return nil, err
+	}
+	for k := range runs {
+		if _, err := s.SetVisible(runs[k].Start, runs[k].Len, false); err != nil {
+			return nil, err
+		}
+		runs[k].Index = i
+	}
+	return runs, nil
+}
+
 func (s *Simple) Has(id ID, n int) bool {
 	for k := 0; k < n; k++ {
 		if s.find(id.Add(uint64(k))) < 0 {

@@ -6,6 +6,45 @@ import (
 	"slices"
 )
 
+// HideAt finds the runs as Spans does, into a buffer it reuses, and hides
+// each the way SetVisible does, without reporting them again.
+func (f *Fast) HideAt(i, n int) ([]Run, error) {
+	runs, err := f.spans(f.hideBuf[:0], i, n)
+	if err != nil {
+		return nil, err
+	}
+	if runs != nil {
+		f.hideBuf = runs[:0]
+	}
+	for k := range runs {
+		r := &runs[k]
+		r.Index = i
+		if !f.hideOne(r.Start, r.Len) {
+			if _, err := f.SetVisible(r.Start, r.Len, false); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return runs, nil
+}
+
+// hideOne hides the n visible elements from id if they lie in one run,
+// SetVisible's usual case; it reports false, having done nothing, if not.
+func (f *Fast) hideOne(id ID, n int) bool {
+	act, known := f.actors.lookup(id.Actor)
+	if n <= 0 || !known || !ownRange(id, n) {
+		return false
+	}
+	lo := id.Counter
+	at, ok := f.locate(cid{lo, act})
+	if !ok || lo+uint64(n) > at.run().end() || !at.run().visible() {
+		return false
+	}
+	f.ver++
+	f.setVis(at, n, false)
+	return true
+}
+
 func (f *Fast) SetVisible(id ID, n int, visible bool) ([]Run, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("%w: count %d", ErrOutOfRange, n)
