@@ -376,46 +376,70 @@ func (tx *Txn) Splice(obj ObjID, pos, del int, text string) error {
 		return err
 	}
 	if pos < 0 || del < 0 || pos+del > o.seq.Len() {
-		return fmt.Errorf("crdt: splice %d+%d of a text of %d: %w", pos, del, o.seq.Len(), ErrOutOfRange)
+		return spliceRangeError(pos, del, o.seq.Len())
 	}
 	if !utf8.ValidString(text) {
-		return fmt.Errorf("crdt: splice text is not UTF-8: %w", ErrBadValue)
+		return spliceTextError()
 	}
-	// The ops, as add and the applier would make them, but with the
-	// sequence finding the characters and changing them in one step.
-	a := tx.a
 	if del > 0 {
-		runs, err := o.seq.HideAt(pos, del)
-		if err != nil {
-			return localError(invalidOp(seqError(err), "%v", err))
-		}
-		for _, r := range runs {
-			a.push(undoRec{kind: undoSeqVisible, o: o, id: r.Start, n: r.Len, visible: true})
-			if a.patches != nil {
-				if base, ok := a.d.pathOf(o); ok {
-					a.patch(Patch{Action: PatchRemove, Path: base, Index: r.Index, Count: r.Len})
-				}
-			}
-			tx.ops = append(tx.ops, Op{Action: ActDeleteText, Obj: obj, Elem: r.Start, Len: uint64(r.Len)})
-			tx.next++
+		if err := tx.deleteText(o, obj, pos, del); err != nil {
+			return err
 		}
 	}
 	if text == "" {
 		return nil
 	}
+	return tx.insertText(o, obj, pos, text)
+}
+
+// deleteText and insertText make Splice's ops as add and the applier
+// would, but with the sequence finding the characters and changing them
+// in one step. Each is kept small, with patches and errors in functions of
+// their own: a keystroke's cost was in large part the stack frames.
+func (tx *Txn) deleteText(o *object, obj ObjID, pos, del int) error {
+	runs, err := o.seq.HideAt(pos, del)
+	if err != nil {
+		return seqLocalError(err)
+	}
+	for _, r := range runs {
+		tx.a.push(undoRec{kind: undoSeqVisible, o: o, id: r.Start, n: r.Len, visible: true})
+		if tx.a.patches != nil {
+			tx.a.textPatch(o, PatchRemove, r.Index, r.Len, "")
+		}
+		tx.ops = append(tx.ops, Op{Action: ActDeleteText, Obj: obj, Elem: r.Start, Len: uint64(r.Len)})
+		tx.next++
+	}
+	return nil
+}
+
+func (tx *Txn) insertText(o *object, obj ObjID, pos int, text string) error {
 	id := causal.OpID{Counter: tx.next, Actor: tx.d.actor}
 	n := utf8.RuneCountInString(text)
 	left, right, err := o.seq.InsertAt(pos, id, n, text)
 	if err != nil {
-		return localError(invalidOp(seqError(err), "%v", err))
+		return seqLocalError(err)
 	}
-	a.push(undoRec{kind: undoSeqInsert, o: o, id: id, n: n})
-	if a.patches != nil {
-		if base, ok := a.d.pathOf(o); ok {
-			a.patch(Patch{Action: PatchSplice, Path: base, Index: pos, Text: text})
-		}
+	tx.a.push(undoRec{kind: undoSeqInsert, o: o, id: id, n: n})
+	if tx.a.patches != nil {
+		tx.a.textPatch(o, PatchSplice, pos, 0, text)
 	}
 	tx.next += uint64(n)
 	tx.ops = append(tx.ops, Op{Action: ActInsertText, Obj: obj, Left: left, Right: right, Text: text})
 	return nil
 }
+
+// textPatch reports a splice or remove in the text o, if it is shown.
+func (a *applier) textPatch(o *object, action PatchAction, index, count int, text string) {
+	if base, ok := a.d.pathOf(o); ok {
+		a.patch(Patch{Action: action, Path: base, Index: index, Count: count, Text: text})
+	}
+}
+
+func spliceRangeError(pos, del, n int) error {
+	return fmt.Errorf("crdt: splice %d+%d of a text of %d: %w", pos, del, n, ErrOutOfRange)
+}
+
+func spliceTextError() error { return fmt.Errorf("crdt: splice text is not UTF-8: %w", ErrBadValue) }
+
+// seqLocalError is the error of a local op the sequence refused.
+func seqLocalError(err error) error { return localError(invalidOp(seqError(err), "%v", err)) }
