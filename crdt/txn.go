@@ -95,7 +95,7 @@ func (d *Doc) change(opts ChangeOptions, fn func(*Txn) error, keep bool) (*Chang
 		// The history copies what it needs and the caller gets no
 		// pointer: the transaction's own op buffer will do.
 		c = &d.scratch
-		*c = Change{Ops: tx.ops, Deps: c.Deps[:0]}
+		c.Ops, c.Deps = tx.ops, c.Deps[:0] // the other fields are set below
 	}
 	c.Actor, c.Seq, c.StartOp = d.actor, d.ownSeq+1, tx.start
 	c.Time, c.Message = opts.Time, opts.Message
@@ -105,11 +105,11 @@ func (d *Doc) change(opts ChangeOptions, fn func(*Txn) error, keep bool) (*Chang
 		}
 	}
 	d.record(c)
-	if keep {
-		tx.ops = tx.ops[:0] // the change owns a copy; the buffer is reused
-	} else {
-		clear(tx.ops) // drop the references to the caller's strings
-		tx.ops = tx.ops[:0]
+	// The buffer is reused: the change owns a copy, or the history has
+	// copied what it needs. (What it still holds, the last ops' strings,
+	// the next change overwrites.)
+	tx.ops = tx.ops[:0]
+	if !keep {
 		d.scratch.Ops = nil
 	}
 	if patches == nil {
