@@ -79,16 +79,20 @@ func (f *Fast) Origins(i int) (left, right ID, err error) {
 	if i < 0 || i > f.vis {
 		return ID{}, ID{}, fmt.Errorf("%w: index %d, length %d", ErrOutOfRange, i, f.vis)
 	}
-	var c cursor
-	if o := &f.org; o.next && o.ver == f.ver && o.index == i {
-		c = o.at // typing on: the place after the last insert
-	} else {
-		c = f.cursorAtVis(i)
-	}
+	c := f.localPlace(i)
 	lc, rc := before(c), atCursor(c)
 	left, right = f.actors.id(lc), f.actors.id(rc)
 	f.org = originsCache{ver: f.ver, left: left, right: right, lc: lc, rc: rc, at: c, index: i}
 	return left, right, nil
+}
+
+// localPlace is where a local insert at visible index i goes (0 ≤ i ≤
+// Len()): after the last insert when typing on, else found by index.
+func (f *Fast) localPlace(i int) cursor {
+	if o := &f.org; o.next && o.ver == f.ver && o.index == i {
+		return o.at
+	}
+	return f.cursorAtVis(i)
 }
 
 // locate finds the element c.
@@ -197,12 +201,7 @@ func (f *Fast) InsertAt(i int, id ID, n int, text string) (left, right ID, err e
 			return ID{}, ID{}, fmt.Errorf("%w: %v", ErrDuplicate, ID{Counter: c, Actor: id.Actor})
 		}
 	}
-	var c cursor
-	if o := &f.org; o.next && o.ver == f.ver && o.index == i {
-		c = o.at // typing on: the place after the last insert
-	} else {
-		c = f.cursorAtVis(i)
-	}
+	c := f.localPlace(i)
 	lc, rc := before(c), atCursor(c)
 	left, right = f.actors.id(lc), f.actors.id(rc)
 	if nr > 0 && !utf8.ValidString(text) {
