@@ -426,7 +426,7 @@ func (d *Doc) applyChange(c *Change, patches *[]Patch) error {
 		}
 		id.Counter += c.Ops[i].Width()
 	}
-	d.record(c)
+	d.record(c, id.Counter-1)
 	return nil
 }
 
@@ -509,11 +509,11 @@ func appendUint(b []byte, n uint64) []byte {
 
 // missingDep returns a dependency of c that has not been applied.
 func (d *Doc) missingDep(c *Change) (causal.ChangeID, bool) {
-	if d.version[c.Actor] < c.Seq-1 {
+	if d.applied()[c.Actor] < c.Seq-1 {
 		return causal.ChangeID{Actor: c.Actor, Seq: c.Seq - 1}, true
 	}
 	for _, dep := range c.Deps {
-		if !d.version.Includes(dep) {
+		if !d.applied().Includes(dep) {
 			return dep, true
 		}
 	}
@@ -546,7 +546,7 @@ func (d *Doc) Apply(changes ...*Change) ([]Patch, error) {
 			continue
 		}
 		id := c.ID()
-		if d.version.Includes(id) {
+		if d.applied().Includes(id) {
 			continue
 		}
 		if _, held := d.pending[id]; held {

@@ -103,8 +103,8 @@ func (d *Doc) ChangeByID(id causal.ChangeID) (*Change, bool) { return d.history.
 // At returns a read-only copy of the document as it was at version v, which
 // must be causally closed and contained in the document's version.
 func (d *Doc) At(v causal.VersionVector) (*Doc, error) {
-	if !d.version.Contains(v) {
-		return nil, fmt.Errorf("crdt: version %v is not part of this document (%v): %w", v, d.version, ErrNotFound)
+	if !d.applied().Contains(v) {
+		return nil, fmt.Errorf("crdt: version %v is not part of this document (%v): %w", v, d.applied(), ErrNotFound)
 	}
 	past := NewDoc(causal.ActorID{})
 	var keep []*Change

@@ -14,8 +14,12 @@ type Doc struct {
 
 	// Causal bookkeeping.
 	maxOp   uint64               // highest op counter seen
-	ownSeq  uint64               // version[actor]: the seq of the last change by this replica's actor
-	version causal.VersionVector // the changes applied
+	ownSeq  uint64               // the seq of the last change by this replica's actor
+	version causal.VersionVector // the changes applied; read it through applied()
+	// ownStale: version[actor] lags behind ownSeq. Recording a local
+	// change writes ownSeq only, because a map write per keystroke shows
+	// in a profile; applied() catches the map up when it is read.
+	ownStale bool
 	heads   []causal.ChangeID    // applied changes no other applied change depends on, sorted
 	history History              // every applied change, in the order applied
 
@@ -75,7 +79,16 @@ func (d *Doc) SetPatches(on bool) { d.noPatches = !on }
 func (d *Doc) Actor() causal.ActorID { return d.actor }
 
 // Version returns the version vector of the applied changes (a copy).
-func (d *Doc) Version() causal.VersionVector { return d.version.Clone() }
+func (d *Doc) Version() causal.VersionVector { return d.applied().Clone() }
+
+// applied returns the version vector of the applied changes, up to date.
+func (d *Doc) applied() causal.VersionVector {
+	if d.ownStale {
+		d.version[d.actor] = d.ownSeq
+		d.ownStale = false
+	}
+	return d.version
+}
 
 // Heads returns the applied changes that no other applied change depends on,
 // sorted by ChangeID. Two replicas with equal heads hold the same changes.
@@ -84,16 +97,16 @@ func (d *Doc) Heads() []causal.ChangeID { return slices.Clone(d.heads) }
 // MaxOp returns the highest op counter the document has seen.
 func (d *Doc) MaxOp() uint64 { return d.maxOp }
 
-// record adds an applied change to the causal bookkeeping.
-func (d *Doc) record(c *Change) {
+// record adds an applied change, whose last op counter is maxOp (its
+// MaxOp, which the caller knows), to the causal bookkeeping.
+func (d *Doc) record(c *Change, maxOp uint64) {
 	d.history.Append(c)
-	d.version[c.Actor] = c.Seq
 	if c.Actor == d.actor {
-		d.ownSeq = c.Seq
+		d.ownSeq, d.ownStale = c.Seq, true
+	} else {
+		d.version[c.Actor] = c.Seq
 	}
-	if m := c.MaxOp(); m > d.maxOp {
-		d.maxOp = m
-	}
+	d.maxOp = max(d.maxOp, maxOp)
 	// Typing, or a single writer's remote changes: the one head is the
 	// actor's previous change, which c replaces.
 	if len(d.heads) == 1 && len(c.Deps) == 0 && d.heads[0].Actor == c.Actor && d.heads[0].Seq == c.Seq-1 {

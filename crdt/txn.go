@@ -104,7 +104,7 @@ func (d *Doc) change(opts ChangeOptions, fn func(*Txn) error, keep bool) (*Chang
 			c.Deps = append(c.Deps, h)
 		}
 	}
-	d.record(c)
+	d.record(c, tx.next-1)
 	// The buffer is reused: the change owns a copy, or the history has
 	// copied what it needs. (What it still holds, the last ops' strings,
 	// the next change overwrites.)
