@@ -20,8 +20,8 @@ type Doc struct {
 	// change writes ownSeq only, because a map write per keystroke shows
 	// in a profile; applied() catches the map up when it is read.
 	ownStale bool
-	heads   []causal.ChangeID    // applied changes no other applied change depends on, sorted
-	history History              // every applied change, in the order applied
+	heads    []causal.ChangeID // applied changes no other applied change depends on, sorted
+	history  History           // every applied change, in the order applied
 
 	// Remote changes whose dependencies have not arrived yet, and for each
 	// missing change the waiting changes that found it missing first.
