@@ -119,12 +119,15 @@ func (h *History) typeOn(c *crdt.Change) bool {
 	}
 	h.log.typeOn(c, k)
 	if h.whole != nil {
-		h.lastKey = changeKey{c.StartOp, c.Actor, c.Seq}
+		h.lastKey.startOp, h.lastKey.seq = c.StartOp, c.Seq // the actor is the same
 	}
 	h.logs[k.a].append(c.Seq, h.n/chunkRows, c.StartOp)
 	h.n++
 	h.nOps++
-	k.seq, k.own, k.elem = c.Seq, c.StartOp, c.Ops[0].Elem
+	k.seq, k.own = c.Seq, c.StartOp
+	if k.kind == keyDelete {
+		k.elem.Counter = c.Ops[0].Elem.Counter
+	}
 	return true
 }
 
