@@ -292,8 +292,10 @@ func inflate(stored []byte, rawLen int, section, column string) ([]byte, error) 
 	return out, nil
 }
 
-// Zstandard: one encoder for the process (safe for concurrent use) and a
-// pool of decoders. Frames are written with their content size and without
+// Zstandard: one encoder per level for the process, each serving two
+// compressions at once (a save on two goroutines compresses its state and
+// its columns at the same time; with one, either waited for the other),
+// and a pool of decoders. Frames are written with their content size and without
 // a checksum (the section has its CRC).
 var zstdEnc struct {
 	once      sync.Once
@@ -306,7 +308,7 @@ const zstdLevel = zstd.SpeedDefault
 func zstdCompress(raw []byte, fast bool) []byte {
 	zstdEnc.once.Do(func() {
 		newEnc := func(l zstd.EncoderLevel) *zstd.Encoder {
-			e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(l), zstd.WithEncoderConcurrency(1),
+			e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(l), zstd.WithEncoderConcurrency(2),
 				zstd.WithEncoderCRC(false), zstd.WithWindowSize(1<<20))
 			if err != nil {
 				panic(err)
