@@ -295,8 +295,8 @@ func inflate(stored []byte, rawLen int, section, column string) ([]byte, error) 
 // Zstandard: one encoder per level for the process, each serving two
 // compressions at once (a save on two goroutines compresses its state and
 // its columns at the same time; with one, either waited for the other),
-// and a pool of decoders. Frames are written with their content size and without
-// a checksum (the section has its CRC).
+// and a pool of decoders. Frames are written with their content size and
+// without a checksum (the section has its CRC).
 var zstdEnc struct {
 	once      sync.Once
 	enc, fast *zstd.Encoder
