@@ -421,7 +421,7 @@ func (t *textTrack) derive(text, dict []byte, places *textPlaces) (deltas []byte
 			if m == 0 {
 				// Missed: where the document says the character is, else
 				// where its bytes are found.
-				at, ok := places.at(int(p.actor), p.ctr+(ci-uint64(p.charStart)))
+				at, ok := places.at(t, int(p.actor), p.ctr+(ci-uint64(p.charStart)))
 				if ok && at < len(dict) && commonPrefix(text[o:o+nb], dict[at:]) > 0 {
 					D = at
 				} else if D = finder.find(dict, text[o:o+nb], int(P)); D < 0 {

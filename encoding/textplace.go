@@ -15,7 +15,7 @@ import (
 // searching the dictionary for the character's bytes. It is built the
 // first time derive asks, and not at all if nothing misses.
 type textPlaces struct {
-	build func() placeIndex
+	build func(t *textTrack) placeIndex
 	index placeIndex
 	built bool
 }
@@ -34,17 +34,17 @@ func placesOf(d *crdt.Doc, st *State, actors *actorTable) *textPlaces {
 	if d == nil || st == nil {
 		return nil
 	}
-	return &textPlaces{build: func() placeIndex { return indexPlaces(d, st, actors) }}
+	return &textPlaces{build: func(t *textTrack) placeIndex { return indexPlaces(d, st, actors, t) }}
 }
 
 // at returns the dictionary offset of the character (actor, ctr), actor
-// being an index in the writer's table.
-func (p *textPlaces) at(actor int, ctr uint64) (int, bool) {
+// being an index in the writer's table; t is the writer's text.
+func (p *textPlaces) at(t *textTrack, actor int, ctr uint64) (int, bool) {
 	if p == nil {
 		return 0, false
 	}
 	if !p.built {
-		p.index, p.built = p.build(), true
+		p.index, p.built = p.build(t), true
 	}
 	x := &p.index
 	if actor < 0 || actor >= len(x.off) || ctr < x.base[actor] || ctr-x.base[actor] >= uint64(len(x.off[actor])) {
@@ -108,38 +108,36 @@ func eachPlacedRun(d *crdt.Doc, st *State, actors *actorTable, fn func(actor int
 	return off
 }
 
-// indexPlaces walks the document's texts twice: once for each actor's
-// span of counters, once to fill the index.
-func indexPlaces(d *crdt.Doc, st *State, actors *actorTable) placeIndex {
+// indexPlaces walks the document's texts once. Each actor's slice spans
+// the counters of the characters t says the actor inserted (its pieces
+// are in counter order), so it is sized before the walk.
+func indexPlaces(d *crdt.Doc, st *State, actors *actorTable, t *textTrack) placeIndex {
+	n := min(len(actors.ids), len(t.byActor))
 	x := placeIndex{base: make([]uint64, len(actors.ids)), off: make([][]int32, len(actors.ids))}
-	hi := make([]uint64, len(actors.ids))
-	seen := make([]bool, len(actors.ids))
-	chars := 0
-	dictLen := eachPlacedRun(d, st, actors, func(a int, ctr uint64, n, _ int, _ string) {
-		end := ctr + uint64(n)
-		if !seen[a] || ctr < x.base[a] {
-			x.base[a] = ctr
-		}
-		if !seen[a] || end > hi[a] {
-			hi[a] = end
-		}
-		seen[a] = true
-		chars += n
-	})
 	span := uint64(0)
-	for a := range hi {
-		span += hi[a] - x.base[a]
+	for a, ps := range t.byActor[:n] {
+		if len(ps) == 0 {
+			continue
+		}
+		first, last := &t.pieces[ps[0]], &t.pieces[ps[len(ps)-1]]
+		x.base[a] = first.ctr
+		span += last.ctr + uint64(last.nChars) - first.ctr
 	}
-	if dictLen >= 1<<31-1 || span > uint64(maxPlaceSlack*chars+1024) {
+	if span > uint64(maxPlaceSlack)*uint64(t.nChars)+1024 {
 		return placeIndex{}
 	}
-	for a := range hi {
-		if seen[a] {
-			x.off[a] = placeSlice(int(hi[a] - x.base[a]))
+	for a, ps := range t.byActor[:n] {
+		if len(ps) > 0 {
+			last := &t.pieces[ps[len(ps)-1]]
+			x.off[a] = placeSlice(int(last.ctr + uint64(last.nChars) - x.base[a]))
 		}
 	}
-	eachPlacedRun(d, st, actors, func(a int, ctr uint64, n, off int, rest string) {
+	dictLen := eachPlacedRun(d, st, actors, func(a int, ctr uint64, n, off int, rest string) {
+		if ctr < x.base[a] || ctr-x.base[a] >= uint64(len(x.off[a])) {
+			return // not a character of the chunk
+		}
 		o := x.off[a][ctr-x.base[a]:]
+		n = min(n, len(o))
 		if rest == "" {
 			for k := 0; k < n; k++ {
 				o[k] = int32(off + k + 1)
@@ -153,6 +151,10 @@ func indexPlaces(d *crdt.Doc, st *State, actors *actorTable) placeIndex {
 			at += w
 		}
 	})
+	if dictLen >= 1<<31-1 {
+		x.release()
+		return placeIndex{}
+	}
 	return x
 }
 
@@ -175,12 +177,16 @@ func (p *textPlaces) release() {
 	if p == nil {
 		return
 	}
-	for _, s := range p.index.off {
+	p.index.release()
+	p.index, p.built = placeIndex{}, false
+}
+
+func (x *placeIndex) release() {
+	for _, s := range x.off {
 		if s != nil {
 			placeSlices.Put(&s)
 		}
 	}
-	p.index, p.built = placeIndex{}, false
 }
 
 // isASCII reports whether s is all ASCII, eight bytes at a time.
