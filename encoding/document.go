@@ -164,6 +164,11 @@ func appendSection(b []byte, id byte, raw []byte, codec int) []byte {
 	return appendBody(append(b, id), start, raw, codec)
 }
 
+func (k *compressors) appendSection(b []byte, id byte, raw []byte, codec int) []byte {
+	start := len(b)
+	return k.appendBody(append(b, id), start, raw, codec)
+}
+
 // checkState refuses a state the decoder would refuse: a non-map root, map
 // keys out of order or without values, missing nodes.
 func checkState(st *State) error {

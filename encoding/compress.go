@@ -1,0 +1,129 @@
+package encoding
+
+import (
+	"bytes"
+	"sync"
+
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/zstd"
+)
+
+// The levels are fixed: the same input must always give the same bytes
+// (with the same compressor version).
+const (
+	deflateLevel = flate.DefaultCompression
+	zstdLevel    = zstd.SpeedDefault // for text
+)
+
+// codecHuffman asks for DEFLATE without string matching (Huffman codes
+// only): nearly all a column of small integers gains, many times faster.
+// codecZstdFast is Zstandard at its fastest level.
+const (
+	codecHuffman = 3 + iota
+	codecZstdFast
+)
+
+// compressors is one goroutine's kit: Zstandard at the default and the
+// fastest level and Huffman-only DEFLATE, each made on first use. A
+// goroutine that compresses takes a kit and gives it back (takeKit,
+// release), so that one save's compressions run on compressors whose
+// tables are already in the CPU's cache: the state worker of a two-
+// goroutine save compresses the columns that want Zstandard right after
+// the state, with the same encoder (see columnSet).
+type compressors struct {
+	zstd    [2]*zstd.Encoder // default, fastest
+	huffman *flate.Writer
+}
+
+// kits keeps idle kits, at most two (one per goroutine of a save; more
+// at once are made and dropped). Unlike a sync.Pool's, they survive
+// garbage collections: a document is saved now and then, and compressors
+// made anew took a save of automerge-paper's Huffman-only columns from
+// about 30 to 140 µs.
+var kits = make(chan *compressors, 2)
+
+func takeKit() *compressors {
+	select {
+	case k := <-kits:
+		return k
+	default:
+		return new(compressors)
+	}
+}
+
+func (k *compressors) release() {
+	select {
+	case kits <- k:
+	default:
+	}
+}
+
+// compressWith returns raw compressed with codec and the flag naming it, or
+// raw itself and 0 if compressing does not make it smaller.
+func compressWith(raw []byte, codec int) ([]byte, byte) {
+	k := takeKit()
+	defer k.release()
+	return k.compress(raw, codec)
+}
+
+func (k *compressors) compress(raw []byte, codec int) ([]byte, byte) {
+	switch codec {
+	case codecDeflate:
+		if z := deflate(raw); len(z) < len(raw) {
+			return z, flagDeflate
+		}
+	case codecHuffman:
+		if z := k.huffmanOnly(raw); len(z) < len(raw) {
+			return z, flagDeflate
+		}
+	case codecZstd, codecZstdFast:
+		if z := k.zstdCompress(raw, codec == codecZstdFast); len(z) < len(raw) && uint64(len(raw)) <= uint64(len(z))*maxZstdRatio {
+			return z, flagZstd
+		}
+	}
+	return raw, 0
+}
+
+// deflaters keeps DEFLATE writers at the default level, which only large
+// single changes use (about 1 MB each).
+var deflaters = sync.Pool{New: func() any { w, _ := flate.NewWriter(nil, deflateLevel); return w }}
+
+func deflate(raw []byte) []byte {
+	w := deflaters.Get().(*flate.Writer)
+	defer deflaters.Put(w)
+	return deflateWith(w, raw)
+}
+
+func (k *compressors) huffmanOnly(raw []byte) []byte {
+	if k.huffman == nil {
+		k.huffman, _ = flate.NewWriter(nil, flate.HuffmanOnly)
+	}
+	return deflateWith(k.huffman, raw)
+}
+
+func deflateWith(w *flate.Writer, raw []byte) []byte {
+	var buf bytes.Buffer
+	buf.Grow(len(raw)/2 + 64)
+	w.Reset(&buf)
+	w.Write(raw)
+	w.Close()
+	return buf.Bytes()
+}
+
+// zstdCompress writes one Zstandard frame with its content size and
+// without a checksum (the section has its CRC).
+func (k *compressors) zstdCompress(raw []byte, fast bool) []byte {
+	i, level := 0, zstdLevel
+	if fast {
+		i, level = 1, zstd.SpeedFastest
+	}
+	if k.zstd[i] == nil {
+		e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
+			zstd.WithEncoderCRC(false), zstd.WithWindowSize(1<<20))
+		if err != nil {
+			panic(err) // the options are constants
+		}
+		k.zstd[i] = e
+	}
+	return k.zstd[i].EncodeAll(raw, make([]byte, 0, len(raw)/2+64))
+}
