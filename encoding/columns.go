@@ -76,7 +76,7 @@ func (s *columnSet) add(i int, col []byte, compress bool) {
 
 // run does the set's tasks with k, those of kind first first, until none
 // is left to take.
-func (s *columnSet) run(k *compressors, first int) {
+func (s *columnSet) run(k *kit, first int) {
 	for _, kind := range [2]int{first, 1 - first} {
 		for {
 			n := int(s.next[kind].Add(1)) - 1

@@ -164,7 +164,7 @@ func appendSection(b []byte, id byte, raw []byte, codec int) []byte {
 	return appendBody(append(b, id), start, raw, codec)
 }
 
-func (k *compressors) appendSection(b []byte, id byte, raw []byte, codec int) []byte {
+func (k *kit) appendSection(b []byte, id byte, raw []byte, codec int) []byte {
 	start := len(b)
 	return k.appendBody(append(b, id), start, raw, codec)
 }

@@ -136,7 +136,7 @@ func appendBody(b []byte, start int, raw []byte, codec int) []byte {
 	return k.appendBody(b, start, raw, codec)
 }
 
-func (k *compressors) appendBody(b []byte, start int, raw []byte, codec int) []byte {
+func (k *kit) appendBody(b []byte, start int, raw []byte, codec int) []byte {
 	stored, flags := k.compress(raw, codec)
 	b = append(b, flags)
 	b = appendUvarint(b, uint64(len(stored)))

@@ -315,10 +315,12 @@ func (w *historyWriter) planText(dict []byte) textPlan {
 // turns out impossible (a visible character missing from dict), the
 // section falls back to mode 0 and plan says so: its tail is then nil.
 func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, plan *textPlan, renumber []uint64, compress bool) []byte {
+	k := takeKit()
+	defer k.release()
 	var text sectionText
 	if plan.mode == textDerived {
 		var ok bool
-		if text, ok = w.derivedText(dict, plan.places); !ok {
+		if text, ok = w.derivedText(dict, plan.places, k); !ok {
 			*plan = textPlan{mode: textSegments}
 		}
 	}
@@ -327,9 +329,7 @@ func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, plan *tex
 	}
 	cols := w.columns(renumber, compress)
 	cols.addText(text, compress)
-	k := takeKit()
 	cols.run(k, taskHuffman)
-	k.release()
 	var out [numCols][]byte
 	cols.encode(&out)
 	return w.appendSectionParts(b, plan.mode, &out)
@@ -344,8 +344,8 @@ type sectionText struct{ textLen, seg, lit []byte }
 
 // derivedText computes the text columns of mode 1 (derivable first); ok is
 // false if mode 1 cannot place every visible character in dict.
-func (w *historyWriter) derivedText(dict []byte, places *textPlaces) (sectionText, bool) {
-	deltas, ok := w.text.derive(w.raw[colText], dict, places)
+func (w *historyWriter) derivedText(dict []byte, places *textPlaces, k *kit) (sectionText, bool) {
+	deltas, ok := w.text.derive(w.raw[colText], dict, places, k)
 	return sectionText{textLen: w.text.widths.bytes(), seg: deltas}, ok
 }
 

@@ -114,7 +114,7 @@ func appendSectionsParallel(tab *actorTable, st *State, dict []byte, w *historyW
 	var text *columnSet
 	if ok {
 		var derived sectionText
-		if derived, ok = w.derivedText(dict, places); ok {
+		if derived, ok = w.derivedText(dict, places, k); ok {
 			text = new(columnSet)
 			text.addText(derived, true)
 		}

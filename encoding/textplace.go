@@ -1,7 +1,6 @@
 package encoding
 
 import (
-	"sync"
 	"unicode/utf8"
 
 	"github.com/converge-sync/converge/causal"
@@ -15,9 +14,10 @@ import (
 // searching the dictionary for the character's bytes. It is built the
 // first time derive asks, and not at all if nothing misses.
 type textPlaces struct {
-	build func(t *textTrack) placeIndex
-	index placeIndex
-	built bool
+	build   func(t *textTrack, scratch *[]int32) placeIndex
+	scratch *[]int32
+	index   placeIndex
+	built   bool
 }
 
 // placeIndex is, per actor of the writer's table, the dictionary offset
@@ -34,7 +34,17 @@ func placesOf(d *crdt.Doc, st *State, actors *actorTable) *textPlaces {
 	if d == nil || st == nil {
 		return nil
 	}
-	return &textPlaces{build: func(t *textTrack) placeIndex { return indexPlaces(d, st, actors, t) }}
+	return &textPlaces{build: func(t *textTrack, scratch *[]int32) placeIndex {
+		return indexPlaces(d, st, actors, t, scratch)
+	}}
+}
+
+// useScratch has the index, when it is built, take its memory from
+// *scratch.
+func (p *textPlaces) useScratch(scratch *[]int32) {
+	if p != nil {
+		p.scratch = scratch
+	}
 }
 
 // at returns the dictionary offset of the character (actor, ctr), actor
@@ -44,7 +54,10 @@ func (p *textPlaces) at(t *textTrack, actor int, ctr uint64) (int, bool) {
 		return 0, false
 	}
 	if !p.built {
-		p.index, p.built = p.build(t), true
+		if p.scratch == nil {
+			p.scratch = new([]int32)
+		}
+		p.index, p.built = p.build(t, p.scratch), true
 	}
 	x := &p.index
 	if actor < 0 || actor >= len(x.off) || ctr < x.base[actor] || ctr-x.base[actor] >= uint64(len(x.off[actor])) {
@@ -111,7 +124,7 @@ func eachPlacedRun(d *crdt.Doc, st *State, actors *actorTable, fn func(actor int
 // indexPlaces walks the document's texts once. Each actor's slice spans
 // the counters of the characters t says the actor inserted (its pieces
 // are in counter order), so it is sized before the walk.
-func indexPlaces(d *crdt.Doc, st *State, actors *actorTable, t *textTrack) placeIndex {
+func indexPlaces(d *crdt.Doc, st *State, actors *actorTable, t *textTrack, scratch *[]int32) placeIndex {
 	n := min(len(actors.ids), len(t.byActor))
 	x := placeIndex{base: make([]uint64, len(actors.ids)), off: make([][]int32, len(actors.ids))}
 	span := uint64(0)
@@ -126,10 +139,13 @@ func indexPlaces(d *crdt.Doc, st *State, actors *actorTable, t *textTrack) place
 	if span > uint64(maxPlaceSlack)*uint64(t.nChars)+1024 {
 		return placeIndex{}
 	}
+	all := int32s(scratch, int(span))
+	clear(all) // zero: no character
 	for a, ps := range t.byActor[:n] {
 		if len(ps) > 0 {
 			last := &t.pieces[ps[len(ps)-1]]
-			x.off[a] = placeSlice(int(last.ctr + uint64(last.nChars) - x.base[a]))
+			k := int(last.ctr + uint64(last.nChars) - x.base[a])
+			x.off[a], all = all[:k:k], all[k:]
 		}
 	}
 	dictLen := eachPlacedRun(d, st, actors, func(a int, ctr uint64, n, off int, rest string) {
@@ -152,41 +168,9 @@ func indexPlaces(d *crdt.Doc, st *State, actors *actorTable, t *textTrack) place
 		}
 	})
 	if dictLen >= 1<<31-1 {
-		x.release()
 		return placeIndex{}
 	}
 	return x
-}
-
-// placeSlices keeps the index's slices between saves (one is as long as
-// an actor's counters span, and a document is saved again and again).
-var placeSlices = sync.Pool{New: func() any { return new([]int32) }}
-
-func placeSlice(n int) []int32 {
-	p := placeSlices.Get().(*[]int32)
-	if cap(*p) < n {
-		return make([]int32, n)
-	}
-	s := (*p)[:n]
-	clear(s)
-	return s
-}
-
-// release returns the index's slices for the next save to use.
-func (p *textPlaces) release() {
-	if p == nil {
-		return
-	}
-	p.index.release()
-	p.index, p.built = placeIndex{}, false
-}
-
-func (x *placeIndex) release() {
-	for _, s := range x.off {
-		if s != nil {
-			placeSlices.Put(&s)
-		}
-	}
 }
 
 // isASCII reports whether s is all ASCII, eight bytes at a time.
