@@ -45,10 +45,11 @@ type kit struct {
 // and its text placing 0.17 ms longer.
 var kits = make(chan *kit, 2)
 
-// maxKeptScratch is the most scratch memory (in int32s) a kit keeps
-// between saves: what a document of a few million characters needs. A
-// larger save allocates its own.
-const maxKeptScratch = 4 << 20
+// maxKeptScratch is the most scratch memory (in int32s, per buffer) a
+// kit keeps between saves: 4 MB, what a history of a million characters
+// needs, a small part of such a document's own memory. A larger save
+// allocates its own.
+const maxKeptScratch = 1 << 20
 
 func takeKit() *kit {
 	select {
