@@ -15,6 +15,15 @@ const (
 	zstdLevel    = zstd.SpeedDefault // for text
 )
 
+// liveStateCodec compresses the state section of a live document's save
+// (SaveDoc): Zstandard at its fastest level. A document is saved now and
+// then, with cold caches, where the default level's bigger match tables
+// made saving automerge-paper about a quarter slower (2.8 against 2.15 ms)
+// and friendsforever_flat 1.1 against 0.77 ms; the state comes out about
+// 4% larger (4.4 KB and 0.46 KB). EncodeDocument and Compact, which write
+// for keeps, use the default level.
+const liveStateCodec = codecZstdFast
+
 // codecHuffman asks for DEFLATE without string matching (Huffman codes
 // only): nearly all a column of small integers gains, many times faster.
 // codecZstdFast is Zstandard at its fastest level.

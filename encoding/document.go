@@ -145,6 +145,9 @@ func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *histo
 		codec := codecNone
 		if opt.Compress {
 			codec = codecZstd
+			if places != nil {
+				codec = liveStateCodec
+			}
 		}
 		plan := w.planText(dict)
 		plan.places = places

@@ -18,13 +18,6 @@ func goesParallel(w *historyWriter, opt Options) bool {
 	return opt.Compress && len(w.raw[colText]) >= parallelMin
 }
 
-// liveStateCodec compresses the large state section of a live document's
-// save: Zstandard at its fastest level. A document is saved now and then,
-// with cold caches, where the default level's bigger match tables make
-// saving automerge-paper about a quarter slower (2.8 against 2.15 ms); the
-// state comes out 4.4 KB (4.5% of the document) larger. Compact, which
-// writes for keeps, uses the default level.
-const liveStateCodec = codecZstdFast
 
 // stateWorker writes and compresses a chunk's state section, then helps
 // with the history's columns: first those the other goroutine does not
