@@ -3,6 +3,7 @@ package encoding
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
@@ -357,6 +358,11 @@ func (w *historyWriter) segmentText(dict []byte) sectionText {
 
 // appendSectionParts appends a section from its encoded columns.
 func (w *historyWriter) appendSectionParts(b []byte, mode int, cols *[numCols][]byte) []byte {
+	n := 2*binary.MaxVarintLen64 + 1
+	for _, c := range cols {
+		n += len(c)
+	}
+	b = slices.Grow(b, n)
 	b = appendUvarint(b, uint64(w.nChanges))
 	b = appendUvarint(b, uint64(w.nOps))
 	b = append(b, byte(mode))
