@@ -18,7 +18,6 @@ func goesParallel(w *historyWriter, opt Options) bool {
 	return opt.Compress && len(w.raw[colText]) >= parallelMin
 }
 
-
 // stateWorker writes and compresses a chunk's state section, then helps
 // with the history's columns: first those the other goroutine does not
 // need (see columnSet), then the text columns once it has derived them.
