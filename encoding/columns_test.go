@@ -2,7 +2,9 @@ package encoding
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 
@@ -183,4 +185,51 @@ func typedDoc(t *testing.T, seed uint64, steps int) *crdt.Doc {
 		}
 	}
 	return a
+}
+
+// Saves running at once, each on two goroutines, each take their own kits:
+// every one writes what it writes alone.
+func TestConcurrentSavesTakeTheirOwnKits(t *testing.T) {
+	var docs []*crdt.Doc
+	var want [][]byte
+	for seed := uint64(0); seed < 3; seed++ {
+		d := typedDoc(t, seed, 200)
+		v, _ := d.Get(crdt.Root, "t")
+		big := strings.Repeat(fmt.Sprintf("seed %d types a long stretch into its text; ", seed), 1700)
+		if _, _, err := d.Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error { return tx.Splice(v.Obj(), 0, 0, big) }); err != nil {
+			t.Fatal(err)
+		}
+		if !goesParallel(d.History().(*History).whole, Options{Compress: true}) {
+			t.Fatal("the document is too small to be saved on two goroutines")
+		}
+		b, err := SaveDoc(d, Options{Compress: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs, want = append(docs, d), append(want, b)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(docs))
+	for i, d := range docs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				b, err := SaveDoc(d, Options{Compress: true})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(b, want[i]) {
+					errs <- fmt.Errorf("document %d saved other bytes alongside other saves", i)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
 }
