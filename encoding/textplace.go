@@ -173,13 +173,20 @@ func indexPlaces(d *crdt.Doc, st *State, actors *actorTable, t *textTrack, scrat
 	return x
 }
 
-// isASCII reports whether s is all ASCII, eight bytes at a time.
+// isASCII reports whether s is all ASCII, 32 bytes at a time.
 func isASCII(s string) bool {
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+	word := func(i int) uint64 {
+		return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
 			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		if w&0x8080808080808080 != 0 {
+	}
+	i := 0
+	for ; i+32 <= len(s); i += 32 {
+		if (word(i)|word(i+8)|word(i+16)|word(i+24))&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i+8 <= len(s); i += 8 {
+		if word(i)&0x8080808080808080 != 0 {
 			return false
 		}
 	}
