@@ -145,6 +145,9 @@ func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *histo
 		codec := codecNone
 		if opt.Compress {
 			codec = codecZstd
+			if places != nil {
+				codec = liveStateCodec
+			}
 		}
 		plan := w.planText(dict)
 		plan.places = places
@@ -162,6 +165,11 @@ func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *histo
 func appendSection(b []byte, id byte, raw []byte, codec int) []byte {
 	start := len(b)
 	return appendBody(append(b, id), start, raw, codec)
+}
+
+func (k *kit) appendSection(b []byte, id byte, raw []byte, codec int) []byte {
+	start := len(b)
+	return k.appendBody(append(b, id), start, raw, codec)
 }
 
 // checkState refuses a state the decoder would refuse: a non-map root, map

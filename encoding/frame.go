@@ -3,11 +3,11 @@ package encoding
 import (
 	"bytes"
 	"encoding/binary"
-	"github.com/klauspost/compress/flate"
 	"hash/crc32"
 	"io"
 	"sync"
 
+	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -131,7 +131,13 @@ const (
 // appendBody writes flags, lengths, the body (compressed with codec if
 // that pays) and a CRC-32C of everything from start.
 func appendBody(b []byte, start int, raw []byte, codec int) []byte {
-	stored, flags := compressWith(raw, codec)
+	k := takeKit()
+	defer k.release()
+	return k.appendBody(b, start, raw, codec)
+}
+
+func (k *kit) appendBody(b []byte, start int, raw []byte, codec int) []byte {
+	stored, flags := k.compress(raw, codec)
 	b = append(b, flags)
 	b = appendUvarint(b, uint64(len(stored)))
 	if flags != 0 {
@@ -139,26 +145,6 @@ func appendBody(b []byte, start int, raw []byte, codec int) []byte {
 	}
 	b = append(b, stored...)
 	return binary.LittleEndian.AppendUint32(b, checksum(b[start:]))
-}
-
-// compressWith returns raw compressed with codec and the flag naming it, or
-// raw itself and 0 if compressing does not make it smaller.
-func compressWith(raw []byte, codec int) ([]byte, byte) {
-	switch codec {
-	case codecDeflate:
-		if z := deflate(raw); len(z) < len(raw) {
-			return z, flagDeflate
-		}
-	case codecHuffman:
-		if z := huffman(raw); len(z) < len(raw) {
-			return z, flagDeflate
-		}
-	case codecZstd, codecZstdFast:
-		if z := zstdCompress(raw, codec == codecZstdFast); len(z) < len(raw) && uint64(len(raw)) <= uint64(len(z))*maxZstdRatio {
-			return z, flagZstd
-		}
-	}
-	return raw, 0
 }
 
 // framed is a body whose checksum has been verified but which may still be
@@ -247,37 +233,6 @@ func readBody(r *reader, start int, what string, allowed byte) ([]byte, error) {
 	return f.open()
 }
 
-// The levels are fixed: the same input must always give the same bytes
-// (with the same compressor version).
-const deflateLevel = flate.DefaultCompression
-
-// codecHuffman asks for DEFLATE without string matching (Huffman codes
-// only): nearly all a column of small integers gains, many times faster.
-// codecZstdFast is Zstandard at its fastest level.
-const (
-	codecHuffman = 3 + iota
-	codecZstdFast
-)
-
-var deflaters = [2]sync.Pool{
-	{New: func() any { w, _ := flate.NewWriter(nil, deflateLevel); return w }},
-	{New: func() any { w, _ := flate.NewWriter(nil, flate.HuffmanOnly); return w }},
-}
-
-func deflateWith(raw []byte, pool *sync.Pool) []byte {
-	var buf bytes.Buffer
-	buf.Grow(len(raw)/2 + 64)
-	w := pool.Get().(*flate.Writer)
-	w.Reset(&buf)
-	w.Write(raw)
-	w.Close()
-	pool.Put(w)
-	return buf.Bytes()
-}
-
-func deflate(raw []byte) []byte { return deflateWith(raw, &deflaters[0]) }
-func huffman(raw []byte) []byte { return deflateWith(raw, &deflaters[1]) }
-
 func inflate(stored []byte, rawLen int, section, column string) ([]byte, error) {
 	zr := flate.NewReader(bytes.NewReader(stored))
 	out := make([]byte, rawLen)
@@ -290,36 +245,6 @@ func inflate(stored []byte, rawLen int, section, column string) ([]byte, error) 
 		return nil, formatErr(ErrMalformed, section, column, 0, "compressed data longer than announced")
 	}
 	return out, nil
-}
-
-// Zstandard: one encoder for the process (safe for concurrent use) and a
-// pool of decoders. Frames are written with their content size and without
-// a checksum (the section has its CRC).
-var zstdEnc struct {
-	once      sync.Once
-	enc, fast *zstd.Encoder
-}
-
-// zstdLevel is the compression level writers use for text.
-const zstdLevel = zstd.SpeedDefault
-
-func zstdCompress(raw []byte, fast bool) []byte {
-	zstdEnc.once.Do(func() {
-		newEnc := func(l zstd.EncoderLevel) *zstd.Encoder {
-			e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(l), zstd.WithEncoderConcurrency(1),
-				zstd.WithEncoderCRC(false), zstd.WithWindowSize(1<<20))
-			if err != nil {
-				panic(err)
-			}
-			return e
-		}
-		zstdEnc.enc, zstdEnc.fast = newEnc(zstdLevel), newEnc(zstd.SpeedFastest)
-	})
-	e := zstdEnc.enc
-	if fast {
-		e = zstdEnc.fast
-	}
-	return e.EncodeAll(raw, make([]byte, 0, len(raw)/2+64))
 }
 
 // maxZstdWindow bounds the window a frame may ask a decoder for.

@@ -3,7 +3,7 @@ package encoding
 import (
 	"encoding/binary"
 	"math"
-	"sync/atomic"
+	"slices"
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
@@ -316,20 +316,24 @@ func (w *historyWriter) planText(dict []byte) textPlan {
 // turns out impossible (a visible character missing from dict), the
 // section falls back to mode 0 and plan says so: its tail is then nil.
 func (w *historyWriter) appendSectionRenumbered(b []byte, dict []byte, plan *textPlan, renumber []uint64, compress bool) []byte {
+	k := takeKit()
+	defer k.release()
 	var text sectionText
 	if plan.mode == textDerived {
 		var ok bool
-		if text, ok = w.derivedText(dict, plan.places); !ok {
+		if text, ok = w.derivedText(dict, plan.places, k); !ok {
 			*plan = textPlan{mode: textSegments}
 		}
 	}
 	if plan.mode == textSegments {
 		text = w.segmentText(dict)
 	}
-	cols := newColumnJobs(w, renumber, compress)
-	cols.run()
-	encodeText(&cols.out, text, compress)
-	return w.appendSectionParts(b, plan.mode, &cols.out)
+	cols := w.columns(renumber, compress)
+	cols.addText(text, compress)
+	cols.run(k, taskHuffman)
+	var out [numCols][]byte
+	cols.encode(&out)
+	return w.appendSectionParts(b, plan.mode, &out)
 }
 
 // isTextColumn reports whether column i is one of those whose content
@@ -341,8 +345,8 @@ type sectionText struct{ textLen, seg, lit []byte }
 
 // derivedText computes the text columns of mode 1 (derivable first); ok is
 // false if mode 1 cannot place every visible character in dict.
-func (w *historyWriter) derivedText(dict []byte, places *textPlaces) (sectionText, bool) {
-	deltas, ok := w.text.derive(w.raw[colText], dict, places)
+func (w *historyWriter) derivedText(dict []byte, places *textPlaces, k *kit) (sectionText, bool) {
+	deltas, ok := w.text.derive(w.raw[colText], dict, places, k)
 	return sectionText{textLen: w.text.widths.bytes(), seg: deltas}, ok
 }
 
@@ -352,49 +356,13 @@ func (w *historyWriter) segmentText(dict []byte) sectionText {
 	return sectionText{textLen: w.column(colTextLen), seg: seg, lit: lit}
 }
 
-// columnJobs encodes every column but the text ones, as appendColumn
-// writes them, into out. Several goroutines may run it at once: each
-// column is taken by one of them. It only reads the writer, so it may run
-// while derive does.
-type columnJobs struct {
-	w        *historyWriter
-	renumber []uint64
-	compress bool
-	next     atomic.Int32
-	out      [numCols][]byte
-}
-
-func newColumnJobs(w *historyWriter, renumber []uint64, compress bool) *columnJobs {
-	return &columnJobs{w: w, renumber: renumber, compress: compress}
-}
-
-func (j *columnJobs) run() {
-	for {
-		i := int(j.next.Add(1)) - 1
-		if i >= numCols {
-			return
-		}
-		if isTextColumn(i) {
-			continue
-		}
-		col := j.w.column(i)
-		if nullable, ok := actorCols[i]; ok && j.renumber != nil {
-			col = renumberColumn(col, j.renumber, nullable)
-		}
-		j.out[i] = appendColumn(nil, i, col, j.compress)
-	}
-}
-
-// encodeText encodes the text columns into cols, as appendColumn writes
-// them (the other columns are columnJobs').
-func encodeText(cols *[numCols][]byte, text sectionText, compress bool) {
-	cols[colTextLen] = appendColumn(nil, colTextLen, text.textLen, compress)
-	cols[colTextSeg] = appendColumn(nil, colTextSeg, text.seg, compress)
-	cols[colText] = appendColumn(nil, colText, text.lit, compress)
-}
-
 // appendSectionParts appends a section from its encoded columns.
 func (w *historyWriter) appendSectionParts(b []byte, mode int, cols *[numCols][]byte) []byte {
+	n := 2*binary.MaxVarintLen64 + 1
+	for _, c := range cols {
+		n += len(c)
+	}
+	b = slices.Grow(b, n)
 	b = appendUvarint(b, uint64(w.nChanges))
 	b = appendUvarint(b, uint64(w.nOps))
 	b = append(b, byte(mode))
@@ -402,40 +370,6 @@ func (w *historyWriter) appendSectionParts(b []byte, mode int, cols *[numCols][]
 		b = append(b, cols[i]...)
 	}
 	return b
-}
-
-// Columns of a version 2 history section are each stored on their own:
-// uvarint stored length, and if it is not zero a flags byte (0 stored,
-// flagDeflate, flagZstd), the raw length if compressed, and the bytes.
-// Writers compress raw text with Zstandard and integer columns with
-// Huffman-only DEFLATE, each only when that pays.
-const minCompressColumn = 32
-
-var textCols = [numCols]bool{colChMsg: true, colKey: true, colValStr: true, colText: true}
-
-func appendColumn(b []byte, i int, col []byte, compress bool) []byte {
-	stored, flags := col, byte(0)
-	if compress && len(col) >= minCompressColumn {
-		if textCols[i] {
-			stored, flags = compressWith(col, codecZstd)
-		} else {
-			// Huffman codes suit most integer columns; repetitive ones
-			// (the times of many authors) need string matching.
-			stored, flags = compressWith(col, codecHuffman)
-			if z, f := compressWith(col, codecZstdFast); len(z) < len(stored) {
-				stored, flags = z, f
-			}
-		}
-	}
-	if len(stored) == 0 {
-		return append(b, 0)
-	}
-	b = appendUvarint(b, uint64(len(stored)))
-	b = append(b, flags)
-	if flags != 0 {
-		b = appendUvarint(b, uint64(len(col)))
-	}
-	return append(b, stored...)
 }
 
 // Which writer each column uses; the decoder mirrors this table.

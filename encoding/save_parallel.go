@@ -18,19 +18,14 @@ func goesParallel(w *historyWriter, opt Options) bool {
 	return opt.Compress && len(w.raw[colText]) >= parallelMin
 }
 
-// liveStateCodec compresses the large state section of a live document's
-// save: Zstandard at its fastest level. A document is saved now and then,
-// with cold caches, where the default level's bigger match tables make
-// saving automerge-paper about a quarter slower (2.8 against 2.15 ms); the
-// state comes out 4.4 KB (4.5% of the document) larger. Compact, which
-// writes for keeps, uses the default level.
-const liveStateCodec = codecZstdFast
-
 // stateWorker writes and compresses a chunk's state section, then helps
-// with the history's columns.
+// with the history's columns: first those the other goroutine does not
+// need (see columnSet), then the text columns once it has derived them.
 type stateWorker struct {
 	w     *historyWriter
 	input chan stateInput
+	cols  chan *columnSet // the columns but the text ones, after input
+	text  chan *columnSet // the text columns, nil if not derived
 	done  chan compressedState
 	sent  bool // by the goroutine that started it
 }
@@ -42,7 +37,6 @@ type stateInput struct {
 	dictLen int
 	codec   int
 	useTail bool // text mode 1: the state carries the deleted text
-	cols    *columnJobs
 }
 
 type compressedState struct{ state, tail []byte }
@@ -55,12 +49,15 @@ func startStateWorker(w *historyWriter) *stateWorker {
 		// either goroutine reads the delete bits.
 		w.text.settle()
 	}
-	sw := &stateWorker{w: w, input: make(chan stateInput, 1), done: make(chan compressedState, 1)}
+	sw := &stateWorker{w: w, input: make(chan stateInput, 1), cols: make(chan *columnSet, 1),
+		text: make(chan *columnSet, 1), done: make(chan compressedState, 1)}
 	go sw.run()
 	return sw
 }
 
 func (sw *stateWorker) run() {
+	k := takeKit()
+	defer k.release()
 	var tail []byte
 	if t := sw.w.text; t != nil && !t.bad {
 		tail = t.deletedText(sw.w.raw[colText])
@@ -74,8 +71,11 @@ func (sw *stateWorker) run() {
 		c.tail = tail
 	}
 	state := appendState(make([]byte, 0, in.dictLen+len(c.tail)+1024), in.tab, in.st)
-	c.state = appendSection(nil, secState, append(state, c.tail...), in.codec)
-	in.cols.run()
+	c.state = k.appendSection(nil, secState, append(state, c.tail...), in.codec)
+	(<-sw.cols).run(k, taskZstd)
+	if text := <-sw.text; text != nil {
+		text.run(k, taskZstd)
+	}
 	sw.done <- c
 }
 
@@ -96,26 +96,40 @@ func (sw *stateWorker) abandon() {
 // appendSectionsParallel writes a chunk's compressed state and history
 // sections, the state on sw.
 func appendSectionsParallel(tab *actorTable, st *State, dict []byte, w *historyWriter, renumber []uint64, places *textPlaces, codec int, sw *stateWorker) (stateSec, hist []byte) {
+	k := takeKit()
+	defer k.release()
 	derivable := w.derivable(dict)
-	cols := newColumnJobs(w, renumber, true)
-	sw.send(stateInput{tab: tab, st: st, dictLen: len(dict), codec: codec, useTail: derivable, cols: cols})
+	sw.send(stateInput{tab: tab, st: st, dictLen: len(dict), codec: codec, useTail: derivable})
+	cols := w.columns(renumber, true)
+	sw.cols <- cols
 	ok := derivable
+	var text *columnSet
 	if ok {
-		var text sectionText
-		if text, ok = w.derivedText(dict, places); ok {
-			encodeText(&cols.out, text, true)
+		var derived sectionText
+		if derived, ok = w.derivedText(dict, places, k); ok {
+			text = new(columnSet)
+			text.addText(derived, true)
 		}
 	}
-	cols.run()
+	sw.text <- text
+	cols.run(k, taskHuffman)
+	if text != nil {
+		text.run(k, taskHuffman)
+	}
 	c := <-sw.done
 	mode := textDerived
 	if !ok || !w.derivedPays(dict, c.tail) {
 		mode = textSegments
-		encodeText(&cols.out, w.segmentText(dict), true)
+		text = new(columnSet)
+		text.addText(w.segmentText(dict), true)
+		text.run(k, taskHuffman)
 		if len(c.tail) > 0 {
 			// The state was compressed with a tail mode 0 does not use.
-			c.state = appendSection(nil, secState, appendState(nil, tab, st), codec)
+			c.state = k.appendSection(nil, secState, appendState(nil, tab, st), codec)
 		}
 	}
-	return c.state, w.appendSectionParts(nil, mode, &cols.out)
+	var out [numCols][]byte
+	cols.encode(&out)
+	text.encode(&out)
+	return c.state, w.appendSectionParts(nil, mode, &out)
 }

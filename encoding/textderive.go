@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/bits"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/converge-sync/converge/causal"
@@ -370,16 +369,11 @@ func (t *textTrack) deletedText(text []byte) []byte {
 // dict (the literal stream is deletedText's). ok is false when mode 1
 // cannot express the text (a visible character missing from dict): the
 // writer then uses mode 0. settle and canDerive come first.
-func (t *textTrack) derive(text, dict []byte, places *textPlaces) (deltas []byte, ok bool) {
+func (t *textTrack) derive(text, dict []byte, places *textPlaces, k *kit) (deltas []byte, ok bool) {
 	// Every anchor is written before it is read (a piece's left origin
-	// comes before it), so a pooled slice need not be cleared.
-	ap := anchors.Get().(*[]int32)
-	defer anchors.Put(ap)
-	defer places.release()
-	if cap(*ap) < len(text) {
-		*ap = make([]int32, len(text))
-	}
-	anchor := (*ap)[:len(text)]
+	// comes before it), so reused memory need not be cleared.
+	anchor := int32s(&k.anchors, len(text))
+	places.useScratch(&k.places)
 	var d uintCol
 	var finder dictFinder
 	for pi := range t.pieces {
@@ -421,7 +415,7 @@ func (t *textTrack) derive(text, dict []byte, places *textPlaces) (deltas []byte
 			if m == 0 {
 				// Missed: where the document says the character is, else
 				// where its bytes are found.
-				at, ok := places.at(int(p.actor), p.ctr+(ci-uint64(p.charStart)))
+				at, ok := places.at(t, int(p.actor), p.ctr+(ci-uint64(p.charStart)))
 				if ok && at < len(dict) && commonPrefix(text[o:o+nb], dict[at:]) > 0 {
 					D = at
 				} else if D = finder.find(dict, text[o:o+nb], int(P)); D < 0 {
@@ -452,10 +446,6 @@ func utf8RuneLen(b []byte) int {
 	_, n := utf8.DecodeRune(b)
 	return n
 }
-
-// anchors holds derive's anchor slices between saves: one is as long as
-// the chunk's text, and a document is saved again and again.
-var anchors = sync.Pool{New: func() any { return new([]int32) }}
 
 // dictFinder finds a stretch of text in the dictionary: first just after
 // the prediction, then anywhere (through a table of 8-byte grams, built

@@ -1,7 +1,6 @@
 package encoding
 
 import (
-	"sync"
 	"unicode/utf8"
 
 	"github.com/converge-sync/converge/causal"
@@ -15,9 +14,10 @@ import (
 // searching the dictionary for the character's bytes. It is built the
 // first time derive asks, and not at all if nothing misses.
 type textPlaces struct {
-	build func() placeIndex
-	index placeIndex
-	built bool
+	build   func(t *textTrack, scratch *[]int32) placeIndex
+	scratch *[]int32
+	index   placeIndex
+	built   bool
 }
 
 // placeIndex is, per actor of the writer's table, the dictionary offset
@@ -34,17 +34,30 @@ func placesOf(d *crdt.Doc, st *State, actors *actorTable) *textPlaces {
 	if d == nil || st == nil {
 		return nil
 	}
-	return &textPlaces{build: func() placeIndex { return indexPlaces(d, st, actors) }}
+	return &textPlaces{build: func(t *textTrack, scratch *[]int32) placeIndex {
+		return indexPlaces(d, st, actors, t, scratch)
+	}}
+}
+
+// useScratch has the index, when it is built, take its memory from
+// *scratch.
+func (p *textPlaces) useScratch(scratch *[]int32) {
+	if p != nil {
+		p.scratch = scratch
+	}
 }
 
 // at returns the dictionary offset of the character (actor, ctr), actor
-// being an index in the writer's table.
-func (p *textPlaces) at(actor int, ctr uint64) (int, bool) {
+// being an index in the writer's table; t is the writer's text.
+func (p *textPlaces) at(t *textTrack, actor int, ctr uint64) (int, bool) {
 	if p == nil {
 		return 0, false
 	}
 	if !p.built {
-		p.index, p.built = p.build(), true
+		if p.scratch == nil {
+			p.scratch = new([]int32)
+		}
+		p.index, p.built = p.build(t, p.scratch), true
 	}
 	x := &p.index
 	if actor < 0 || actor >= len(x.off) || ctr < x.base[actor] || ctr-x.base[actor] >= uint64(len(x.off[actor])) {
@@ -108,38 +121,39 @@ func eachPlacedRun(d *crdt.Doc, st *State, actors *actorTable, fn func(actor int
 	return off
 }
 
-// indexPlaces walks the document's texts twice: once for each actor's
-// span of counters, once to fill the index.
-func indexPlaces(d *crdt.Doc, st *State, actors *actorTable) placeIndex {
+// indexPlaces walks the document's texts once. Each actor's slice spans
+// the counters of the characters t says the actor inserted (its pieces
+// are in counter order), so it is sized before the walk.
+func indexPlaces(d *crdt.Doc, st *State, actors *actorTable, t *textTrack, scratch *[]int32) placeIndex {
+	n := min(len(actors.ids), len(t.byActor))
 	x := placeIndex{base: make([]uint64, len(actors.ids)), off: make([][]int32, len(actors.ids))}
-	hi := make([]uint64, len(actors.ids))
-	seen := make([]bool, len(actors.ids))
-	chars := 0
-	dictLen := eachPlacedRun(d, st, actors, func(a int, ctr uint64, n, _ int, _ string) {
-		end := ctr + uint64(n)
-		if !seen[a] || ctr < x.base[a] {
-			x.base[a] = ctr
-		}
-		if !seen[a] || end > hi[a] {
-			hi[a] = end
-		}
-		seen[a] = true
-		chars += n
-	})
 	span := uint64(0)
-	for a := range hi {
-		span += hi[a] - x.base[a]
+	for a, ps := range t.byActor[:n] {
+		if len(ps) == 0 {
+			continue
+		}
+		first, last := &t.pieces[ps[0]], &t.pieces[ps[len(ps)-1]]
+		x.base[a] = first.ctr
+		span += last.ctr + uint64(last.nChars) - first.ctr
 	}
-	if dictLen >= 1<<31-1 || span > uint64(maxPlaceSlack*chars+1024) {
+	if span > uint64(maxPlaceSlack)*uint64(t.nChars)+1024 {
 		return placeIndex{}
 	}
-	for a := range hi {
-		if seen[a] {
-			x.off[a] = placeSlice(int(hi[a] - x.base[a]))
+	all := int32s(scratch, int(span))
+	clear(all) // zero: no character
+	for a, ps := range t.byActor[:n] {
+		if len(ps) > 0 {
+			last := &t.pieces[ps[len(ps)-1]]
+			k := int(last.ctr + uint64(last.nChars) - x.base[a])
+			x.off[a], all = all[:k:k], all[k:]
 		}
 	}
-	eachPlacedRun(d, st, actors, func(a int, ctr uint64, n, off int, rest string) {
+	dictLen := eachPlacedRun(d, st, actors, func(a int, ctr uint64, n, off int, rest string) {
+		if ctr < x.base[a] || ctr-x.base[a] >= uint64(len(x.off[a])) {
+			return // not a character of the chunk
+		}
 		o := x.off[a][ctr-x.base[a]:]
+		n = min(n, len(o))
 		if rest == "" {
 			for k := 0; k < n; k++ {
 				o[k] = int32(off + k + 1)
@@ -153,43 +167,26 @@ func indexPlaces(d *crdt.Doc, st *State, actors *actorTable) placeIndex {
 			at += w
 		}
 	})
+	if dictLen >= 1<<31-1 {
+		return placeIndex{}
+	}
 	return x
 }
 
-// placeSlices keeps the index's slices between saves (one is as long as
-// an actor's counters span, and a document is saved again and again).
-var placeSlices = sync.Pool{New: func() any { return new([]int32) }}
-
-func placeSlice(n int) []int32 {
-	p := placeSlices.Get().(*[]int32)
-	if cap(*p) < n {
-		return make([]int32, n)
+// isASCII reports whether s is all ASCII, 32 bytes at a time.
+func isASCII(s string) bool {
+	word := func(i int) uint64 {
+		return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
 	}
-	s := (*p)[:n]
-	clear(s)
-	return s
-}
-
-// release returns the index's slices for the next save to use.
-func (p *textPlaces) release() {
-	if p == nil {
-		return
-	}
-	for _, s := range p.index.off {
-		if s != nil {
-			placeSlices.Put(&s)
+	i := 0
+	for ; i+32 <= len(s); i += 32 {
+		if (word(i)|word(i+8)|word(i+16)|word(i+24))&0x8080808080808080 != 0 {
+			return false
 		}
 	}
-	p.index, p.built = placeIndex{}, false
-}
-
-// isASCII reports whether s is all ASCII, eight bytes at a time.
-func isASCII(s string) bool {
-	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		if w&0x8080808080808080 != 0 {
+		if word(i)&0x8080808080808080 != 0 {
 			return false
 		}
 	}

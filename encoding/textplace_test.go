@@ -84,6 +84,7 @@ func TestTextPlacesHoldTheirCharacters(t *testing.T) {
 		set := newActorSet()
 		set.addChanges(d.Changes())
 		tab := set.table()
+		track := writeHistory(tab, d.Changes()).text
 		places := placesOf(d, st, tab)
 		checked := 0
 		for _, key := range d.Keys(crdt.Root) {
@@ -93,7 +94,7 @@ func TestTextPlacesHoldTheirCharacters(t *testing.T) {
 			d.TextRuns(v.Obj(), func(first causal.OpID, n int) {
 				for k := 0; k < n; k++ {
 					r, w := utf8.DecodeRuneInString(text[i:])
-					at, ok := places.at(tab.index[first.Actor], first.Counter+uint64(k))
+					at, ok := places.at(track, tab.index[first.Actor], first.Counter+uint64(k))
 					if !ok {
 						t.Fatalf("seed %d: no place for %v+%d", seed, first, k)
 					}
@@ -108,7 +109,7 @@ func TestTextPlacesHoldTheirCharacters(t *testing.T) {
 		if checked == 0 {
 			t.Fatalf("seed %d: no characters left to check", seed)
 		}
-		if _, ok := places.at(tab.index[causal.ActorID{0xa}], 1<<40); ok {
+		if _, ok := places.at(track, tab.index[causal.ActorID{0xa}], 1<<40); ok {
 			t.Fatal("a counter no character has was placed")
 		}
 	}
