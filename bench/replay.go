@@ -84,7 +84,27 @@ func setupChange() (*crdt.Change, crdt.ObjID, error) {
 // recorded in the document's history, but no Change value is made for the
 // caller.
 func applyTxn(d *crdt.Doc, text crdt.ObjID, t *trace.Txn, offset int, time int64) error {
+	if withChange {
+		return applyTxnChange(d, text, t, offset, time)
+	}
 	_, _, err := d.Edit(crdt.ChangeOptions{Time: time}, func(tx *crdt.Txn) error {
+		for _, p := range t.Patches {
+			if err := tx.Splice(text, p.Pos+offset, p.Del, p.Ins); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return err
+}
+
+// withChange makes applyTxn go through Doc.Change, which hands the caller
+// each Change (as an app that stores or sends every change needs), for
+// BenchmarkTraceChange.
+var withChange bool
+
+func applyTxnChange(d *crdt.Doc, text crdt.ObjID, t *trace.Txn, offset int, time int64) error {
+	_, _, err := d.Change(crdt.ChangeOptions{Time: time}, func(tx *crdt.Txn) error {
 		for _, p := range t.Patches {
 			if err := tx.Splice(text, p.Pos+offset, p.Del, p.Ins); err != nil {
 				return err

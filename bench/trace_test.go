@@ -95,3 +95,12 @@ func BenchmarkTrace(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTraceChange is BenchmarkTrace with every transaction committed
+// through Doc.Change, which returns each Change to the caller, instead of
+// Doc.Edit.
+func BenchmarkTraceChange(b *testing.B) {
+	withChange = true
+	defer func() { withChange = false }()
+	BenchmarkTrace(b)
+}
