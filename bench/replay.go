@@ -84,17 +84,20 @@ func setupChange() (*crdt.Change, crdt.ObjID, error) {
 // recorded in the document's history, but no Change value is made for the
 // caller.
 func applyTxn(d *crdt.Doc, text crdt.ObjID, t *trace.Txn, offset int, time int64) error {
-	if withChange {
-		return applyTxnChange(d, text, t, offset, time)
-	}
-	_, _, err := d.Edit(crdt.ChangeOptions{Time: time}, func(tx *crdt.Txn) error {
+	edit := func(tx *crdt.Txn) error {
 		for _, p := range t.Patches {
 			if err := tx.Splice(text, p.Pos+offset, p.Del, p.Ins); err != nil {
 				return err
 			}
 		}
 		return nil
-	})
+	}
+	opts := crdt.ChangeOptions{Time: time}
+	if withChange {
+		_, _, err := d.Change(opts, edit)
+		return err
+	}
+	_, _, err := d.Edit(opts, edit)
 	return err
 }
 
@@ -102,18 +105,6 @@ func applyTxn(d *crdt.Doc, text crdt.ObjID, t *trace.Txn, offset int, time int64
 // each Change (as an app that stores or sends every change needs), for
 // BenchmarkTraceChange.
 var withChange bool
-
-func applyTxnChange(d *crdt.Doc, text crdt.ObjID, t *trace.Txn, offset int, time int64) error {
-	_, _, err := d.Change(crdt.ChangeOptions{Time: time}, func(tx *crdt.Txn) error {
-		for _, p := range t.Patches {
-			if err := tx.Splice(text, p.Pos+offset, p.Del, p.Ins); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return err
-}
 
 // Replay applies a trace to fresh documents and returns the final document
 // (the one that is saved and measured) with the time it took. A sequential
