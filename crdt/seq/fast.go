@@ -210,11 +210,43 @@ func (f *Fast) InsertAt(i int, id ID, n int, text string) (left, right ID, err e
 	if !known {
 		act = f.actors.intern(id.Actor)
 	}
-	last := f.place(c, act, id.Counter, n, lc, rc, text)
+	var last cursor
+	if p := f.typesOn(c, act, id.Counter, n, rc, text); p != nil {
+		// What place does when the new run extends the one before it,
+		// without building the run.
+		off := uint64(len(f.arena))
+		f.textPrevLast, f.textPrevEnd = f.textLast, off
+		f.arena = append(f.arena, text...)
+		f.textLast = cid{id.Counter + uint64(n-1), act}
+		f.ver++
+		p.n += uint32(n)
+		f.bump(c.l, n, n)
+		f.actors.idx[act].insert(id.Counter, id.Counter+uint64(n), c.l)
+		last = cursor{c.l, c.ri - 1, p.len() - 1}
+	} else {
+		last = f.place(c, act, id.Counter, n, lc, rc, text)
+	}
 	if c := after(last.l, last.ri, last.off); (c.ri < c.l.n && c.run().visible()) || c.l == f.tail {
 		f.org = originsCache{ver: f.ver, at: c, index: i + n, next: true}
 	}
 	return left, right, nil
+}
+
+// typesOn returns the run just before c (in its leaf) if the n elements
+// ctr… of act with text, placed at c with right origin rc, would extend it
+// (see extends): a visible ASCII run of act ending at ctr-1, with right
+// origin rc and its text last in the arena, and text ASCII. Else nil.
+func (f *Fast) typesOn(c cursor, act uint32, ctr uint64, n int, rc cid, text string) *run {
+	if c.off != 0 || c.ri == 0 || len(text) != n || !isASCII(text) {
+		return nil
+	}
+	p := &c.l.runs[c.ri-1]
+	if p.act != act || p.end() != ctr || p.rctr != rc.ctr || p.ract != rc.act ||
+		p.txt&^txtMask != flagVisible|flagASCII || p.off()+uint64(p.n) != uint64(len(f.arena)) ||
+		uint64(p.n)+uint64(n) > maxRun {
+		return nil
+	}
+	return p
 }
 
 // findPlace returns where a new element with origins left and right goes,
