@@ -1,11 +1,14 @@
 package crdt
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 
+	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt/seq"
 	"pgregory.net/rapid"
 )
@@ -86,9 +89,18 @@ func genValue(t *rapid.T, label string) Value {
 // randomEdit makes one random local edit on d (or none, if the drawn edit
 // does not fit the document).
 func randomEdit(t *rapid.T, d *Doc, time int64) {
+	_, _, err := d.Change(ChangeOptions{Time: time}, func(tx *Txn) error { return randomOp(t, d, tx) })
+	if err != nil {
+		t.Fatalf("local edit failed: %v", err)
+	}
+}
+
+// randomOp makes one random edit on d in tx (or none, if the drawn edit
+// does not fit the document).
+func randomOp(t *rapid.T, d *Doc, tx *Txn) error {
 	conts := containers(d)
 	target := conts[rapid.IntRange(0, len(conts)-1).Draw(t, "target")]
-	_, _, err := d.Change(ChangeOptions{Time: time}, func(tx *Txn) error {
+	{
 		obj := target.obj
 		switch target.kind {
 		case KindMap:
@@ -131,10 +143,51 @@ func randomEdit(t *rapid.T, d *Doc, time int64) {
 			return tx.Splice(obj, pos, del, ins)
 		}
 		return nil
-	})
-	if err != nil {
-		t.Fatalf("local edit failed: %v", err)
 	}
+}
+
+// A transaction whose function fails leaves no trace: after any number of
+// random edits inside it, the document is as it was (content, version,
+// heads, counters, history), and the changes it goes on to make merge into
+// a replica that never saw the failed ones.
+func TestPropertyFailedChangeLeavesNoTrace(t *testing.T) {
+	LimitChecks(t, 1000)
+	boom := errors.New("boom")
+	rapid.Check(t, func(t *rapid.T) {
+		d := NewDoc(actorN(1))
+		steps := rapid.IntRange(1, 30).Draw(t, "steps")
+		for s := 0; s < steps; s++ {
+			if !rapid.Bool().Draw(t, "fail") {
+				randomEdit(t, d, int64(s))
+				continue
+			}
+			before, heads, maxOp, n := fingerprint(d), d.Heads(), d.MaxOp(), len(d.Changes())
+			version := d.Version()
+			k := rapid.IntRange(1, 6).Draw(t, "edits")
+			_, _, err := d.Change(ChangeOptions{Time: int64(s)}, func(tx *Txn) error {
+				for i := 0; i < k; i++ {
+					if err := randomOp(t, d, tx); err != nil {
+						return err
+					}
+				}
+				return boom
+			})
+			if !errors.Is(err, boom) {
+				t.Fatalf("failed change: %v", err)
+			}
+			if fingerprint(d) != before || !slices.Equal(d.Heads(), heads) || d.MaxOp() != maxOp ||
+				len(d.Changes()) != n || d.Version().Compare(version) != causal.Equal {
+				t.Fatalf("a failed change left a trace:\n%s\n%s", fingerprint(d), before)
+			}
+		}
+		other := NewDoc(actorN(2))
+		if _, err := other.Apply(d.Changes()...); err != nil {
+			t.Fatal(err)
+		}
+		if fingerprint(d) != fingerprint(other) {
+			t.Fatalf("replica that never saw the failed changes differs:\n%s\n%s", fingerprint(d), fingerprint(other))
+		}
+	})
 }
 
 // deliver sends dst a random selection of src's changes that dst lacks, in

@@ -77,6 +77,7 @@ func (d *Doc) change(opts ChangeOptions, fn func(*Txn) error, keep bool) (*Chang
 		tx.done = true
 		d.inTxn = false
 		if !ok {
+			tx.undoText()
 			tx.a.rollback()
 		}
 		tx.a.forget()
@@ -402,7 +403,6 @@ func (tx *Txn) deleteText(o *object, obj ObjID, pos, del int) error {
 		return seqLocalError(err)
 	}
 	for _, r := range runs {
-		tx.a.push(undoRec{kind: undoSeqVisible, o: o, id: r.Start, n: r.Len, visible: true})
 		if tx.a.patches != nil {
 			tx.a.textPatch(o, PatchRemove, r.Index, r.Len, "")
 		}
@@ -419,13 +419,36 @@ func (tx *Txn) insertText(o *object, obj ObjID, pos int, text string) error {
 	if err != nil {
 		return seqLocalError(err)
 	}
-	tx.a.push(undoRec{kind: undoSeqInsert, o: o, id: id, n: n})
 	if tx.a.patches != nil {
 		tx.a.textPatch(o, PatchSplice, pos, 0, text)
 	}
 	tx.next += uint64(n)
 	tx.ops = append(tx.ops, Op{Action: ActInsertText, Obj: obj, Left: left, Right: right, Text: text})
 	return nil
+}
+
+// undoText reverses the transaction's text ops, last first. Splice pushes
+// no undo records: each op says what to reverse (its counter follows from
+// the ops before it), and a keystroke is spared writing one. Text ops
+// touch nothing but their text's sequence, so they may be reversed before
+// the undo records, while every container they name still exists.
+func (tx *Txn) undoText() {
+	ctr := tx.next
+	for i := len(tx.ops) - 1; i >= 0; i-- {
+		op := &tx.ops[i]
+		w := op.Width()
+		ctr -= w
+		switch op.Action {
+		case ActInsertText:
+			if o, ok := tx.d.objs[op.Obj]; ok {
+				_ = o.seq.Remove(causal.OpID{Counter: ctr, Actor: tx.d.actor}, int(w))
+			}
+		case ActDeleteText:
+			if o, ok := tx.d.objs[op.Obj]; ok {
+				_, _ = o.seq.SetVisible(op.Elem, int(op.Len), true)
+			}
+		}
+	}
 }
 
 // textPatch reports a splice or remove in the text o, if it is shown.
