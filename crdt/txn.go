@@ -406,7 +406,8 @@ func (tx *Txn) deleteText(o *object, obj ObjID, pos, del int) error {
 		if tx.a.patches != nil {
 			tx.a.textPatch(o, PatchRemove, r.Index, r.Len, "")
 		}
-		tx.ops = append(tx.ops, Op{Action: ActDeleteText, Obj: obj, Elem: r.Start, Len: uint64(r.Len)})
+		op := tx.newOp()
+		op.Action, op.Obj, op.Elem, op.Len = ActDeleteText, obj, r.Start, uint64(r.Len)
 		tx.next++
 	}
 	return nil
@@ -423,8 +424,22 @@ func (tx *Txn) insertText(o *object, obj ObjID, pos int, text string) error {
 		tx.a.textPatch(o, PatchSplice, pos, 0, text)
 	}
 	tx.next += uint64(n)
-	tx.ops = append(tx.ops, Op{Action: ActInsertText, Obj: obj, Left: left, Right: right, Text: text})
+	op := tx.newOp()
+	op.Action, op.Obj, op.Left, op.Right, op.Text = ActInsertText, obj, left, right, text
 	return nil
+}
+
+// newOp appends a zero op to the transaction's ops and returns it, to be
+// filled in place: building an Op (over 200 bytes) and copying it in cost
+// more.
+func (tx *Txn) newOp() *Op {
+	if n := len(tx.ops); n < cap(tx.ops) {
+		tx.ops = tx.ops[:n+1]
+		tx.ops[n] = Op{}
+	} else {
+		tx.ops = append(tx.ops, Op{})
+	}
+	return &tx.ops[len(tx.ops)-1]
 }
 
 // undoText reverses the transaction's text ops, last first. Splice pushes
