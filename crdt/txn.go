@@ -416,16 +416,16 @@ func (tx *Txn) deleteText(o *object, obj ObjID, pos, del int) error {
 func (tx *Txn) insertText(o *object, obj ObjID, pos int, text string) error {
 	id := causal.OpID{Counter: tx.next, Actor: tx.d.actor}
 	n := utf8.RuneCountInString(text)
-	left, right, err := o.seq.InsertAt(pos, id, n, text)
-	if err != nil {
+	op := tx.newOp() // the sequence writes the origins into it
+	if err := o.seq.InsertAt(pos, id, n, text, &op.Left, &op.Right); err != nil {
+		tx.ops = tx.ops[:len(tx.ops)-1]
 		return seqLocalError(err)
 	}
 	if tx.a.patches != nil {
 		tx.a.textPatch(o, PatchSplice, pos, 0, text)
 	}
 	tx.next += uint64(n)
-	op := tx.newOp()
-	op.Action, op.Obj, op.Left, op.Right, op.Text = ActInsertText, obj, left, right, text
+	op.Action, op.Obj, op.Text = ActInsertText, obj, text
 	return nil
 }
 

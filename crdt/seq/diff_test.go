@@ -153,8 +153,9 @@ func (w *diffWorld) typeLocal(t *rapid.T) {
 	if rapid.Bool().Draw(t, "insertAt") {
 		// The one-step local insert, checked against Simple's and then,
 		// like the two-step one, against every query.
-		l1, r1, e1 := r.s.InsertAt(i, id, n, text)
-		l2, r2, e2 := r.f.InsertAt(i, id, n, text)
+		var l1, r1, l2, r2 ID
+		e1 := r.s.InsertAt(i, id, n, text, &l1, &r1)
+		e2 := r.f.InsertAt(i, id, n, text, &l2, &r2)
 		agree(t, fmt.Sprintf("InsertAt(%d, %v, %d, %q)", i, id, n, text), []any{l1, r1, e1}, []any{l2, r2, e2})
 		op = diffOp{insert: true, id: id, n: n, left: l1, right: r1, text: text}
 		if e1 == nil {

@@ -184,26 +184,26 @@ func (f *Fast) Insert(id ID, n int, left, right ID, text string) (int, error) {
 // InsertAt is Origins and Insert in one step: the place Origins finds is
 // where the elements go, so nothing is looked up twice and no cache is
 // written for the Insert to check.
-func (f *Fast) InsertAt(i int, id ID, n int, text string) (left, right ID, err error) {
+func (f *Fast) InsertAt(i int, id ID, n int, text string, left, right *ID) error {
 	if i < 0 || i > f.vis {
-		return ID{}, ID{}, fmt.Errorf("%w: index %d, length %d", ErrOutOfRange, i, f.vis)
+		return fmt.Errorf("%w: index %d, length %d", ErrOutOfRange, i, f.vis)
 	}
 	nr := utf8.RuneCountInString(text)
 	if n <= 0 || (nr != 0 && nr != n) {
-		return ID{}, ID{}, fmt.Errorf("seq: insert of %d elements with %d characters", n, nr)
+		return fmt.Errorf("seq: insert of %d elements with %d characters", n, nr)
 	}
 	if !ownRange(id, n) {
-		return ID{}, ID{}, fmt.Errorf("%w: insert of %d elements from %v", ErrOutOfRange, n, id)
+		return fmt.Errorf("%w: insert of %d elements from %v", ErrOutOfRange, n, id)
 	}
 	act, known := f.actors.lookup(id.Actor)
 	if known {
 		if c, dup := f.actors.idx[act].firstIn(id.Counter, id.Counter+uint64(n)); dup {
-			return ID{}, ID{}, fmt.Errorf("%w: %v", ErrDuplicate, ID{Counter: c, Actor: id.Actor})
+			return fmt.Errorf("%w: %v", ErrDuplicate, ID{Counter: c, Actor: id.Actor})
 		}
 	}
 	c := f.localPlace(i)
 	lc, rc := before(c), atCursor(c)
-	left, right = f.actors.id(lc), f.actors.id(rc)
+	*left, *right = f.actors.id(lc), f.actors.id(rc)
 	if nr > 0 && !utf8.ValidString(text) {
 		text = string([]rune(text)) // as Insert stores it
 	}
@@ -229,7 +229,7 @@ func (f *Fast) InsertAt(i int, id ID, n int, text string) (left, right ID, err e
 	if c := after(last.l, last.ri, last.off); (c.ri < c.l.n && c.run().visible()) || c.l == f.tail {
 		f.org = originsCache{ver: f.ver, at: c, index: i + n, next: true}
 	}
-	return left, right, nil
+	return nil
 }
 
 // typesOn returns the run just before c (in its leaf) if the n elements

@@ -53,9 +53,12 @@ type Sequence interface {
 
 	// InsertAt is a local insert at visible index i: Origins(i), then
 	// Insert(id, n, left, right, text) with those origins, in one step and
-	// with the same results and errors. It returns the origins, which the
-	// op records; the elements' index is i.
-	InsertAt(i int, id ID, n int, text string) (left, right ID, err error)
+	// with the same results and errors. It writes the origins, which the
+	// op records, to *left and *right (only if it succeeds): straight
+	// into the op, since an ID holds a 16-byte array, which Go passes in
+	// memory, and copying two across the call showed. The elements' index
+	// is i.
+	InsertAt(i int, id ID, n int, text string, left, right *ID) error
 
 	// HideAt is a local delete of the n visible elements from index i:
 	// Spans(i, n), then SetVisible(run.Start, run.Len, false) for each run,

@@ -69,14 +69,16 @@ func (s *Simple) Origins(i int) (left, right ID, err error) {
 	return left, right, nil
 }
 
-func (s *Simple) InsertAt(i int, id ID, n int, text string) (left, right ID, err error) {
-	if left, right, err = s.Origins(i); err != nil {
-		return ID{}, ID{}, err
+func (s *Simple) InsertAt(i int, id ID, n int, text string, left, right *ID) error {
+	l, r, err := s.Origins(i)
+	if err != nil {
+		return err
 	}
-	if _, err := s.Insert(id, n, left, right, text); err != nil {
-		return ID{}, ID{}, err
+	if _, err := s.Insert(id, n, l, r, text); err != nil {
+		return err
 	}
-	return left, right, nil
+	*left, *right = l, r
+	return nil
 }
 
 func (s *Simple) HideAt(i, n int) ([]Run, error) {
