@@ -177,6 +177,15 @@ func localError(err error) error {
 	return fmt.Errorf("crdt: %w", err)
 }
 
+// textObj is container(*obj, KindText), with the document's last
+// container checked first without copying the ID.
+func (tx *Txn) textObj(obj *ObjID) (*object, error) {
+	if d := tx.d; !tx.done && d.lastObj != nil && d.lastObj.kind == KindText && *obj == d.lastObjID {
+		return d.lastObj, nil
+	}
+	return tx.container(*obj, KindText)
+}
+
 func (tx *Txn) container(id ObjID, kinds ...Kind) (*object, error) {
 	if tx.done {
 		return nil, ErrTxnDone
@@ -372,7 +381,7 @@ func (tx *Txn) Remove(obj ObjID, index, n int) error {
 // there. Positions count Unicode code points (see docs/semantics.md for
 // converting from UTF-16 offsets).
 func (tx *Txn) Splice(obj ObjID, pos, del int, text string) error {
-	o, err := tx.container(obj, KindText)
+	o, err := tx.textObj(&obj)
 	if err != nil {
 		return err
 	}
