@@ -53,6 +53,17 @@ func (t *actorTable) id(c cid) ID {
 	return ID{Counter: c.ctr, Actor: t.ids[c.act]}
 }
 
+// setID writes the OpID of c to *dst, field by field: building the ID and
+// copying it whole was slower (an ID holds a 16-byte array).
+func (t *actorTable) setID(dst *ID, c cid) {
+	if c.ctr == 0 {
+		*dst = ID{}
+		return
+	}
+	dst.Counter = c.ctr
+	dst.Actor = t.ids[c.act]
+}
+
 // compact converts an OpID of a known actor; ok is false for an actor never
 // seen, which therefore has no elements. The zero ID maps to counter 0.
 func (t *actorTable) compact(id ID) (cid, bool) {

@@ -203,7 +203,8 @@ func (f *Fast) InsertAt(i int, id ID, n int, text string, left, right *ID) error
 	}
 	c := f.localPlace(i)
 	lc, rc := before(c), atCursor(c)
-	*left, *right = f.actors.id(lc), f.actors.id(rc)
+	f.actors.setID(left, lc)
+	f.actors.setID(right, rc)
 	if nr > 0 && !utf8.ValidString(text) {
 		text = string([]rune(text)) // as Insert stores it
 	}
@@ -227,7 +228,9 @@ func (f *Fast) InsertAt(i int, id ID, n int, text string, left, right *ID) error
 		last = f.place(c, act, id.Counter, n, lc, rc, text)
 	}
 	if c := after(last.l, last.ri, last.off); (c.ri < c.l.n && c.run().visible()) || c.l == f.tail {
-		f.org = originsCache{ver: f.ver, at: c, index: i + n, next: true}
+		// Field by field: with next set, the origins fields are not read.
+		o := &f.org
+		o.ver, o.at, o.index, o.next = f.ver, c, i+n, true
 	}
 	return nil
 }
