@@ -77,12 +77,12 @@ func TestPropertyEditRecordsWhatChangeDoes(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, d := range docs[1:] {
-				id, _, err := d.Edit(opts, fn)
+				seq, _, err := d.Edit(opts, fn)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if (c == nil) != (id == causal.ChangeID{}) || c != nil && id != c.ID() {
-					t.Fatalf("Edit made change %v, Change %v", id, c)
+				if (c == nil) != (seq == 0) || c != nil && seq != c.Seq {
+					t.Fatalf("Edit made change %d, Change %v", seq, c)
 				}
 			}
 			for _, d := range docs[1:] {

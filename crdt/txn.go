@@ -39,18 +39,18 @@ func (d *Doc) Change(opts ChangeOptions, fn func(*Txn) error) (*Change, []Patch,
 // Edit runs fn as one atomic local change, as Change does, for a caller
 // that does not need the Change value: an editor whose document keeps its
 // own history and is saved whole. The change is recorded in the history all
-// the same (ChangeByID reads it back); Edit returns its ID (zero if fn wrote
-// nothing) and the patches it caused.
+// the same (ChangeByID reads it back, with the ID {Actor(), seq}); Edit
+// returns its seq (0 if fn wrote nothing) and the patches it caused.
 //
 // When the document's History keeps nothing of what it is given (see
 // ChangeCopier), the change is built in memory reused by the next one, so a
 // keystroke allocates nothing for it.
-func (d *Doc) Edit(opts ChangeOptions, fn func(*Txn) error) (causal.ChangeID, []Patch, error) {
+func (d *Doc) Edit(opts ChangeOptions, fn func(*Txn) error) (seq uint64, patches []Patch, err error) {
 	c, patches, err := d.change(opts, fn, !d.copier)
 	if c == nil {
-		return causal.ChangeID{}, patches, err
+		return 0, patches, err
 	}
-	return c.ID(), patches, err
+	return c.Seq, patches, err
 }
 
 // change is Change; keep says whether the returned change must stay valid

@@ -103,12 +103,13 @@ func (ty *typist) step(t *testing.T) {
 	// history must give back.
 	want, _, err := ty.twin.Change(opts, fn)
 	must(t, err)
-	id, _, err := ty.d.Edit(opts, fn)
+	seq, _, err := ty.d.Edit(opts, fn)
 	must(t, err)
-	if (want == nil) != (id == causal.ChangeID{}) {
-		t.Fatalf("Edit made %v, Change %v", id, want)
+	if (want == nil) != (seq == 0) {
+		t.Fatalf("Edit made change %d, Change %v", seq, want)
 	}
 	if want != nil {
+		id := causal.ChangeID{Actor: ty.d.Actor(), Seq: seq}
 		c, ok := ty.d.ChangeByID(id)
 		if !ok || !bytes.Equal(EncodeChange(c), EncodeChange(want)) {
 			t.Fatalf("Edit's change %v, read back, is not Change's", id)
