@@ -437,7 +437,8 @@ func (f *Fast) spans(runs []Run, i, n int) ([]Run, error) {
 			if start == lastEnd && len(runs) > 0 {
 				runs[len(runs)-1].Len += k
 			} else {
-				runs = append(runs, Run{Index: i, Start: f.actors.id(start), Len: k})
+				runs = append(runs, Run{Index: i, Len: k})
+				f.actors.setID(&runs[len(runs)-1].Start, start)
 			}
 			i += k
 			n -= k

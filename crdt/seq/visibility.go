@@ -19,7 +19,7 @@ func (f *Fast) HideAt(i, n int) ([]Run, error) {
 	for k := range runs {
 		r := &runs[k]
 		r.Index = i
-		if !f.hideOne(r.Start, r.Len) {
+		if !f.hideOne(&r.Start, r.Len) {
 			if _, err := f.SetVisible(r.Start, r.Len, false); err != nil {
 				return nil, err
 			}
@@ -30,9 +30,9 @@ func (f *Fast) HideAt(i, n int) ([]Run, error) {
 
 // hideOne hides the n visible elements from id if they lie in one run,
 // SetVisible's usual case; it reports false, having done nothing, if not.
-func (f *Fast) hideOne(id ID, n int) bool {
+func (f *Fast) hideOne(id *ID, n int) bool {
 	act, known := f.actors.lookup(id.Actor)
-	if n <= 0 || !known || !ownRange(id, n) {
+	if n <= 0 || !known || id.Counter == 0 || id.Counter+uint64(n) <= id.Counter {
 		return false
 	}
 	lo := id.Counter
