@@ -154,7 +154,7 @@ func (tx *Txn) Doc() *Doc { return tx.d }
 // change.
 //
 // op is taken by pointer: an Op is over 200 bytes, and copying it into
-// the call was a tenth of a keystroke's time.
+// the call showed in a keystroke's profile.
 func (tx *Txn) add(o *object, op *Op) (causal.OpID, error) {
 	if tx.done {
 		return causal.OpID{}, ErrTxnDone
@@ -404,8 +404,8 @@ func (tx *Txn) Splice(obj ObjID, pos, del int, text string) error {
 
 // deleteText and insertText make Splice's ops as add and the applier
 // would, but with the sequence finding the characters and changing them
-// in one step. Each is kept small, with patches and errors in functions of
-// their own: a keystroke's cost was in large part the stack frames.
+// in one step, and with no undo records (see undoText). Patches and errors
+// are made in functions of their own, out of the common path.
 func (tx *Txn) deleteText(o *object, obj ObjID, pos, del int) error {
 	runs, err := o.seq.HideAt(pos, del)
 	if err != nil {
@@ -455,7 +455,9 @@ func (tx *Txn) newOp() *Op {
 // no undo records: each op says what to reverse (its counter follows from
 // the ops before it), and a keystroke is spared writing one. Text ops
 // touch nothing but their text's sequence, so they may be reversed before
-// the undo records, while every container they name still exists.
+// the undo records, while every container they name still exists. (Only
+// Splice makes text ops in a transaction: one made through add would also
+// have an undo record, and be reversed twice.)
 func (tx *Txn) undoText() {
 	ctr := tx.next
 	for i := len(tx.ops) - 1; i >= 0; i-- {
