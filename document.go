@@ -151,7 +151,7 @@ func (d *Doc) persist(ctx context.Context, cs []*crdt.Change, origins []string) 
 	}
 	d.logged += len(batch)
 	d.maybeCompact()
-	d.feed(cs)
+	d.feed(cs, batch)
 	return nil
 }
 
@@ -186,9 +186,9 @@ func (d *Doc) flushLocked(ctx context.Context) error {
 		return fmt.Errorf("converge: flushing %q lost %d unflushed change(s): %w", d.id, lost, err)
 	}
 	d.logged += len(d.unflushed)
+	d.feed(d.unfed, d.unflushed)
 	d.unflushed = nil
 	d.maybeCompact()
-	d.feed(d.unfed)
 	d.unfed = nil
 	return nil
 }

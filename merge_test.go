@@ -1,12 +1,13 @@
 package converge
 
 import (
+	"bytes"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
+	"github.com/converge-sync/converge/encoding"
 	"github.com/converge-sync/converge/store/memory"
 )
 
@@ -54,8 +55,19 @@ func TestMergeStoresAndFeedsWhatIsNew(t *testing.T) {
 			st := memory.New()
 			r := openT(t, "", WithStore(st))
 			d := docT(t, r, "doc")
-			var fed []*crdt.Change
-			stop, _ := d.follow(func(cs []*crdt.Change, _ time.Time) { fed = append(fed, cs...) })
+			var got []*crdt.Change
+			var relayed []*crdt.Change
+			stop, _ := d.follow(func(b *fed) {
+				// The batch and its Relay must agree, change for change.
+				for _, enc := range b.Relay().Changes {
+					c, err := encoding.DecodeChange(enc)
+					if err != nil {
+						t.Fatal(err)
+					}
+					relayed = append(relayed, c)
+				}
+				got = append(got, b.changes...)
+			})
 			defer stop()
 			for _, batch := range tc.batches {
 				if err := d.Merge(ctx, batch...); err != nil {
@@ -64,7 +76,7 @@ func TestMergeStoresAndFeedsWhatIsNew(t *testing.T) {
 			}
 			// Fed once each, in an order that applies.
 			check := crdt.NewDoc(causal.ActorID{})
-			for _, c := range fed {
+			for _, c := range got {
 				if _, err := check.Apply(c); err != nil {
 					t.Fatal(err)
 				}
@@ -72,8 +84,13 @@ func TestMergeStoresAndFeedsWhatIsNew(t *testing.T) {
 					t.Fatalf("change %v fed before its dependencies", c.ID())
 				}
 			}
-			if len(fed) != len(all) {
-				t.Fatalf("fed %d changes, want %d", len(fed), len(all))
+			if len(got) != len(all) {
+				t.Fatalf("fed %d changes, want %d", len(got), len(all))
+			}
+			for i := range got {
+				if !bytes.Equal(encoding.EncodeChange(relayed[i]), encoding.EncodeChange(got[i])) {
+					t.Fatalf("relayed change %d is %v, fed %v", i, relayed[i].ID(), got[i].ID())
+				}
 			}
 			// Stored: a replica on the same store loads them all.
 			r2 := openT(t, "", WithStore(st))

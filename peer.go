@@ -98,9 +98,7 @@ type peer struct {
 
 // outgoing is something another goroutine wants sent to the peer.
 type outgoing struct {
-	doc      string
-	changes  []*crdt.Change
-	durable  time.Time
+	fed      *fed // durable changes of a followed document
 	presence *syncproto.Presence
 	leave    *syncproto.Leave
 	fn       func() // run on the session goroutine
@@ -130,7 +128,11 @@ func (p *peer) enqueue(o outgoing) {
 		return
 	}
 	p.queue = append(p.queue, o)
-	p.queued += max(len(o.changes), 1) // presence counts too: a relay must not pile it up for a peer that does not read
+	n := 1
+	if o.fed != nil {
+		n = len(o.fed.changes)
+	}
+	p.queued += n // presence counts too: a relay must not pile it up for a peer that does not read
 	if p.queued > p.cfg.maxQueue {
 		p.overflow = true
 		// A write may be stuck on a peer that does not read; dropping the
@@ -387,9 +389,16 @@ func (p *peer) drain(fanout []time.Time) []time.Time {
 			p.s.SendPresence(*o.presence)
 		case o.leave != nil:
 			p.s.SendLeave(o.leave.Doc, o.leave.Peer)
-		default:
-			if sent := p.s.Push(o.doc, o.changes); sent > 0 {
-				fanout = append(fanout, o.durable)
+		case o.fed != nil:
+			var sent int
+			if p.s.CanRelay() {
+				// The frame every subscriber gets, encoded once.
+				sent = p.s.Relay(o.fed.Relay(), o.fed.changes)
+			} else {
+				sent = p.s.Push(o.fed.doc, o.fed.changes)
+			}
+			if sent > 0 {
+				fanout = append(fanout, o.fed.durable)
 				p.countOut(sent)
 			}
 		}
@@ -567,9 +576,7 @@ func (p *peer) follow(id string) (*Doc, error) {
 		}
 		// A server may evict the document between opening and following
 		// it; then the handle is stale and the document is opened again.
-		stop, ok := d.follow(func(cs []*crdt.Change, durable time.Time) {
-			p.enqueue(outgoing{doc: id, changes: cs, durable: durable})
-		})
+		stop, ok := d.follow(func(b *fed) { p.enqueue(outgoing{fed: b}) })
 		if ok {
 			p.docs[id], p.follows[id] = d, stop
 			return d, nil

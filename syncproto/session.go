@@ -88,6 +88,8 @@ type docState struct {
 	peerAcked  causal.VersionVector
 	changesMsg *Changes // the Changes message still open in the outbox, to append to
 	changesLen int      // its encoded size so far
+	relayMsg   *Relay   // the Relay message last in the outbox, to add to
+	relayLen   int      // its encoded size (at most)
 	ackMsg     *Ack     // the Ack still in the outbox, to update in place
 }
 
@@ -217,7 +219,7 @@ func (s *Session) Ready() (frames [][]byte, events []Event) {
 		frames = append(frames, Encode(m))
 	}
 	for _, d := range s.docs {
-		d.changesMsg, d.ackMsg = nil, nil
+		d.changesMsg, d.ackMsg, d.relayMsg = nil, nil, nil
 	}
 	s.outbox = s.outbox[:0]
 	events, s.events = s.events, nil
@@ -260,6 +262,12 @@ func (s *Session) Receive(frame []byte, now time.Time) {
 		s.onHave(m)
 	case *Changes:
 		s.onChanges(m)
+	case *Relay:
+		if s.peer.Version < 2 {
+			s.fail(CodeProtocol, fmt.Errorf("relay in a version %d session", s.peer.Version))
+			return
+		}
+		s.onRelay(m)
 	case *Ack:
 		d := s.docs[m.Doc]
 		if d == nil {
@@ -292,13 +300,13 @@ func (s *Session) handshake(m Message) {
 			s.fail(CodeProtocol, errors.New("hello from the side that was dialled"))
 			return
 		}
-		if m.Version != Version {
-			s.fail(CodeProtocolVersion, fmt.Errorf("peer speaks version %d; this side speaks %d", m.Version, Version))
+		if m.Version < MinVersion || m.Version > Version {
+			s.fail(CodeProtocolVersion, fmt.Errorf("peer speaks version %d; this side speaks versions %d to %d", m.Version, MinVersion, Version))
 			return
 		}
-		s.peer = *m
+		s.peer = *m // the session speaks the Hello's version
 		s.peerLimits(m.MaxFrame, m.MaxChanges)
-		s.send(&Welcome{Version: Version, Peer: s.cfg.Actor, Role: s.cfg.Role,
+		s.send(&Welcome{Version: m.Version, Peer: s.cfg.Actor, Role: s.cfg.Role,
 			MaxFrame: uint64(s.lim.MaxFrame), HeartbeatMs: uint64(s.heartbeat / time.Millisecond),
 			MaxChanges: uint64(s.lim.MaxChanges)})
 	case *Welcome:
@@ -306,8 +314,8 @@ func (s *Session) handshake(m Message) {
 			s.fail(CodeProtocol, errors.New("welcome before hello"))
 			return
 		}
-		if m.Version != Version {
-			s.fail(CodeProtocolVersion, fmt.Errorf("peer speaks version %d; this side speaks %d", m.Version, Version))
+		if m.Version < MinVersion || m.Version > Version {
+			s.fail(CodeProtocolVersion, fmt.Errorf("peer answered in version %d; this side speaks versions %d to %d", m.Version, MinVersion, Version))
 			return
 		}
 		s.peer = Hello{Version: m.Version, Peer: m.Peer, Role: m.Role}
@@ -382,6 +390,33 @@ func (s *Session) onChanges(m *Changes) {
 		c, err := d.r.Decode(b)
 		if err != nil {
 			s.fail(CodeMalformed, fmt.Errorf("document %q, change %d of %d: %w", m.Doc, i+1, len(m.Changes), err))
+			return
+		}
+		out = append(out, c)
+	}
+	if d.peerHas == nil {
+		d.peerHas = causal.VersionVector{}
+	}
+	for _, c := range out {
+		d.peerHas.Observe(c.ID())
+	}
+	s.events = append(s.events, ChangesReceived{Doc: m.Doc, Changes: out})
+}
+
+// onRelay decodes the standalone changes of a Relay. Like a Changes
+// message, it needs the document's stream (a Subscribe on either side), and
+// a change that does not decode ends the connection.
+func (s *Session) onRelay(m *Relay) {
+	d := s.docs[m.Doc]
+	if d == nil {
+		s.fail(CodeNotSubscribed, fmt.Errorf("relay for %q, which has no stream", m.Doc))
+		return
+	}
+	out := make([]*crdt.Change, 0, len(m.Changes))
+	for i, b := range m.Changes {
+		c, err := encoding.DecodeChange(b)
+		if err != nil {
+			s.fail(CodeMalformed, fmt.Errorf("document %q, relayed change %d of %d: %w", m.Doc, i+1, len(m.Changes), err))
 			return
 		}
 		out = append(out, c)
@@ -479,6 +514,58 @@ func (s *Session) Push(doc string, changes []*crdt.Change) int {
 		return 0
 	}
 	return s.push(d, doc, changes)
+}
+
+// CanRelay reports whether the peer accepts Relay messages (the session
+// speaks version 2 or later), so that the caller need not make one for a
+// peer that would be sent Changes anyway.
+func (s *Session) CanRelay() bool { return s.state == stateOpen && s.peer.Version >= 2 }
+
+// Relay sends changes of r.Doc as r's shared frame, if doc is live on this
+// connection and the peer holds none of them; changes are r.Changes
+// decoded, in the same order (an order that applies). When the peer holds
+// some of them, speaks version 1, or accepts no frame as large, the
+// changes it lacks go as Push sends them. A Relay following another of the
+// same document in the outbox joins it, so that a peer that fell behind
+// gets one frame rather than many. It returns how many changes it sent.
+func (s *Session) Relay(r *Relay, changes []*crdt.Change) int {
+	d := s.docs[r.Doc]
+	if s.state == stateClosed || d == nil || !d.live {
+		return 0
+	}
+	if s.peer.Version < 2 || r.frame == nil || len(r.frame) > s.peerMax || len(changes) != len(r.Changes) || len(changes) > s.peerMaxChanges {
+		return s.push(d, r.Doc, changes)
+	}
+	if d.peerHas == nil {
+		d.peerHas = causal.VersionVector{}
+	}
+	missing := 0
+	for _, c := range changes {
+		if !d.peerHas.Includes(c.ID()) {
+			missing++
+		}
+	}
+	if missing < len(changes) {
+		return s.push(d, r.Doc, changes)
+	}
+	for _, c := range changes {
+		d.peerHas.Observe(c.ID())
+	}
+	if last := d.relayMsg; last != nil && s.outbox[len(s.outbox)-1] == Message(last) &&
+		d.relayLen+len(r.frame) <= s.peerMax && len(last.Changes)+len(changes) <= s.peerMaxChanges {
+		if last.frame != nil {
+			// A shared one stays as it is: the joined message is this
+			// connection's, encoded by Ready.
+			last = &Relay{Doc: r.Doc, Changes: append(make([][]byte, 0, 2*len(last.Changes)+len(r.Changes)), last.Changes...)}
+			s.outbox[len(s.outbox)-1], d.relayMsg = last, last
+		}
+		last.Changes = append(last.Changes, r.Changes...)
+		d.relayLen += len(r.frame) // its header counted again: a bound
+		return missing
+	}
+	s.send(r)
+	d.relayMsg, d.relayLen = r, len(r.frame)
+	return missing
 }
 
 // peerLimits lowers what this side sends to what the peer announced it
