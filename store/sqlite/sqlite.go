@@ -47,6 +47,7 @@ type Store struct {
 	writes     chan *writeReq
 	writerDone chan struct{}
 	grouped    atomic.Int64 // commits of more than one call (for tests)
+	meta       map[string]*docMeta // the writer's cache of rows (see meta.go)
 }
 
 // writeReq is one write call waiting for the writer.
@@ -55,6 +56,9 @@ type writeReq struct {
 	doc  string
 	fn   func(t *txn) error
 	done chan error
+	// cached: fn keeps the writer's cache of doc's rows up to date
+	// (Append); for any other call the cache forgets doc first.
+	cached bool
 }
 
 // Option changes how Open opens a store.
@@ -120,7 +124,7 @@ func Open(ctx context.Context, path string, opts ...Option) (_ *Store, err error
 	if err != nil {
 		return nil, fmt.Errorf("store/sqlite: %s: %w", path, err)
 	}
-	s := &Store{path: path, drv: cfg.drv, lock: lock, db: db, salvage: salvage}
+	s := &Store{path: path, drv: cfg.drv, lock: lock, db: db, salvage: salvage, meta: map[string]*docMeta{}}
 	defer func() {
 		if err != nil {
 			s.st.close()
@@ -304,10 +308,15 @@ func (s *Store) read(ctx context.Context, doc string, fn func(t *txn) error) err
 // it wrote. Once handed to the writer, a call waits for its outcome even
 // if ctx ends meanwhile, so that an error always means nothing was written.
 func (s *Store) write(ctx context.Context, doc string, fn func(t *txn) error) error {
+	return s.writeReq(&writeReq{ctx: ctx, doc: doc, fn: fn})
+}
+
+func (s *Store) writeReq(req *writeReq) error {
+	ctx := req.ctx
 	if s.salvage != "" {
 		return fmt.Errorf("store/sqlite: %s: %w", s.salvage, store.ErrCorrupt)
 	}
-	req := &writeReq{ctx: ctx, doc: doc, fn: fn, done: make(chan error, 1)}
+	req.done = make(chan error, 1)
 	select {
 	case s.writes <- req:
 	case <-ctx.Done():
@@ -413,6 +422,7 @@ func (s *Store) commit(group []*writeReq) {
 	bg := context.Background()
 	errs := make([]error, len(group))
 	abort := func(tx *sql.Tx, err error) {
+		s.forgetAll()
 		if tx != nil {
 			_ = tx.Rollback()
 		}
@@ -434,7 +444,11 @@ func (s *Store) commit(group []*writeReq) {
 			abort(tx, err)
 			return
 		}
+		if !r.cached {
+			s.forget(r.doc)
+		}
 		if errs[i] = r.fn(&txn{Tx: tx, ctx: context.WithoutCancel(r.ctx), doc: r.doc}); errs[i] != nil {
+			s.forget(r.doc)
 			if _, err := tx.ExecContext(bg, "ROLLBACK TO w"); err != nil {
 				abort(tx, errors.Join(errs[i], err))
 				return
@@ -468,11 +482,19 @@ func (s *Store) writeOne(r *writeReq) error {
 	if err != nil {
 		return s.fail(r.ctx, r.doc, err)
 	}
+	if !r.cached {
+		s.forget(r.doc)
+	}
 	if err := r.fn(&txn{Tx: tx, ctx: ctx, doc: r.doc}); err != nil {
+		s.forget(r.doc)
 		_ = tx.Rollback()
 		return s.fail(r.ctx, r.doc, err)
 	}
-	return s.fail(r.ctx, r.doc, tx.Commit())
+	if err := tx.Commit(); err != nil {
+		s.forgetAll()
+		return s.fail(r.ctx, r.doc, err)
+	}
+	return nil
 }
 
 // docRow is a row of the docs table.
@@ -595,10 +617,17 @@ func (s *Store) Append(ctx context.Context, doc string, changes []store.Change) 
 	if len(changes) == 0 {
 		return nil
 	}
-	return s.write(ctx, doc, func(t *txn) error {
-		d, exists, err := s.findDoc(t)
-		if err != nil {
-			return err
+	return s.writeReq(&writeReq{ctx: ctx, doc: doc, cached: true, fn: func(t *txn) error {
+		m := s.metaOf(doc)
+		var d docRow
+		exists := m != nil
+		if exists {
+			d = m.row
+		} else {
+			var err error
+			if d, exists, err = s.findDoc(t); err != nil {
+				return err
+			}
 		}
 		// Decide first, writing nothing: a conflict anywhere in the call
 		// must leave no trace (the rollback would undo it anyway, but
@@ -606,11 +635,14 @@ func (s *Store) Append(ctx context.Context, doc string, changes []store.Change) 
 		vs := make(map[causal.ActorID]*verRow)
 		fresh := make(map[causal.ChangeID][]byte)
 		var add []store.Change
+		var err error
 		for _, c := range changes {
 			v := vs[c.ID.Actor]
 			if v == nil {
 				v = &verRow{}
-				if exists {
+				if cv, ok := m.version(c.ID.Actor); ok {
+					*v = cv
+				} else if exists {
 					if v, err = s.version(t, d.id, c.ID.Actor); err != nil {
 						return err
 					}
@@ -637,6 +669,9 @@ func (s *Store) Append(ctx context.Context, doc string, changes []store.Change) 
 			add = append(add, c)
 		}
 		if len(add) == 0 {
+			if exists {
+				s.remember(d, vs)
+			}
 			return nil
 		}
 		if !exists {
@@ -668,8 +703,12 @@ func (s *Store) Append(ctx context.Context, doc string, changes []store.Change) 
 		if err := s.addOrigins(t, d.id, add); err != nil {
 			return err
 		}
-		return s.saveDoc(t, &d, false)
-	})
+		if err := s.saveDoc(t, &d, false); err != nil {
+			return err
+		}
+		s.remember(d, vs)
+		return nil
+	}})
 }
 
 // addOrigins records the origins of the changes an Append stores. Per
