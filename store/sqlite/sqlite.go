@@ -46,7 +46,7 @@ type Store struct {
 	// IMMEDIATE waits in its busy handler by sleeping and polling.
 	writes     chan *writeReq
 	writerDone chan struct{}
-	grouped    atomic.Int64 // commits of more than one call (for tests)
+	grouped    atomic.Int64        // commits of more than one call (for tests)
 	meta       map[string]*docMeta // the writer's cache of rows (see meta.go)
 }
 
