@@ -28,6 +28,9 @@ type Doc struct {
 	evicted   bool                       // unloaded by Replica.Evict: this handle is stale
 	heldFrom  map[causal.ChangeID]string // who sent the changes crdt holds for missing dependencies, for audit once they apply
 
+	inMu     sync.Mutex  // guards incoming
+	incoming []*mergeReq // merges waiting for mu (see mergeFrom)
+
 	notify sync.Mutex // held while subscribers run, so they see events in order
 	subs   []*subscription
 }
@@ -241,52 +244,118 @@ func (d *Doc) Merge(ctx context.Context, changes ...*crdt.Change) error {
 // unknown), which the store records with each change it stores. A change
 // held for missing dependencies keeps its sender until it applies, even
 // if what releases it comes from someone else.
+//
+// Merges of one document wait for each other: the document is locked
+// while its changes are made durable, so that what it holds is always
+// durable when it is unlocked. So that a busy document (a server receiving
+// from many clients at once) is not written one merge per store commit,
+// the merge that gets the lock applies and stores, in one write, every
+// merge waiting for it: those waiting then find theirs done.
 func (d *Doc) mergeFrom(ctx context.Context, origin string, changes []*crdt.Change) error {
+	m := &mergeReq{origin: origin, changes: changes}
+	d.inMu.Lock()
+	d.incoming = append(d.incoming, m)
+	d.inMu.Unlock()
 	d.mu.Lock()
-	if err := d.usable(); err != nil {
+	if m.done {
 		d.mu.Unlock()
-		return err
+		return m.err
 	}
-	before := d.doc.Version()
-	patches, applyErr := d.doc.Apply(changes...)
-	fresh := freshChanges(d.doc, before, changes)
+	d.inMu.Lock()
+	batch := d.incoming
+	d.incoming = nil
+	d.inMu.Unlock()
+	if len(batch) > 1 {
+		// The write is the batch's: one caller going away must not fail
+		// the others' (a started store write runs to its end anyway).
+		ctx = context.WithoutCancel(ctx)
+	}
+	d.mergeBatch(ctx, batch) // unlocks
+	return m.err
+}
+
+// mergeReq is one merge waiting for the document (see mergeFrom).
+type mergeReq struct {
+	origin  string
+	changes []*crdt.Change
+	done    bool  // set with d.mu held
+	err     error // its outcome, once done
+}
+
+// mergeBatch applies the merges of batch in order, stores what is new in
+// one write, and publishes the patches. Called with d.mu held; returns
+// with it released.
+func (d *Doc) mergeBatch(ctx context.Context, batch []*mergeReq) {
+	finish := func(err error) {
+		for _, m := range batch {
+			m.err, m.done = errors.Join(err, m.err), true
+		}
+	}
+	if err := d.usable(); err != nil {
+		finish(err)
+		d.mu.Unlock()
+		return
+	}
+	var patches []crdt.Patch
+	var fresh []*crdt.Change
 	var origins []string
-	if origin != "" || len(d.heldFrom) > 0 {
-		sent := make(map[causal.ChangeID]bool, len(changes))
-		for _, c := range changes {
-			sent[c.ID()] = true
+	withOrigins := len(d.heldFrom) > 0
+	for _, m := range batch {
+		withOrigins = withOrigins || m.origin != ""
+	}
+	for _, m := range batch {
+		before := d.doc.Version()
+		ps, applyErr := d.doc.Apply(m.changes...)
+		m.err = applyErr
+		patches = append(patches, ps...)
+		f := freshChanges(d.doc, before, m.changes)
+		if withOrigins {
+			origins = append(origins, d.originsOf(m, f)...)
 		}
-		origins = make([]string, len(fresh))
-		for i, c := range fresh {
-			id := c.ID()
-			if o, ok := d.heldFrom[id]; ok {
-				origins[i] = o // it arrived earlier, from o
-				delete(d.heldFrom, id)
-			} else if sent[id] {
-				origins[i] = origin
-			}
+		fresh = append(fresh, f...)
+	}
+	if len(fresh) > 0 {
+		if err := d.persist(ctx, fresh, origins); err != nil {
+			finish(err)
+			d.mu.Unlock()
+			return
 		}
-		if origin != "" {
-			for _, c := range changes {
-				if id := c.ID(); d.doc.Held(id) {
-					if _, ok := d.heldFrom[id]; !ok {
-						if d.heldFrom == nil {
-							d.heldFrom = make(map[causal.ChangeID]string)
-						}
-						d.heldFrom[id] = origin
+	}
+	finish(nil)
+	d.publish(Event{Doc: d.id, Patches: patches})
+}
+
+// originsOf returns who sent each of fresh, the changes m's merge
+// applied, and keeps the sender of those it holds for missing
+// dependencies. Called with d.mu held.
+func (d *Doc) originsOf(m *mergeReq, fresh []*crdt.Change) []string {
+	sent := make(map[causal.ChangeID]bool, len(m.changes))
+	for _, c := range m.changes {
+		sent[c.ID()] = true
+	}
+	origins := make([]string, len(fresh))
+	for i, c := range fresh {
+		id := c.ID()
+		if o, ok := d.heldFrom[id]; ok {
+			origins[i] = o // it arrived earlier, from o
+			delete(d.heldFrom, id)
+		} else if sent[id] {
+			origins[i] = m.origin
+		}
+	}
+	if m.origin != "" {
+		for _, c := range m.changes {
+			if id := c.ID(); d.doc.Held(id) {
+				if _, ok := d.heldFrom[id]; !ok {
+					if d.heldFrom == nil {
+						d.heldFrom = make(map[causal.ChangeID]string)
 					}
+					d.heldFrom[id] = m.origin
 				}
 			}
 		}
 	}
-	if len(fresh) > 0 {
-		if err := d.persist(ctx, fresh, origins); err != nil {
-			d.mu.Unlock()
-			return errors.Join(err, applyErr)
-		}
-	}
-	d.publish(Event{Doc: d.id, Patches: patches})
-	return applyErr
+	return origins
 }
 
 // freshChanges returns the changes Apply just applied to doc, which held
