@@ -237,7 +237,8 @@ func (d *Doc) Subscribe(fn func(Event)) (cancel func()) {
 // invalid change is refused (crdt.ErrInvalidChange) without harming the
 // others.
 func (d *Doc) Merge(ctx context.Context, changes ...*crdt.Change) error {
-	return d.mergeFrom(ctx, "", changes)
+	_, err := d.mergeFrom(ctx, "", changes)
+	return err
 }
 
 // mergeFrom is Merge of changes sent by origin (a token's subject, "" if
@@ -251,7 +252,12 @@ func (d *Doc) Merge(ctx context.Context, changes ...*crdt.Change) error {
 // from many clients at once) is not written one merge per store commit,
 // the merge that gets the lock applies and stores, in one write, every
 // merge waiting for it: those waiting then find theirs done.
-func (d *Doc) mergeFrom(ctx context.Context, origin string, changes []*crdt.Change) error {
+//
+// What it returns saves a sync connection taking the lock again, behind
+// the next write: how many of changes were new, which of them the
+// document holds for missing dependencies, and (unless writes are
+// batched) the document's version once they were durable.
+func (d *Doc) mergeFrom(ctx context.Context, origin string, changes []*crdt.Change) (mergeResult, error) {
 	m := &mergeReq{origin: origin, changes: changes}
 	d.inMu.Lock()
 	d.incoming = append(d.incoming, m)
@@ -259,7 +265,7 @@ func (d *Doc) mergeFrom(ctx context.Context, origin string, changes []*crdt.Chan
 	d.mu.Lock()
 	if m.done {
 		d.mu.Unlock()
-		return m.err
+		return m.res, m.err
 	}
 	d.inMu.Lock()
 	batch := d.incoming
@@ -271,15 +277,23 @@ func (d *Doc) mergeFrom(ctx context.Context, origin string, changes []*crdt.Chan
 		ctx = context.WithoutCancel(ctx)
 	}
 	d.mergeBatch(ctx, batch) // unlocks
-	return m.err
+	return m.res, m.err
 }
 
 // mergeReq is one merge waiting for the document (see mergeFrom).
 type mergeReq struct {
 	origin  string
 	changes []*crdt.Change
-	done    bool  // set with d.mu held
+	done    bool // set with d.mu held
+	res     mergeResult
 	err     error // its outcome, once done
+}
+
+// mergeResult is what mergeFrom says of a merge besides its error.
+type mergeResult struct {
+	fresh   int                  // changes given that were new and applied
+	held    []causal.ChangeID    // changes given that wait for missing dependencies
+	version causal.VersionVector // the document's version, durable; nil with batched writes
 }
 
 // mergeBatch applies the merges of batch in order, stores what is new in
@@ -309,6 +323,7 @@ func (d *Doc) mergeBatch(ctx context.Context, batch []*mergeReq) {
 		m.err = applyErr
 		patches = append(patches, ps...)
 		f := freshChanges(d.doc, before, m.changes)
+		m.res.fresh = countGiven(m.changes, f)
 		if withOrigins {
 			origins = append(origins, d.originsOf(m, f)...)
 		}
@@ -321,8 +336,38 @@ func (d *Doc) mergeBatch(ctx context.Context, batch []*mergeReq) {
 			return
 		}
 	}
+	var version causal.VersionVector
+	if !d.r.batched {
+		version = d.doc.Version() // shared by the batch: read only
+	}
+	for _, m := range batch {
+		m.res.version = version
+		for _, c := range m.changes {
+			if id := c.ID(); d.doc.Held(id) {
+				m.res.held = append(m.res.held, id)
+			}
+		}
+	}
 	finish(nil)
 	d.publish(Event{Doc: d.id, Patches: patches})
+}
+
+// countGiven counts the changes of fresh that are among given.
+func countGiven(given, fresh []*crdt.Change) int {
+	if len(fresh) == 0 {
+		return 0
+	}
+	ids := make(map[causal.ChangeID]bool, len(given))
+	for _, c := range given {
+		ids[c.ID()] = true
+	}
+	n := 0
+	for _, c := range fresh {
+		if ids[c.ID()] {
+			n++
+		}
+	}
+	return n
 }
 
 // originsOf returns who sent each of fresh, the changes m's merge

@@ -615,32 +615,20 @@ func (p *peer) merge(ev syncproto.ChangesReceived) {
 		return
 	}
 	start := time.Now()
-	var before causal.VersionVector // to count what was new, for metrics
-	if p.cfg.metrics != nil {
-		before = d.Version()
-	}
-	err = d.mergeFrom(p.ctx, p.cfg.subject, ev.Changes)
+	res, err := d.mergeFrom(p.ctx, p.cfg.subject, ev.Changes)
 	if p.cfg.guard != nil {
-		if code, msg := p.cfg.guard.track(ev.Doc, d, ev.Changes); code != 0 {
+		if code, msg := p.cfg.guard.track(ev.Doc, d, ev.Changes, res.held); code != 0 {
 			p.s.Close(code, msg)
 			return
 		}
 	}
-	var version causal.VersionVector
-	if err == nil {
+	version := res.version // durable: the merge stored it before unlocking the document
+	if err == nil && version == nil {
 		err = d.durable(p.ctx, func(doc *crdt.Doc) { version = doc.Version() })
 	}
-	if p.cfg.metrics != nil && err == nil {
-		fresh := 0
-		for _, c := range ev.Changes {
-			if id := c.ID(); !before.Includes(id) && version.Includes(id) {
-				fresh++
-			}
-		}
-		if fresh > 0 {
-			p.cfg.metrics.StoreWrite(time.Since(start))
-			p.cfg.metrics.ChangesIn(fresh)
-		}
+	if p.cfg.metrics != nil && err == nil && res.fresh > 0 {
+		p.cfg.metrics.StoreWrite(time.Since(start))
+		p.cfg.metrics.ChangesIn(res.fresh)
 	}
 	if err != nil {
 		p.refuse(ev.Doc, codeOf(err), err.Error())
