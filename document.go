@@ -28,8 +28,9 @@ type Doc struct {
 	evicted   bool                       // unloaded by Replica.Evict: this handle is stale
 	heldFrom  map[causal.ChangeID]string // who sent the changes crdt holds for missing dependencies, for audit once they apply
 
-	inMu     sync.Mutex  // guards incoming
-	incoming []*mergeReq // merges waiting for mu (see mergeFrom)
+	inMu     sync.Mutex  // guards incoming and merging
+	incoming []*mergeReq // merges queued (see mergeFrom)
+	merging  bool        // a merge leads: it will merge those queued, or pass the lead
 
 	notify sync.Mutex // held while subscribers run, so they see events in order
 	subs   []*subscription
@@ -250,23 +251,27 @@ func (d *Doc) Merge(ctx context.Context, changes ...*crdt.Change) error {
 // while its changes are made durable, so that what it holds is always
 // durable when it is unlocked. So that a busy document (a server receiving
 // from many clients at once) is not written one merge per store commit,
-// the merge that gets the lock applies and stores, in one write, every
-// merge waiting for it: those waiting then find theirs done.
+// merges queue, and one at a time (the leader) applies and stores every
+// merge queued, in one write; then it wakes them with their outcomes, and
+// hands the lead to the first merge that queued meanwhile. Those waiting
+// wait on their own channel, not on the document's lock: a lock would wake
+// them one after another, each only to find its merge done.
 //
 // What it returns saves a sync connection taking the lock again, behind
 // the next write: how many of changes were new, which of them the
 // document holds for missing dependencies, and (unless writes are
 // batched) the document's version once they were durable.
 func (d *Doc) mergeFrom(ctx context.Context, origin string, changes []*crdt.Change) (mergeResult, error) {
-	m := &mergeReq{origin: origin, changes: changes}
+	m := &mergeReq{origin: origin, changes: changes, wake: make(chan bool, 1)}
 	d.inMu.Lock()
 	d.incoming = append(d.incoming, m)
+	lead := !d.merging
+	d.merging = true
 	d.inMu.Unlock()
-	d.mu.Lock()
-	if m.done {
-		d.mu.Unlock()
-		return m.res, m.err
+	if !lead && !<-m.wake {
+		return m.res, m.err // merged by a leader
 	}
+	d.mu.Lock()
 	d.inMu.Lock()
 	batch := d.incoming
 	d.incoming = nil
@@ -277,6 +282,22 @@ func (d *Doc) mergeFrom(ctx context.Context, origin string, changes []*crdt.Chan
 		ctx = context.WithoutCancel(ctx)
 	}
 	d.mergeBatch(ctx, batch) // unlocks
+	d.inMu.Lock()
+	var next *mergeReq
+	if len(d.incoming) > 0 {
+		next = d.incoming[0]
+	} else {
+		d.merging = false
+	}
+	d.inMu.Unlock()
+	if next != nil {
+		next.wake <- true
+	}
+	for _, o := range batch {
+		if o != m {
+			o.wake <- false
+		}
+	}
 	return m.res, m.err
 }
 
@@ -284,9 +305,9 @@ func (d *Doc) mergeFrom(ctx context.Context, origin string, changes []*crdt.Chan
 type mergeReq struct {
 	origin  string
 	changes []*crdt.Change
-	done    bool // set with d.mu held
+	wake    chan bool // true: lead; false: merged, res and err are set
 	res     mergeResult
-	err     error // its outcome, once done
+	err     error
 }
 
 // mergeResult is what mergeFrom says of a merge besides its error.
@@ -302,7 +323,7 @@ type mergeResult struct {
 func (d *Doc) mergeBatch(ctx context.Context, batch []*mergeReq) {
 	finish := func(err error) {
 		for _, m := range batch {
-			m.err, m.done = errors.Join(err, m.err), true
+			m.err = errors.Join(err, m.err)
 		}
 	}
 	if err := d.usable(); err != nil {
