@@ -318,9 +318,15 @@ func (p *peer) service() {
 	}
 }
 
-// onTick runs the heartbeat step on the timer's goroutine.
+// onTick runs the heartbeat step on the timer's goroutine. When a step is
+// under way the session is busy, not silent: the tick is put off to the
+// next period rather than queued behind it (a server under load would
+// otherwise hold a goroutine per connection waiting for its turn).
 func (p *peer) onTick() {
-	p.smu.Lock()
+	if !p.smu.TryLock() {
+		p.ticker.Reset(p.every)
+		return
+	}
 	defer p.smu.Unlock()
 	if p.over {
 		return
