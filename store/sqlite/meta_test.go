@@ -15,7 +15,8 @@ import (
 )
 
 // The writer's cache of rows must never make the store say something the
-// database does not hold: random Appends (some repeating or conflicting),
+// database does not hold (nor may the inserts of many rows at once): random
+// Appends (some repeating or conflicting),
 // snapshots and deletes on a few documents give the same outcomes and the
 // same contents as the in-memory store, and a store opened afresh on the
 // same file (no cache) reads the same.
@@ -39,7 +40,11 @@ func TestWriterCacheAgreesWithTheDatabase(t *testing.T) {
 				switch op := rng.IntN(20); {
 				case op < 14: // append new changes, with now and then an old one again
 					var cs []store.Change
-					for range 1 + rng.IntN(3) {
+					n := 1 + rng.IntN(3)
+					if rng.IntN(5) == 0 {
+						n = 1 + rng.IntN(20) // several statements of several rows
+					}
+					for range n {
 						a := byte(1 + rng.IntN(3))
 						next[doc][a]++
 						cs = append(cs, change(a, next[doc][a], fmt.Sprint(a, next[doc][a])))
@@ -102,5 +107,14 @@ func same(t *testing.T, what string, a, b store.Store, doc string) {
 	cb, _ := b.Changes(ctx, doc, causal.VersionVector{})
 	if len(ca) != len(cb) {
 		t.Fatalf("%s: %d and %d changes", what, len(ca), len(cb))
+	}
+	held := make(map[causal.ChangeID]string, len(cb))
+	for _, c := range cb {
+		held[c.ID] = string(c.Bytes)
+	}
+	for _, c := range ca {
+		if b, ok := held[c.ID]; !ok || b != string(c.Bytes) {
+			t.Fatalf("%s: change %v is %q in one, %q (%v) in the other", what, c.ID, c.Bytes, b, ok)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -680,21 +681,29 @@ func (s *Store) Append(ctx context.Context, doc string, changes []store.Change) 
 				return err
 			}
 		}
-		ins := t.stmt(s.st.insertLog)
-		for _, c := range add {
-			b := c.Bytes
-			if b == nil {
-				b = []byte{} // NOT NULL: an empty change is stored as empty
+		args := make([]any, 0, 6*min(len(add), 8))
+		for rest := add; len(rest) > 0; {
+			// The largest statement that fits what is left: 8, 4, 2 or 1 rows.
+			k := min(3, bits.Len(uint(len(rest)))-1)
+			rows := rest[:1<<k]
+			rest = rest[len(rows):]
+			args = args[:0]
+			for _, c := range rows {
+				b := c.Bytes
+				if b == nil {
+					b = []byte{} // NOT NULL: an empty change is stored as empty
+				}
+				seq := int64(c.ID.Seq)
+				args = append(args, d.id, d.nextN, c.ID.Actor[:], seq, b, logCRC(d.id, d.nextN, c.ID.Actor[:], seq, b))
+				d.nextN++
+				d.logChanges++
+				d.logBytes += int64(len(b))
+				if v := vs[c.ID.Actor]; seq > v.seq {
+					v.seq, v.dirty = seq, true
+				}
 			}
-			seq := int64(c.ID.Seq)
-			if _, err := ins.ExecContext(t.ctx, d.id, d.nextN, c.ID.Actor[:], seq, b, logCRC(d.id, d.nextN, c.ID.Actor[:], seq, b)); err != nil {
+			if _, err := t.stmt(s.st.insertLogs[k]).ExecContext(t.ctx, args...); err != nil {
 				return err
-			}
-			d.nextN++
-			d.logChanges++
-			d.logBytes += int64(len(b))
-			if v := vs[c.ID.Actor]; seq > v.seq {
-				v.seq, v.dirty = seq, true
 			}
 		}
 		if err := s.saveVersions(t, d.id, vs); err != nil {

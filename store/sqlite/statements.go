@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"strings"
 )
 
 // statements are prepared once per Store. database/sql prepares each again
@@ -10,12 +11,21 @@ import (
 type statements struct {
 	findDoc, docID, insertDoc, updateDoc, docs *sql.Stmt
 	version, versions, allVersions, putVersion *sql.Stmt
-	logged, insertLog, since, allLog, prune    *sql.Stmt
+	logged, since, allLog, prune               *sql.Stmt
 	snapshot, putSnapshot                      *sql.Stmt
 	deleteLog, deleteVersions                  *sql.Stmt
 	deleteSnapshot, deleteDoc                  *sql.Stmt
 	originBefore, originsFrom, putOrigin       *sql.Stmt
 	deleteOrigin, origins, deleteOrigins       *sql.Stmt
+	// insertLogs[k] inserts 2^k log rows in one statement: an Append of
+	// many changes (a busy document's batch) runs a few statements, not
+	// one per change.
+	insertLogs [4]*sql.Stmt
+}
+
+// insertLogRows returns the INSERT of n log rows.
+func insertLogRows(n int) string {
+	return `INSERT INTO log (doc, n, actor, seq, bytes, crc) VALUES ` + strings.Repeat(`(?, ?, ?, ?, ?, ?), `, n-1) + `(?, ?, ?, ?, ?, ?)`
 }
 
 func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
@@ -34,7 +44,10 @@ func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
 		{&st.putVersion, `INSERT INTO versions (doc, actor, seq, snap_seq, crc) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (doc, actor) DO UPDATE SET seq = excluded.seq, snap_seq = excluded.snap_seq, crc = excluded.crc`},
 		{&st.logged, `SELECT n, bytes, crc FROM log WHERE doc = ? AND actor = ? AND seq = ?`},
-		{&st.insertLog, `INSERT INTO log (doc, n, actor, seq, bytes, crc) VALUES (?, ?, ?, ?, ?, ?)`},
+		{&st.insertLogs[0], insertLogRows(1)},
+		{&st.insertLogs[1], insertLogRows(2)},
+		{&st.insertLogs[2], insertLogRows(4)},
+		{&st.insertLogs[3], insertLogRows(8)},
 		{&st.since, `SELECT n, actor, seq, bytes, crc FROM log WHERE doc = ? AND actor = ? AND seq > ?`},
 		{&st.allLog, `SELECT n, actor, seq, bytes, crc FROM log WHERE doc = ? ORDER BY n`},
 		{&st.prune, `DELETE FROM log WHERE doc = ? AND actor = ? AND seq <= ? RETURNING length(bytes)`},
@@ -64,10 +77,11 @@ func (st *statements) close() {
 	for _, s := range []*sql.Stmt{
 		st.findDoc, st.docID, st.insertDoc, st.updateDoc, st.docs,
 		st.version, st.versions, st.allVersions, st.putVersion,
-		st.logged, st.insertLog, st.since, st.allLog, st.prune,
+		st.logged, st.since, st.allLog, st.prune,
 		st.snapshot, st.putSnapshot,
 		st.deleteLog, st.deleteVersions, st.deleteSnapshot, st.deleteDoc,
 		st.originBefore, st.originsFrom, st.putOrigin, st.deleteOrigin, st.origins, st.deleteOrigins,
+		st.insertLogs[0], st.insertLogs[1], st.insertLogs[2], st.insertLogs[3],
 	} {
 		if s != nil {
 			s.Close()
