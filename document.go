@@ -338,12 +338,14 @@ func (d *Doc) mergeBatch(ctx context.Context, batch []*mergeReq) {
 	for _, m := range batch {
 		withOrigins = withOrigins || m.origin != ""
 	}
+	before := d.doc.Version()
 	for _, m := range batch {
-		before := d.doc.Version()
 		ps, applyErr := d.doc.Apply(m.changes...)
 		m.err = applyErr
 		patches = append(patches, ps...)
-		f := freshChanges(d.doc, before, m.changes)
+		after := d.doc.Version()
+		f := freshChanges(d.doc, before, after, m.changes)
+		before = after
 		m.res.fresh = countGiven(m.changes, f)
 		if withOrigins {
 			origins = append(origins, d.originsOf(m, f)...)
@@ -359,7 +361,7 @@ func (d *Doc) mergeBatch(ctx context.Context, batch []*mergeReq) {
 	}
 	var version causal.VersionVector
 	if !d.r.batched {
-		version = d.doc.Version() // shared by the batch: read only
+		version = before // the version now, shared by the batch: read only
 	}
 	for _, m := range batch {
 		m.res.version = version
@@ -429,11 +431,27 @@ func (d *Doc) originsOf(m *mergeReq, fresh []*crdt.Change) []string {
 // given (the common case: a peer sends dependencies first). Otherwise
 // (changes held for a missing dependency, released now) it asks the
 // history, which decodes what it keeps compressed: much slower.
-func freshChanges(doc *crdt.Doc, before causal.VersionVector, changes []*crdt.Change) []*crdt.Change {
-	after := doc.Version()
+//
+// after is doc's version now; neither vector is changed.
+func freshChanges(doc *crdt.Doc, before, after causal.VersionVector, changes []*crdt.Change) []*crdt.Change {
 	added := after.Total() - before.Total()
 	if added == 0 {
 		return nil
+	}
+	if len(changes) == 1 && added == 1 {
+		// One change, the one applied (the usual case), unless it was
+		// held and what was released instead is another.
+		c := changes[0]
+		id := c.ID()
+		if before.Includes(id) || !after.Includes(id) || id.Seq != before.Get(id.Actor)+1 {
+			return doc.ChangesSince(before)
+		}
+		for _, dep := range c.Deps {
+			if !before.Includes(dep) {
+				return doc.ChangesSince(before)
+			}
+		}
+		return changes
 	}
 	seen := before.Clone() // before stays for the slow path
 	fresh := make([]*crdt.Change, 0, added)

@@ -628,7 +628,9 @@ func (p *peer) merge(ev syncproto.ChangesReceived) {
 			return
 		}
 	}
-	version := res.version // durable: the merge stored it before unlocking the document
+	// Durable: the merge stored it before unlocking the document. It is the
+	// batch's, shared and never changed: the session may keep it.
+	version := res.version
 	if err == nil && version == nil {
 		err = d.durable(p.ctx, func(doc *crdt.Doc) { version = doc.Version() })
 	}

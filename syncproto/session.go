@@ -609,17 +609,19 @@ func (s *Session) push(d *docState, doc string, changes []*crdt.Change) (sent in
 // binaryVarintLen bounds the length of a varint prefix in a Changes frame.
 const binaryVarintLen = 10
 
-// Ack tells the peer that this side holds durable durably.
+// Ack tells the peer that this side holds durable durably. The session
+// keeps durable, not a copy (a server acknowledges every change it
+// receives): the caller must not change it afterwards.
 func (s *Session) Ack(doc string, durable causal.VersionVector) {
 	d := s.docs[doc]
 	if s.state == stateClosed || d == nil {
 		return
 	}
 	if d.ackMsg != nil && s.outbox[len(s.outbox)-1] == Message(d.ackMsg) {
-		d.ackMsg.Durable = durable.Clone() // a later Ack says more; send only it
+		d.ackMsg.Durable = durable // a later Ack says more; send only it
 		return
 	}
-	d.ackMsg = &Ack{Doc: doc, Durable: durable.Clone()}
+	d.ackMsg = &Ack{Doc: doc, Durable: durable}
 	s.send(d.ackMsg)
 }
 
