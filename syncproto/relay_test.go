@@ -145,28 +145,44 @@ func TestRelaysJoinForAPeerBehind(t *testing.T) {
 	}
 }
 
-func TestRelayFallsBackToTheStream(t *testing.T) {
+func TestRelayOfWhatThePeerLacks(t *testing.T) {
 	c, s := subscribed(t, Version)
-	cs := authored(t, 2)
-	// The peer has the first already: only the second goes, as Changes.
-	s.s.Push("d", cs[:1])
-	s.s.Ready()
-	if sent := s.s.Relay(relayOf("d", cs), cs); sent != 1 {
-		t.Fatalf("sent %d, want 1", sent)
-	}
+	cs := append(append(authored(t, 1), authored(t, 1)...), authored(t, 1)...) // three authors
+	// The peer has the second already (as a client has its own changes in
+	// a batch from several): the others go, in a Relay of their own.
+	s.s.Push("d", cs[1:2])
 	frames, _ := s.s.Ready()
-	if len(frames) != 1 || Type(frames[0][0]) != TypeChanges {
-		t.Fatalf("got %d frames", len(frames))
+	c.s.Receive(frames[0], t0)
+	c.s.Ready()
+	r := relayOf("d", cs)
+	keep := bytes.Clone(r.frame)
+	if sent := s.s.Relay(r, cs); sent != 2 {
+		t.Fatalf("sent %d, want 2", sent)
 	}
-	_ = c
-	// A peer that accepts smaller frames than the Relay's gets Changes too.
+	frames, _ = s.s.Ready()
+	if len(frames) != 1 || Type(frames[0][0]) != TypeRelay || !bytes.Equal(r.frame, keep) {
+		t.Fatalf("got %d frames, or the shared one changed", len(frames))
+	}
+	m, err := Decode(frames[0], DefaultLimits)
+	if err != nil || len(m.(*Relay).Changes) != 2 || !bytes.Equal(m.(*Relay).Changes[1], r.Changes[2]) {
+		t.Fatalf("relay %+v (%v): want the first and third change", m, err)
+	}
+	c.s.Receive(frames[0], t0)
+	_, evs := c.s.Ready()
+	if got, ok := findEvent[ChangesReceived](evs); !ok || len(got.Changes) != 2 || got.Changes[1].ID() != cs[2].ID() {
+		t.Fatalf("client events %+v", evs)
+	}
+}
+
+func TestRelayFallsBackToTheStream(t *testing.T) {
+	// A peer that accepts smaller frames than the Relay's gets Changes.
 	c2, s2 := subscribed(t, Version)
 	s2.s.peerMax = 40
 	big := authored(t, 4)
 	if sent := s2.s.Relay(relayOf("d", big), big); sent != 4 {
 		t.Fatalf("sent %d, want 4", sent)
 	}
-	frames, _ = s2.s.Ready()
+	frames, _ := s2.s.Ready()
 	for _, f := range frames {
 		if Type(f[0]) != TypeChanges || len(f) > 40 {
 			t.Fatalf("frame of type %v, %d bytes, to a peer accepting 40", Type(f[0]), len(f))

@@ -521,13 +521,14 @@ func (s *Session) Push(doc string, changes []*crdt.Change) int {
 // peer that would be sent Changes anyway.
 func (s *Session) CanRelay() bool { return s.state == stateOpen && s.peer.Version >= 2 }
 
-// Relay sends changes of r.Doc as r's shared frame, if doc is live on this
-// connection and the peer holds none of them; changes are r.Changes
-// decoded, in the same order (an order that applies). When the peer holds
-// some of them, speaks version 1, or accepts no frame as large, the
-// changes it lacks go as Push sends them. A Relay following another of the
-// same document in the outbox joins it, so that a peer that fell behind
-// gets one frame rather than many. It returns how many changes it sent.
+// Relay sends the changes of r.Doc the peer lacks, if doc is live on this
+// connection: as r's shared frame when it lacks them all, else in a Relay
+// of its own made of r's encodings of the ones it lacks; changes are
+// r.Changes decoded, in the same order (an order that applies). A peer
+// that speaks version 1, or accepts no frame as large, gets them as Push
+// sends them. A Relay following another of the same document in the
+// outbox joins it, so that a peer that fell behind gets one frame rather
+// than many. It returns how many changes it sent.
 func (s *Session) Relay(r *Relay, changes []*crdt.Change) int {
 	d := s.docs[r.Doc]
 	if s.state == stateClosed || d == nil || !d.live {
@@ -545,26 +546,38 @@ func (s *Session) Relay(r *Relay, changes []*crdt.Change) int {
 			missing++
 		}
 	}
+	if missing == 0 {
+		return 0
+	}
+	send := r
 	if missing < len(changes) {
-		return s.push(d, r.Doc, changes)
+		// The peer sent some of them (a batch of changes from several
+		// clients): it gets the others, still as encoded once, in a
+		// message of its own.
+		send = &Relay{Doc: r.Doc, Changes: make([][]byte, 0, missing)}
+		for i, c := range changes {
+			if !d.peerHas.Includes(c.ID()) {
+				send.Changes = append(send.Changes, r.Changes[i])
+			}
+		}
 	}
 	for _, c := range changes {
 		d.peerHas.Observe(c.ID())
 	}
 	if last := d.relayMsg; last != nil && s.outbox[len(s.outbox)-1] == Message(last) &&
-		d.relayLen+len(r.frame) <= s.peerMax && len(last.Changes)+len(changes) <= s.peerMaxChanges {
+		d.relayLen+len(r.frame) <= s.peerMax && len(last.Changes)+missing <= s.peerMaxChanges {
 		if last.frame != nil {
 			// A shared one stays as it is: the joined message is this
 			// connection's, encoded by Ready.
-			last = &Relay{Doc: r.Doc, Changes: append(make([][]byte, 0, 2*len(last.Changes)+len(r.Changes)), last.Changes...)}
+			last = &Relay{Doc: r.Doc, Changes: append(make([][]byte, 0, 2*len(last.Changes)+missing), last.Changes...)}
 			s.outbox[len(s.outbox)-1], d.relayMsg = last, last
 		}
-		last.Changes = append(last.Changes, r.Changes...)
-		d.relayLen += len(r.frame) // its header counted again: a bound
+		last.Changes = append(last.Changes, send.Changes...)
+		d.relayLen += len(r.frame) // a bound: r's header counted again, and all of r
 		return missing
 	}
-	s.send(r)
-	d.relayMsg, d.relayLen = r, len(r.frame)
+	s.send(send)
+	d.relayMsg, d.relayLen = send, len(r.frame)
 	return missing
 }
 
