@@ -200,29 +200,3 @@ func TestRelayFallsBackToTheStream(t *testing.T) {
 		t.Fatalf("received %d changes, want 4", n)
 	}
 }
-
-func TestRelayRefusals(t *testing.T) {
-	cs := authored(t, 1)
-	hello := Encode(&Hello{Version: Version})
-	cases := []struct {
-		name   string
-		frames [][]byte
-		code   Code
-	}{
-		{"relay without a stream", [][]byte{hello, r1(cs)}, CodeNotSubscribed},
-		{"relay of garbage", [][]byte{hello, Encode(&Subscribe{Doc: "d"}), Encode(&Relay{Doc: "d", Changes: [][]byte{{1, 2, 3}}})}, CodeMalformed},
-		{"relay in version 1", [][]byte{Encode(&Hello{Version: 1}), Encode(&Subscribe{Doc: "d"}), r1(cs)}, CodeProtocol},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			s := NewSession(Config{Actor: causal.NewActorID(), Role: RoleServer}, t0)
-			for _, f := range tc.frames {
-				s.Receive(f, t0)
-			}
-			_, evs := s.Ready()
-			if cl, ok := findEvent[Closed](evs); !ok || !isCode(cl.Err, tc.code) {
-				t.Fatalf("events %+v, want Closed with %s", evs, tc.code)
-			}
-		})
-	}
-}

@@ -380,43 +380,29 @@ func (s *Session) onHave(m *Have) {
 }
 
 func (s *Session) onChanges(m *Changes) {
-	d := s.docs[m.Doc]
-	if d == nil {
-		s.fail(CodeNotSubscribed, fmt.Errorf("changes for %q, which has no stream", m.Doc))
-		return
-	}
-	out := make([]*crdt.Change, 0, len(m.Changes))
-	for i, b := range m.Changes {
-		c, err := d.r.Decode(b)
-		if err != nil {
-			s.fail(CodeMalformed, fmt.Errorf("document %q, change %d of %d: %w", m.Doc, i+1, len(m.Changes), err))
-			return
-		}
-		out = append(out, c)
-	}
-	if d.peerHas == nil {
-		d.peerHas = causal.VersionVector{}
-	}
-	for _, c := range out {
-		d.peerHas.Observe(c.ID())
-	}
-	s.events = append(s.events, ChangesReceived{Doc: m.Doc, Changes: out})
+	s.received("changes", m.Doc, m.Changes, func(d *docState, b []byte) (*crdt.Change, error) { return d.r.Decode(b) })
 }
 
 // onRelay decodes the standalone changes of a Relay. Like a Changes
 // message, it needs the document's stream (a Subscribe on either side), and
 // a change that does not decode ends the connection.
 func (s *Session) onRelay(m *Relay) {
-	d := s.docs[m.Doc]
+	s.received("relayed changes", m.Doc, m.Changes, func(_ *docState, b []byte) (*crdt.Change, error) { return encoding.DecodeChange(b) })
+}
+
+// received decodes the changes of a Changes or Relay message (what) of
+// doc, each with decode, and hands them to the application.
+func (s *Session) received(what, doc string, changes [][]byte, decode func(*docState, []byte) (*crdt.Change, error)) {
+	d := s.docs[doc]
 	if d == nil {
-		s.fail(CodeNotSubscribed, fmt.Errorf("relay for %q, which has no stream", m.Doc))
+		s.fail(CodeNotSubscribed, fmt.Errorf("%s for %q, which has no stream", what, doc))
 		return
 	}
-	out := make([]*crdt.Change, 0, len(m.Changes))
-	for i, b := range m.Changes {
-		c, err := encoding.DecodeChange(b)
+	out := make([]*crdt.Change, 0, len(changes))
+	for i, b := range changes {
+		c, err := decode(d, b)
 		if err != nil {
-			s.fail(CodeMalformed, fmt.Errorf("document %q, relayed change %d of %d: %w", m.Doc, i+1, len(m.Changes), err))
+			s.fail(CodeMalformed, fmt.Errorf("document %q, %s: change %d of %d: %w", doc, what, i+1, len(changes), err))
 			return
 		}
 		out = append(out, c)
@@ -427,7 +413,7 @@ func (s *Session) onRelay(m *Relay) {
 	for _, c := range out {
 		d.peerHas.Observe(c.ID())
 	}
-	s.events = append(s.events, ChangesReceived{Doc: m.Doc, Changes: out})
+	s.events = append(s.events, ChangesReceived{Doc: doc, Changes: out})
 }
 
 // Tick tells the session the time: it sends a Ping when the connection
