@@ -5,7 +5,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
 	"github.com/converge-sync/converge/encoding"
 )
@@ -40,19 +39,11 @@ func subscribed(t *testing.T, version uint64) (c, s *node) {
 // forward them.
 func authored(t *testing.T, n int) []*crdt.Change {
 	t.Helper()
-	doc := crdt.NewDoc(causal.NewActorID())
-	var out []*crdt.Change
+	a := newNode(t, RoleReplica, true, Limits{})
 	for i := range n {
-		c, _, err := doc.Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error {
-			_, err := tx.Put(crdt.Root, "k", crdt.Int(int64(i)))
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, c)
+		a.edit("d", "k", int64(i))
 	}
-	return out
+	return a.doc("d").Changes()
 }
 
 func TestRelaySendsTheSharedFrame(t *testing.T) {
