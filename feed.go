@@ -26,6 +26,10 @@ type fed struct {
 	changes []*crdt.Change
 	durable time.Time
 	stored  []store.Change // the changes as stored (standalone encodings), in the same order
+	// shared: more than one connection follows the document. A Relay
+	// pays only then: encoded once for many, at about twice the bytes of
+	// a connection's stream form (what a client sends its one server).
+	shared bool
 
 	once  sync.Once
 	relay *syncproto.Relay
@@ -74,7 +78,7 @@ func (d *Doc) feed(cs []*crdt.Change, stored []store.Change) {
 	if len(cs) == 0 || len(d.feeds) == 0 {
 		return
 	}
-	b := &fed{doc: d.id, changes: cs, durable: time.Now(), stored: stored}
+	b := &fed{doc: d.id, changes: cs, durable: time.Now(), stored: stored, shared: len(d.feeds) > 1}
 	for _, f := range d.feeds {
 		f.fn(b)
 	}

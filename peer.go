@@ -397,7 +397,7 @@ func (p *peer) drain(fanout []time.Time) []time.Time {
 			p.s.SendLeave(o.leave.Doc, o.leave.Peer)
 		case o.fed != nil:
 			var sent int
-			if p.s.CanRelay() {
+			if o.fed.shared && p.s.CanRelay() {
 				// The frame every subscriber gets, encoded once.
 				sent = p.s.Relay(o.fed.Relay(), o.fed.changes)
 			} else {
