@@ -339,6 +339,12 @@ const maxGroup = 256
 // rarely catch another write, no write is kept waiting for nothing.
 const maxLinger = time.Millisecond
 
+// lingerFor is the group size from which the writer commits without
+// waiting: so many calls share the commit widely already, and when they
+// are a backlog (a server whose documents all wait for this commit before
+// they can write again), waiting only adds dead time to every write.
+const lingerFor = 16
+
 // arrivals keeps the mean time between write calls, an exponentially
 // weighted mean (weight 1/8) of the gaps, each counted as at most
 // 8*maxLinger so that the mean comes down within a few dozen calls when
@@ -383,12 +389,12 @@ func (s *Store) writer() {
 				continue
 			default:
 			}
-			if waited || !rate.busy() {
+			if waited || !rate.busy() || len(group) >= lingerFor {
 				break
 			}
 			waited = true
 			linger.Reset(maxLinger)
-			for len(group) < maxGroup {
+			for len(group) < lingerFor {
 				select {
 				case r, ok := <-s.writes:
 					if !ok {
@@ -592,14 +598,33 @@ func (s *Store) saveVersions(t *txn, doc int64, vs map[causal.ActorID]*verRow) e
 	// In actor order, so that a transaction writes the same pages in the
 	// same order every time (no behaviour depends on it; it keeps runs
 	// reproducible).
+	var dirty []causal.ActorID
 	for _, a := range slices.SortedFunc(maps.Keys(vs), causal.ActorID.Compare) {
-		v := vs[a]
-		if !v.dirty {
-			continue
+		if vs[a].dirty {
+			dirty = append(dirty, a)
 		}
-		if _, err := t.stmt(s.st.putVersion).ExecContext(t.ctx, doc, a[:], v.seq, v.snapSeq, versionCRC(doc, a[:], v.seq, v.snapSeq)); err != nil {
+	}
+	return execRows(t, &s.st.putVersions, len(dirty), func(args []any, i int) []any {
+		a, v := dirty[i], vs[dirty[i]]
+		return append(args, doc, a[:], v.seq, v.snapSeq, versionCRC(doc, a[:], v.seq, v.snapSeq))
+	})
+}
+
+// execRows runs stmts (stmts[k] writes 2^k rows) over n rows, as few
+// statements as can be (8, 4, 2 or 1 rows each); row appends the
+// arguments of row i.
+func execRows(t *txn, stmts *[4]*sql.Stmt, n int, row func(args []any, i int) []any) error {
+	var args []any
+	for i := 0; i < n; {
+		k := min(3, bits.Len(uint(n-i))-1)
+		args = args[:0]
+		for j := i; j < i+1<<k; j++ {
+			args = row(args, j)
+		}
+		if _, err := t.stmt(stmts[k]).ExecContext(t.ctx, args...); err != nil {
 			return err
 		}
+		i += 1 << k
 	}
 	return nil
 }
@@ -681,29 +706,25 @@ func (s *Store) Append(ctx context.Context, doc string, changes []store.Change) 
 				return err
 			}
 		}
-		args := make([]any, 0, 6*min(len(add), 8))
-		for rest := add; len(rest) > 0; {
-			// The largest statement that fits what is left: 8, 4, 2 or 1 rows.
-			k := min(3, bits.Len(uint(len(rest)))-1)
-			rows := rest[:1<<k]
-			rest = rest[len(rows):]
-			args = args[:0]
-			for _, c := range rows {
-				b := c.Bytes
-				if b == nil {
-					b = []byte{} // NOT NULL: an empty change is stored as empty
-				}
-				seq := int64(c.ID.Seq)
-				args = append(args, d.id, d.nextN, c.ID.Actor[:], seq, b, logCRC(d.id, d.nextN, c.ID.Actor[:], seq, b))
-				d.nextN++
-				d.logChanges++
-				d.logBytes += int64(len(b))
-				if v := vs[c.ID.Actor]; seq > v.seq {
-					v.seq, v.dirty = seq, true
-				}
+		first := d.nextN
+		err = execRows(t, &s.st.insertLogs, len(add), func(args []any, i int) []any {
+			c := add[i]
+			b := c.Bytes
+			if b == nil {
+				b = []byte{} // NOT NULL: an empty change is stored as empty
 			}
-			if _, err := t.stmt(s.st.insertLogs[k]).ExecContext(t.ctx, args...); err != nil {
-				return err
+			n, seq := first+int64(i), int64(c.ID.Seq)
+			return append(args, d.id, n, c.ID.Actor[:], seq, b, logCRC(d.id, n, c.ID.Actor[:], seq, b))
+		})
+		if err != nil {
+			return err
+		}
+		for _, c := range add {
+			d.nextN++
+			d.logChanges++
+			d.logBytes += int64(len(c.Bytes))
+			if v := vs[c.ID.Actor]; int64(c.ID.Seq) > v.seq {
+				v.seq, v.dirty = int64(c.ID.Seq), true
 			}
 		}
 		if err := s.saveVersions(t, d.id, vs); err != nil {

@@ -10,7 +10,7 @@ import (
 // on every connection that runs it, once, and reuses it there.
 type statements struct {
 	findDoc, docID, insertDoc, updateDoc, docs *sql.Stmt
-	version, versions, allVersions, putVersion *sql.Stmt
+	version, versions, allVersions             *sql.Stmt
 	logged, since, allLog, prune               *sql.Stmt
 	snapshot, putSnapshot                      *sql.Stmt
 	deleteLog, deleteVersions                  *sql.Stmt
@@ -21,6 +21,15 @@ type statements struct {
 	// many changes (a busy document's batch) runs a few statements, not
 	// one per change.
 	insertLogs [4]*sql.Stmt
+	// putVersions[k] writes 2^k version rows in one statement, likewise
+	// (each client in a batch is an actor of its own).
+	putVersions [4]*sql.Stmt
+}
+
+// putVersionRows returns the upsert of n version rows.
+func putVersionRows(n int) string {
+	return `INSERT INTO versions (doc, actor, seq, snap_seq, crc) VALUES ` + strings.Repeat(`(?, ?, ?, ?, ?), `, n-1) + `(?, ?, ?, ?, ?)
+			ON CONFLICT (doc, actor) DO UPDATE SET seq = excluded.seq, snap_seq = excluded.snap_seq, crc = excluded.crc`
 }
 
 // insertLogRows returns the INSERT of n log rows.
@@ -41,8 +50,10 @@ func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
 		{&st.version, `SELECT seq, snap_seq, crc FROM versions WHERE doc = ? AND actor = ?`},
 		{&st.versions, `SELECT actor, seq, snap_seq, crc FROM versions WHERE doc = ?`},
 		{&st.allVersions, `SELECT doc, actor, seq, snap_seq, crc FROM versions`},
-		{&st.putVersion, `INSERT INTO versions (doc, actor, seq, snap_seq, crc) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (doc, actor) DO UPDATE SET seq = excluded.seq, snap_seq = excluded.snap_seq, crc = excluded.crc`},
+		{&st.putVersions[0], putVersionRows(1)},
+		{&st.putVersions[1], putVersionRows(2)},
+		{&st.putVersions[2], putVersionRows(4)},
+		{&st.putVersions[3], putVersionRows(8)},
 		{&st.logged, `SELECT n, bytes, crc FROM log WHERE doc = ? AND actor = ? AND seq = ?`},
 		{&st.insertLogs[0], insertLogRows(1)},
 		{&st.insertLogs[1], insertLogRows(2)},
@@ -76,12 +87,13 @@ func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
 func (st *statements) close() {
 	for _, s := range []*sql.Stmt{
 		st.findDoc, st.docID, st.insertDoc, st.updateDoc, st.docs,
-		st.version, st.versions, st.allVersions, st.putVersion,
+		st.version, st.versions, st.allVersions,
 		st.logged, st.since, st.allLog, st.prune,
 		st.snapshot, st.putSnapshot,
 		st.deleteLog, st.deleteVersions, st.deleteSnapshot, st.deleteDoc,
 		st.originBefore, st.originsFrom, st.putOrigin, st.deleteOrigin, st.origins, st.deleteOrigins,
 		st.insertLogs[0], st.insertLogs[1], st.insertLogs[2], st.insertLogs[3],
+		st.putVersions[0], st.putVersions[1], st.putVersions[2], st.putVersions[3],
 	} {
 		if s != nil {
 			s.Close()
