@@ -447,7 +447,7 @@ func (s *Store) commit(group []*writeReq) {
 			errs[i] = err
 			continue
 		}
-		if _, err := tx.ExecContext(bg, "SAVEPOINT w"); err != nil {
+		if _, err := tx.StmtContext(bg, s.st.savepoint).ExecContext(bg); err != nil {
 			abort(tx, err)
 			return
 		}
@@ -456,12 +456,12 @@ func (s *Store) commit(group []*writeReq) {
 		}
 		if errs[i] = r.fn(&txn{Tx: tx, ctx: context.WithoutCancel(r.ctx), doc: r.doc}); errs[i] != nil {
 			s.forget(r.doc)
-			if _, err := tx.ExecContext(bg, "ROLLBACK TO w"); err != nil {
+			if _, err := tx.StmtContext(bg, s.st.rollbackTo).ExecContext(bg); err != nil {
 				abort(tx, errors.Join(errs[i], err))
 				return
 			}
 		}
-		if _, err := tx.ExecContext(bg, "RELEASE w"); err != nil {
+		if _, err := tx.StmtContext(bg, s.st.release).ExecContext(bg); err != nil {
 			abort(tx, err)
 			return
 		}

@@ -24,6 +24,9 @@ type statements struct {
 	// putVersions[k] writes 2^k version rows in one statement, likewise
 	// (each client in a batch is an actor of its own).
 	putVersions [4]*sql.Stmt
+	// A group commit runs each call in a savepoint: prepared once, not
+	// parsed again for every call.
+	savepoint, release, rollbackTo *sql.Stmt
 }
 
 // putVersionRows returns the upsert of n version rows.
@@ -50,6 +53,9 @@ func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
 		{&st.version, `SELECT seq, snap_seq, crc FROM versions WHERE doc = ? AND actor = ?`},
 		{&st.versions, `SELECT actor, seq, snap_seq, crc FROM versions WHERE doc = ?`},
 		{&st.allVersions, `SELECT doc, actor, seq, snap_seq, crc FROM versions`},
+		{&st.savepoint, `SAVEPOINT w`},
+		{&st.release, `RELEASE w`},
+		{&st.rollbackTo, `ROLLBACK TO w`},
 		{&st.putVersions[0], putVersionRows(1)},
 		{&st.putVersions[1], putVersionRows(2)},
 		{&st.putVersions[2], putVersionRows(4)},
@@ -94,6 +100,7 @@ func (st *statements) close() {
 		st.originBefore, st.originsFrom, st.putOrigin, st.deleteOrigin, st.origins, st.deleteOrigins,
 		st.insertLogs[0], st.insertLogs[1], st.insertLogs[2], st.insertLogs[3],
 		st.putVersions[0], st.putVersions[1], st.putVersions[2], st.putVersions[3],
+		st.savepoint, st.release, st.rollbackTo,
 	} {
 		if s != nil {
 			s.Close()
