@@ -28,6 +28,10 @@ type Doc struct {
 	evicted   bool                       // unloaded by Replica.Evict: this handle is stale
 	heldFrom  map[causal.ChangeID]string // who sent the changes crdt holds for missing dependencies, for audit once they apply
 
+	inMu     sync.Mutex  // guards incoming and merging
+	incoming []*mergeReq // merges queued (see mergeFrom)
+	merging  bool        // a merge leads: it will merge those queued, or pass the lead
+
 	notify sync.Mutex // held while subscribers run, so they see events in order
 	subs   []*subscription
 }
@@ -151,7 +155,7 @@ func (d *Doc) persist(ctx context.Context, cs []*crdt.Change, origins []string) 
 	}
 	d.logged += len(batch)
 	d.maybeCompact()
-	d.feed(cs)
+	d.feed(cs, batch)
 	return nil
 }
 
@@ -186,9 +190,9 @@ func (d *Doc) flushLocked(ctx context.Context) error {
 		return fmt.Errorf("converge: flushing %q lost %d unflushed change(s): %w", d.id, lost, err)
 	}
 	d.logged += len(d.unflushed)
+	d.feed(d.unfed, d.unflushed)
 	d.unflushed = nil
 	d.maybeCompact()
-	d.feed(d.unfed)
 	d.unfed = nil
 	return nil
 }
@@ -234,59 +238,192 @@ func (d *Doc) Subscribe(fn func(Event)) (cancel func()) {
 // invalid change is refused (crdt.ErrInvalidChange) without harming the
 // others.
 func (d *Doc) Merge(ctx context.Context, changes ...*crdt.Change) error {
-	return d.mergeFrom(ctx, "", changes)
+	_, err := d.mergeFrom(ctx, "", changes)
+	return err
 }
 
 // mergeFrom is Merge of changes sent by origin (a token's subject, "" if
 // unknown), which the store records with each change it stores. A change
 // held for missing dependencies keeps its sender until it applies, even
 // if what releases it comes from someone else.
-func (d *Doc) mergeFrom(ctx context.Context, origin string, changes []*crdt.Change) error {
+//
+// Merges of one document wait for each other: the document is locked
+// while its changes are made durable, so that what it holds is always
+// durable when it is unlocked. So that a busy document (a server receiving
+// from many clients at once) is not written one merge per store commit,
+// merges queue, and one at a time (the leader) applies and stores every
+// merge queued, in one write; then it wakes them with their outcomes, and
+// hands the lead to the first merge that queued meanwhile. Those waiting
+// wait on their own channel, not on the document's lock: a lock would wake
+// them one after another, each only to find its merge done.
+//
+// What it returns saves a sync connection taking the lock again, behind
+// the next write: how many of changes were new, which of them the
+// document holds for missing dependencies, and (unless writes are
+// batched) the document's version once they were durable.
+func (d *Doc) mergeFrom(ctx context.Context, origin string, changes []*crdt.Change) (mergeResult, error) {
+	m := &mergeReq{origin: origin, changes: changes, wake: make(chan bool, 1)}
+	d.inMu.Lock()
+	d.incoming = append(d.incoming, m)
+	lead := !d.merging
+	d.merging = true
+	d.inMu.Unlock()
+	if !lead && !<-m.wake {
+		return m.res, m.err // merged by a leader
+	}
 	d.mu.Lock()
+	d.inMu.Lock()
+	batch := d.incoming
+	d.incoming = nil
+	d.inMu.Unlock()
+	if len(batch) > 1 {
+		// The write is the batch's: one caller going away must not fail
+		// the others' (a started store write runs to its end anyway).
+		ctx = context.WithoutCancel(ctx)
+	}
+	d.mergeBatch(ctx, batch) // unlocks
+	d.inMu.Lock()
+	var next *mergeReq
+	if len(d.incoming) > 0 {
+		next = d.incoming[0]
+	} else {
+		d.merging = false
+	}
+	d.inMu.Unlock()
+	if next != nil {
+		next.wake <- true
+	}
+	for _, o := range batch {
+		if o != m {
+			o.wake <- false
+		}
+	}
+	return m.res, m.err
+}
+
+// mergeReq is one merge waiting for the document (see mergeFrom).
+type mergeReq struct {
+	origin  string
+	changes []*crdt.Change
+	wake    chan bool // true: lead; false: merged, res and err are set
+	res     mergeResult
+	err     error
+}
+
+// mergeResult is what mergeFrom says of a merge besides its error.
+type mergeResult struct {
+	fresh   int                  // changes given that were new and applied
+	held    []causal.ChangeID    // changes given that wait for missing dependencies
+	version causal.VersionVector // the document's version, durable; nil with batched writes
+}
+
+// mergeBatch applies the merges of batch in order, stores what is new in
+// one write, and publishes the patches. Called with d.mu held; returns
+// with it released.
+func (d *Doc) mergeBatch(ctx context.Context, batch []*mergeReq) {
+	finish := func(err error) {
+		for _, m := range batch {
+			m.err = errors.Join(err, m.err)
+		}
+	}
 	if err := d.usable(); err != nil {
+		finish(err)
 		d.mu.Unlock()
-		return err
+		return
+	}
+	var patches []crdt.Patch
+	var fresh []*crdt.Change
+	var origins []string
+	withOrigins := len(d.heldFrom) > 0
+	for _, m := range batch {
+		withOrigins = withOrigins || m.origin != ""
 	}
 	before := d.doc.Version()
-	patches, applyErr := d.doc.Apply(changes...)
-	fresh := freshChanges(d.doc, before, changes)
-	var origins []string
-	if origin != "" || len(d.heldFrom) > 0 {
-		sent := make(map[causal.ChangeID]bool, len(changes))
-		for _, c := range changes {
-			sent[c.ID()] = true
+	for _, m := range batch {
+		ps, applyErr := d.doc.Apply(m.changes...)
+		m.err = applyErr
+		patches = append(patches, ps...)
+		after := d.doc.Version()
+		f := freshChanges(d.doc, before, after, m.changes)
+		before = after
+		m.res.fresh = countGiven(m.changes, f)
+		if withOrigins {
+			origins = append(origins, d.originsOf(m, f)...)
 		}
-		origins = make([]string, len(fresh))
-		for i, c := range fresh {
-			id := c.ID()
-			if o, ok := d.heldFrom[id]; ok {
-				origins[i] = o // it arrived earlier, from o
-				delete(d.heldFrom, id)
-			} else if sent[id] {
-				origins[i] = origin
+		fresh = append(fresh, f...)
+	}
+	if len(fresh) > 0 {
+		if err := d.persist(ctx, fresh, origins); err != nil {
+			finish(err)
+			d.mu.Unlock()
+			return
+		}
+	}
+	var version causal.VersionVector
+	if !d.r.batched {
+		version = before // the version now, shared by the batch: read only
+	}
+	for _, m := range batch {
+		m.res.version = version
+		for _, c := range m.changes {
+			if id := c.ID(); d.doc.Held(id) {
+				m.res.held = append(m.res.held, id)
 			}
 		}
-		if origin != "" {
-			for _, c := range changes {
-				if id := c.ID(); d.doc.Held(id) {
-					if _, ok := d.heldFrom[id]; !ok {
-						if d.heldFrom == nil {
-							d.heldFrom = make(map[causal.ChangeID]string)
-						}
-						d.heldFrom[id] = origin
+	}
+	finish(nil)
+	d.publish(Event{Doc: d.id, Patches: patches})
+}
+
+// countGiven counts the changes of fresh that are among given.
+func countGiven(given, fresh []*crdt.Change) int {
+	if len(fresh) == 0 {
+		return 0
+	}
+	ids := make(map[causal.ChangeID]bool, len(given))
+	for _, c := range given {
+		ids[c.ID()] = true
+	}
+	n := 0
+	for _, c := range fresh {
+		if ids[c.ID()] {
+			n++
+		}
+	}
+	return n
+}
+
+// originsOf returns who sent each of fresh, the changes m's merge
+// applied, and keeps the sender of those it holds for missing
+// dependencies. Called with d.mu held.
+func (d *Doc) originsOf(m *mergeReq, fresh []*crdt.Change) []string {
+	sent := make(map[causal.ChangeID]bool, len(m.changes))
+	for _, c := range m.changes {
+		sent[c.ID()] = true
+	}
+	origins := make([]string, len(fresh))
+	for i, c := range fresh {
+		id := c.ID()
+		if o, ok := d.heldFrom[id]; ok {
+			origins[i] = o // it arrived earlier, from o
+			delete(d.heldFrom, id)
+		} else if sent[id] {
+			origins[i] = m.origin
+		}
+	}
+	if m.origin != "" {
+		for _, c := range m.changes {
+			if id := c.ID(); d.doc.Held(id) {
+				if _, ok := d.heldFrom[id]; !ok {
+					if d.heldFrom == nil {
+						d.heldFrom = make(map[causal.ChangeID]string)
 					}
+					d.heldFrom[id] = m.origin
 				}
 			}
 		}
 	}
-	if len(fresh) > 0 {
-		if err := d.persist(ctx, fresh, origins); err != nil {
-			d.mu.Unlock()
-			return errors.Join(err, applyErr)
-		}
-	}
-	d.publish(Event{Doc: d.id, Patches: patches})
-	return applyErr
+	return origins
 }
 
 // freshChanges returns the changes Apply just applied to doc, which held
@@ -294,11 +431,27 @@ func (d *Doc) mergeFrom(ctx context.Context, origin string, changes []*crdt.Chan
 // given (the common case: a peer sends dependencies first). Otherwise
 // (changes held for a missing dependency, released now) it asks the
 // history, which decodes what it keeps compressed: much slower.
-func freshChanges(doc *crdt.Doc, before causal.VersionVector, changes []*crdt.Change) []*crdt.Change {
-	after := doc.Version()
+//
+// after is doc's version now; neither vector is changed.
+func freshChanges(doc *crdt.Doc, before, after causal.VersionVector, changes []*crdt.Change) []*crdt.Change {
 	added := after.Total() - before.Total()
 	if added == 0 {
 		return nil
+	}
+	if len(changes) == 1 && added == 1 {
+		// One change, the one applied (the usual case), unless it was
+		// held and what was released instead is another.
+		c := changes[0]
+		id := c.ID()
+		if before.Includes(id) || !after.Includes(id) || id.Seq != before.Get(id.Actor)+1 {
+			return doc.ChangesSince(before)
+		}
+		for _, dep := range c.Deps {
+			if !before.Includes(dep) {
+				return doc.ChangesSince(before)
+			}
+		}
+		return changes
 	}
 	seen := before.Clone() // before stays for the slow path
 	fresh := make([]*crdt.Change, 0, added)

@@ -79,8 +79,14 @@ func (g *guard) admit(now time.Time, n int) (code syncproto.Code, msg string) {
 // track notes which changes the peer sent to d (this call's and earlier
 // ones) d still holds, and reports the refusal to end the session with if
 // the peer has more held than allowed.
-func (g *guard) track(doc string, d *Doc, sent []*crdt.Change) (code syncproto.Code, msg string) {
+//
+// heldNow, which of sent d holds now, as the merge found them, spares
+// locking d again in the usual case: nothing was held before, nor is now.
+func (g *guard) track(doc string, d *Doc, sent []*crdt.Change, heldNow []causal.ChangeID) (code syncproto.Code, msg string) {
 	h := g.held[doc]
+	if h == nil && len(heldNow) == 0 {
+		return 0, ""
+	}
 	if h == nil || h.d != d {
 		if h != nil {
 			h.d.forget(h.ids) // a stale handle: the document was reloaded

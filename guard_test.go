@@ -58,11 +58,19 @@ func TestMergeFromKeepsHeldSender(t *testing.T) {
 	r := openT(t, "", WithStore(memory.New()))
 	d := docT(t, r, "d")
 	cs := prototest.Chain(t, 3)
-	if err := d.mergeFrom(ctx, "ann", []*crdt.Change{cs[2], cs[1]}); err != nil {
+	res, err := d.mergeFrom(ctx, "ann", []*crdt.Change{cs[2], cs[1]})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.mergeFrom(ctx, "bob", cs[:1]); err != nil {
+	if res.fresh != 0 || len(res.held) != 2 {
+		t.Fatalf("first merge: %d fresh, %d held; want 0 and 2", res.fresh, len(res.held))
+	}
+	res, err = d.mergeFrom(ctx, "bob", cs[:1])
+	if err != nil {
 		t.Fatal(err)
+	}
+	if res.fresh != 1 || len(res.held) != 0 || res.version.Get(cs[0].Actor) != 3 {
+		t.Fatalf("second merge: %d fresh, %d held, version %v; want 1, 0 and 3 changes", res.fresh, len(res.held), res.version)
 	}
 	o := origins(t, r, "d")
 	a := cs[0].Actor

@@ -1,12 +1,20 @@
 package converge
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
+	"github.com/converge-sync/converge/encoding"
+	"github.com/converge-sync/converge/internal/prototest"
+	"github.com/converge-sync/converge/store"
 	"github.com/converge-sync/converge/store/memory"
 )
 
@@ -54,8 +62,19 @@ func TestMergeStoresAndFeedsWhatIsNew(t *testing.T) {
 			st := memory.New()
 			r := openT(t, "", WithStore(st))
 			d := docT(t, r, "doc")
-			var fed []*crdt.Change
-			stop, _ := d.follow(func(cs []*crdt.Change, _ time.Time) { fed = append(fed, cs...) })
+			var got []*crdt.Change
+			var relayed []*crdt.Change
+			stop, _ := d.follow(func(b *fed) {
+				// The batch and its Relay must agree, change for change.
+				for _, enc := range b.Relay().Changes {
+					c, err := encoding.DecodeChange(enc)
+					if err != nil {
+						t.Fatal(err)
+					}
+					relayed = append(relayed, c)
+				}
+				got = append(got, b.changes...)
+			})
 			defer stop()
 			for _, batch := range tc.batches {
 				if err := d.Merge(ctx, batch...); err != nil {
@@ -64,7 +83,7 @@ func TestMergeStoresAndFeedsWhatIsNew(t *testing.T) {
 			}
 			// Fed once each, in an order that applies.
 			check := crdt.NewDoc(causal.ActorID{})
-			for _, c := range fed {
+			for _, c := range got {
 				if _, err := check.Apply(c); err != nil {
 					t.Fatal(err)
 				}
@@ -72,8 +91,13 @@ func TestMergeStoresAndFeedsWhatIsNew(t *testing.T) {
 					t.Fatalf("change %v fed before its dependencies", c.ID())
 				}
 			}
-			if len(fed) != len(all) {
-				t.Fatalf("fed %d changes, want %d", len(fed), len(all))
+			if len(got) != len(all) {
+				t.Fatalf("fed %d changes, want %d", len(got), len(all))
+			}
+			for i := range got {
+				if !bytes.Equal(encoding.EncodeChange(relayed[i]), encoding.EncodeChange(got[i])) {
+					t.Fatalf("relayed change %d is %v, fed %v", i, relayed[i].ID(), got[i].ID())
+				}
 			}
 			// Stored: a replica on the same store loads them all.
 			r2 := openT(t, "", WithStore(st))
@@ -84,5 +108,72 @@ func TestMergeStoresAndFeedsWhatIsNew(t *testing.T) {
 				t.Fatalf("the store holds %v", v)
 			}
 		})
+	}
+}
+
+// countingStore counts Append calls.
+type countingStore struct {
+	store.Store
+	appends atomic.Int64
+}
+
+func (s *countingStore) Append(ctx context.Context, doc string, changes []store.Change) error {
+	s.appends.Add(1)
+	return s.Store.Append(ctx, doc, changes)
+}
+
+// Merges that wait for a document's lock are stored together, in one
+// write, by the one that gets it; each gets its own outcome.
+func TestMergesWaitingAreStoredTogether(t *testing.T) {
+	st := &countingStore{Store: memory.New()}
+	r := openT(t, "", WithStore(st))
+	d := docT(t, r, "doc")
+	const n = 5
+	var cs []*crdt.Change
+	for range n {
+		cs = append(cs, prototest.Chain(t, 1)...) // n authors, one change each
+	}
+	bogus := &crdt.Change{Actor: causal.NewActorID(), Seq: 1, StartOp: 1, Ops: []crdt.Op{{
+		Action: crdt.ActPut, Obj: crdt.ObjID{Counter: 99, Actor: causal.NewActorID()}, Key: "x", Value: crdt.Int(1)}}}
+	before := st.appends.Load()
+	d.mu.Lock() // as a write in progress would
+	errs := make([]error, n+1)
+	results := make([]mergeResult, n+1)
+	var wg sync.WaitGroup
+	for i := range n + 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := bogus
+			if i < n {
+				c = cs[i]
+			}
+			results[i], errs[i] = d.mergeFrom(ctx, "", []*crdt.Change{c})
+		}()
+	}
+	for {
+		d.inMu.Lock()
+		waiting := len(d.incoming)
+		d.inMu.Unlock()
+		if waiting == n+1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	d.mu.Unlock()
+	wg.Wait()
+	if got := st.appends.Load() - before; got != 1 {
+		t.Fatalf("%d store writes for %d merges waiting together, want 1", got, n+1)
+	}
+	for i := range n {
+		if errs[i] != nil || results[i].fresh != 1 || results[i].version.Get(cs[i].Actor) != 1 {
+			t.Fatalf("merge %d: %v, %+v", i, errs[i], results[i])
+		}
+	}
+	if !errors.Is(errs[n], crdt.ErrInvalidChange) {
+		t.Fatalf("the invalid change's merge: %v, want ErrInvalidChange", errs[n])
+	}
+	if v := d.Version(); v.Total() != n {
+		t.Fatalf("version %v after %d valid merges", v, n)
 	}
 }

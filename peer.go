@@ -98,9 +98,7 @@ type peer struct {
 
 // outgoing is something another goroutine wants sent to the peer.
 type outgoing struct {
-	doc      string
-	changes  []*crdt.Change
-	durable  time.Time
+	fed      *fed // durable changes of a followed document
 	presence *syncproto.Presence
 	leave    *syncproto.Leave
 	fn       func() // run on the session goroutine
@@ -130,7 +128,11 @@ func (p *peer) enqueue(o outgoing) {
 		return
 	}
 	p.queue = append(p.queue, o)
-	p.queued += max(len(o.changes), 1) // presence counts too: a relay must not pile it up for a peer that does not read
+	n := 1
+	if o.fed != nil {
+		n = len(o.fed.changes)
+	}
+	p.queued += n // presence counts too: a relay must not pile it up for a peer that does not read
 	if p.queued > p.cfg.maxQueue {
 		p.overflow = true
 		// A write may be stuck on a peer that does not read; dropping the
@@ -316,9 +318,15 @@ func (p *peer) service() {
 	}
 }
 
-// onTick runs the heartbeat step on the timer's goroutine.
+// onTick runs the heartbeat step on the timer's goroutine. When a step is
+// under way the session is busy, not silent: the tick is put off to the
+// next period rather than queued behind it (a server under load would
+// otherwise hold a goroutine per connection waiting for its turn).
 func (p *peer) onTick() {
-	p.smu.Lock()
+	if !p.smu.TryLock() {
+		p.ticker.Reset(p.every)
+		return
+	}
 	defer p.smu.Unlock()
 	if p.over {
 		return
@@ -387,9 +395,16 @@ func (p *peer) drain(fanout []time.Time) []time.Time {
 			p.s.SendPresence(*o.presence)
 		case o.leave != nil:
 			p.s.SendLeave(o.leave.Doc, o.leave.Peer)
-		default:
-			if sent := p.s.Push(o.doc, o.changes); sent > 0 {
-				fanout = append(fanout, o.durable)
+		case o.fed != nil:
+			var sent int
+			if o.fed.shared && p.s.CanRelay() {
+				// The frame every subscriber gets, encoded once.
+				sent = p.s.Relay(o.fed.Relay(), o.fed.changes)
+			} else {
+				sent = p.s.Push(o.fed.doc, o.fed.changes)
+			}
+			if sent > 0 {
+				fanout = append(fanout, o.fed.durable)
 				p.countOut(sent)
 			}
 		}
@@ -567,9 +582,7 @@ func (p *peer) follow(id string) (*Doc, error) {
 		}
 		// A server may evict the document between opening and following
 		// it; then the handle is stale and the document is opened again.
-		stop, ok := d.follow(func(cs []*crdt.Change, durable time.Time) {
-			p.enqueue(outgoing{doc: id, changes: cs, durable: durable})
-		})
+		stop, ok := d.follow(func(b *fed) { p.enqueue(outgoing{fed: b}) })
 		if ok {
 			p.docs[id], p.follows[id] = d, stop
 			return d, nil
@@ -608,32 +621,22 @@ func (p *peer) merge(ev syncproto.ChangesReceived) {
 		return
 	}
 	start := time.Now()
-	var before causal.VersionVector // to count what was new, for metrics
-	if p.cfg.metrics != nil {
-		before = d.Version()
-	}
-	err = d.mergeFrom(p.ctx, p.cfg.subject, ev.Changes)
+	res, err := d.mergeFrom(p.ctx, p.cfg.subject, ev.Changes)
 	if p.cfg.guard != nil {
-		if code, msg := p.cfg.guard.track(ev.Doc, d, ev.Changes); code != 0 {
+		if code, msg := p.cfg.guard.track(ev.Doc, d, ev.Changes, res.held); code != 0 {
 			p.s.Close(code, msg)
 			return
 		}
 	}
-	var version causal.VersionVector
-	if err == nil {
+	// Durable: the merge stored it before unlocking the document. It is the
+	// batch's, shared and never changed: the session may keep it.
+	version := res.version
+	if err == nil && version == nil {
 		err = d.durable(p.ctx, func(doc *crdt.Doc) { version = doc.Version() })
 	}
-	if p.cfg.metrics != nil && err == nil {
-		fresh := 0
-		for _, c := range ev.Changes {
-			if id := c.ID(); !before.Includes(id) && version.Includes(id) {
-				fresh++
-			}
-		}
-		if fresh > 0 {
-			p.cfg.metrics.StoreWrite(time.Since(start))
-			p.cfg.metrics.ChangesIn(fresh)
-		}
+	if p.cfg.metrics != nil && err == nil && res.fresh > 0 {
+		p.cfg.metrics.StoreWrite(time.Since(start))
+		p.cfg.metrics.ChangesIn(res.fresh)
 	}
 	if err != nil {
 		p.refuse(ev.Doc, codeOf(err), err.Error())

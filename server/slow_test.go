@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -15,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -52,12 +52,15 @@ func TestSlowClientDropped(t *testing.T) {
 	}
 	eventually(t, "the slow client connected", func() bool { return ts.connCount() == 2 })
 
-	// 300 changes of 32 KiB: far more than the socket buffers hold, so
-	// the server's writes to the slow client block and its queue grows.
+	// 300 changes of 32 KiB, random so that no encoding compresses them:
+	// far more than the socket buffers hold, so the server's writes to the
+	// slow client block and its queue grows.
 	start := time.Now()
 	d := docT(t, writer, "big")
+	noise := make([]byte, 24<<10)
 	for i := range 300 {
-		v := fmt.Sprintf("%d %s", i, strings.Repeat("x", 32<<10))
+		rand.Read(noise)
+		v := fmt.Sprintf("%d %s", i, base64.StdEncoding.EncodeToString(noise))
 		if err := d.Change(context.Background(), func(tx *converge.Txn) error { return tx.Set("/v", v) }); err != nil {
 			t.Fatal(err)
 		}

@@ -96,11 +96,9 @@ func Append(b []byte, m Message) []byte {
 		b = appendString(b, m.Doc)
 		b = appendVector(b, m.Have)
 	case *Changes:
-		b = appendString(b, m.Doc)
-		b = binary.AppendUvarint(b, uint64(len(m.Changes)))
-		for _, c := range m.Changes {
-			b = appendString(b, string(c))
-		}
+		b = appendChanges(b, m.Doc, m.Changes)
+	case *Relay:
+		b = appendChanges(b, m.Doc, m.Changes)
 	case *Ack:
 		b = appendString(b, m.Doc)
 		b = appendVector(b, m.Durable)
@@ -120,8 +118,24 @@ func Append(b []byte, m Message) []byte {
 	return b
 }
 
-// Encode returns the frame of m.
-func Encode(m Message) []byte { return Append(nil, m) }
+// Encode returns the frame of m. The frame of a Relay made by NewRelay is
+// the one it holds, shared: it must not be modified.
+func Encode(m Message) []byte {
+	if r, ok := m.(*Relay); ok && r.frame != nil {
+		return r.frame
+	}
+	return Append(nil, m)
+}
+
+func appendChanges(b []byte, doc string, changes [][]byte) []byte {
+	b = appendString(b, doc)
+	b = binary.AppendUvarint(b, uint64(len(changes)))
+	for _, c := range changes {
+		b = binary.AppendUvarint(b, uint64(len(c)))
+		b = append(b, c...)
+	}
+	return b
+}
 
 func boolByte(v bool) byte {
 	if v {
@@ -266,6 +280,29 @@ func (r *reader) vector(field string) causal.VersionVector {
 	return v
 }
 
+// changes reads the count and the changes of a Changes or Relay message.
+func (r *reader) changes() [][]byte {
+	n := r.uvarint("count")
+	if r.err == nil && n > uint64(r.lim.MaxChanges) {
+		r.fail("count", ErrTooLarge)
+	}
+	if r.err == nil && n > uint64(len(r.b)-r.off) { // each change takes at least one byte
+		r.fail("count", ErrMalformed)
+	}
+	if r.err != nil {
+		return nil
+	}
+	out := make([][]byte, 0, n)
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		b := r.bytes("change", r.lim.MaxChangeLen)
+		if r.err == nil && len(b) == 0 {
+			r.fail("change", ErrMalformed)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
 // Decode decodes one frame. Any bytes give either a message or a
 // *FrameError; nothing panics and nothing is allocated beyond the limits.
 // The returned message may share memory with frame.
@@ -302,25 +339,11 @@ func Decode(frame []byte, lim Limits) (Message, error) {
 	case TypeHave:
 		m = &Have{Doc: r.doc(), Have: r.vector("have")}
 	case TypeChanges:
-		c := &Changes{Doc: r.doc()}
-		n := r.uvarint("count")
-		if r.err == nil && n > uint64(lim.MaxChanges) {
-			r.fail("count", ErrTooLarge)
-		}
-		if r.err == nil && n > uint64(len(frame)-r.off) { // each change takes at least one byte
-			r.fail("count", ErrMalformed)
-		}
-		if r.err == nil {
-			c.Changes = make([][]byte, 0, n)
-			for i := uint64(0); i < n && r.err == nil; i++ {
-				b := r.bytes("change", lim.MaxChangeLen)
-				if r.err == nil && len(b) == 0 {
-					r.fail("change", ErrMalformed)
-				}
-				c.Changes = append(c.Changes, b)
-			}
-		}
-		m = c
+		doc := r.doc()
+		m = &Changes{Doc: doc, Changes: r.changes()}
+	case TypeRelay:
+		doc := r.doc()
+		m = &Relay{Doc: doc, Changes: r.changes()}
 	case TypeAck:
 		m = &Ack{Doc: r.doc(), Durable: r.vector("durable")}
 	case TypePresence:

@@ -23,6 +23,7 @@ func samples() []Message {
 		&Have{Doc: "notes/1", Have: vv},
 		&Changes{Doc: "notes/1", Changes: [][]byte{{1, 2, 3}, {4}}},
 		&Ack{Doc: "notes/1", Durable: vv},
+		&Relay{Doc: "notes/1", Changes: [][]byte{{5, 6}, {7}}},
 		&Presence{Doc: "notes/1", Peer: a1, TTLMs: 30000, State: []byte(`{"cursor":4}`)},
 		&Leave{Doc: "notes/1", Peer: a1},
 		&Ping{Nonce: 42},

@@ -2,8 +2,13 @@ package syncproto
 
 import "github.com/converge-sync/converge/causal"
 
-// Version is the protocol version this package speaks.
-const Version = 1
+// Version is the newest protocol version this package speaks. A side
+// accepts a Hello of any version from MinVersion to Version and answers in
+// the Hello's version; version 2 adds Relay.
+const Version = 2
+
+// MinVersion is the oldest protocol version this package still speaks.
+const MinVersion = 1
 
 // Type identifies a message on the wire. The numbers never change.
 type Type uint8
@@ -17,6 +22,7 @@ const (
 	TypeHave        Type = 0x12
 	TypeChanges     Type = 0x13
 	TypeAck         Type = 0x14
+	TypeRelay       Type = 0x15 // version 2
 	TypePresence    Type = 0x20
 	TypeLeave       Type = 0x21
 	TypePing        Type = 0x30
@@ -26,7 +32,7 @@ const (
 var typeNames = map[Type]string{
 	TypeHello: "hello", TypeWelcome: "welcome", TypeError: "error",
 	TypeSubscribe: "subscribe", TypeUnsubscribe: "unsubscribe", TypeHave: "have",
-	TypeChanges: "changes", TypeAck: "ack", TypePresence: "presence", TypeLeave: "leave",
+	TypeChanges: "changes", TypeAck: "ack", TypeRelay: "relay", TypePresence: "presence", TypeLeave: "leave",
 	TypePing: "ping", TypePong: "pong",
 }
 
@@ -103,6 +109,29 @@ type Changes struct {
 	Changes [][]byte
 }
 
+// Relay carries changes of one document, each in the standalone encoding
+// (encoding.EncodeChange) rather than a connection's stream form (version 2
+// on). What a standalone change encodes depends on the change alone, so a
+// server encodes a change once and sends the very same frame to every
+// subscriber of the document, where Changes costs an encoding per
+// connection. Make one with NewRelay; a Relay is read-only once made, and
+// may be handed to many sessions at once.
+type Relay struct {
+	Doc     string
+	Changes [][]byte
+
+	frame []byte // the encoded frame, made once by NewRelay
+}
+
+// NewRelay makes the Relay of changes (standalone encodings) of doc, with
+// its frame encoded, ready to be handed to every session that should send
+// it (Session.Relay).
+func NewRelay(doc string, changes [][]byte) *Relay {
+	r := &Relay{Doc: doc, Changes: changes}
+	r.frame = Append(nil, r)
+	return r
+}
+
 // Ack tells the peer which changes of a document are durable on the
 // sender's side: a replica knows its changes are safe in the cloud once a
 // server's Ack includes them.
@@ -141,6 +170,7 @@ func (*Unsubscribe) Type() Type { return TypeUnsubscribe }
 func (*Have) Type() Type        { return TypeHave }
 func (*Changes) Type() Type     { return TypeChanges }
 func (*Ack) Type() Type         { return TypeAck }
+func (*Relay) Type() Type       { return TypeRelay }
 func (*Presence) Type() Type    { return TypePresence }
 func (*Leave) Type() Type       { return TypeLeave }
 func (*Ping) Type() Type        { return TypePing }

@@ -88,6 +88,8 @@ type docState struct {
 	peerAcked  causal.VersionVector
 	changesMsg *Changes // the Changes message still open in the outbox, to append to
 	changesLen int      // its encoded size so far
+	relayMsg   *Relay   // the Relay message last in the outbox, to add to
+	relayLen   int      // its encoded size (at most)
 	ackMsg     *Ack     // the Ack still in the outbox, to update in place
 }
 
@@ -217,7 +219,7 @@ func (s *Session) Ready() (frames [][]byte, events []Event) {
 		frames = append(frames, Encode(m))
 	}
 	for _, d := range s.docs {
-		d.changesMsg, d.ackMsg = nil, nil
+		d.changesMsg, d.ackMsg, d.relayMsg = nil, nil, nil
 	}
 	s.outbox = s.outbox[:0]
 	events, s.events = s.events, nil
@@ -260,6 +262,12 @@ func (s *Session) Receive(frame []byte, now time.Time) {
 		s.onHave(m)
 	case *Changes:
 		s.onChanges(m)
+	case *Relay:
+		if s.peer.Version < 2 {
+			s.fail(CodeProtocol, fmt.Errorf("relay in a version %d session", s.peer.Version))
+			return
+		}
+		s.onRelay(m)
 	case *Ack:
 		d := s.docs[m.Doc]
 		if d == nil {
@@ -292,13 +300,13 @@ func (s *Session) handshake(m Message) {
 			s.fail(CodeProtocol, errors.New("hello from the side that was dialled"))
 			return
 		}
-		if m.Version != Version {
-			s.fail(CodeProtocolVersion, fmt.Errorf("peer speaks version %d; this side speaks %d", m.Version, Version))
+		if m.Version < MinVersion || m.Version > Version {
+			s.fail(CodeProtocolVersion, fmt.Errorf("peer speaks version %d; this side speaks versions %d to %d", m.Version, MinVersion, Version))
 			return
 		}
-		s.peer = *m
+		s.peer = *m // the session speaks the Hello's version
 		s.peerLimits(m.MaxFrame, m.MaxChanges)
-		s.send(&Welcome{Version: Version, Peer: s.cfg.Actor, Role: s.cfg.Role,
+		s.send(&Welcome{Version: m.Version, Peer: s.cfg.Actor, Role: s.cfg.Role,
 			MaxFrame: uint64(s.lim.MaxFrame), HeartbeatMs: uint64(s.heartbeat / time.Millisecond),
 			MaxChanges: uint64(s.lim.MaxChanges)})
 	case *Welcome:
@@ -306,8 +314,8 @@ func (s *Session) handshake(m Message) {
 			s.fail(CodeProtocol, errors.New("welcome before hello"))
 			return
 		}
-		if m.Version != Version {
-			s.fail(CodeProtocolVersion, fmt.Errorf("peer speaks version %d; this side speaks %d", m.Version, Version))
+		if m.Version < MinVersion || m.Version > Version {
+			s.fail(CodeProtocolVersion, fmt.Errorf("peer answered in version %d; this side speaks versions %d to %d", m.Version, MinVersion, Version))
 			return
 		}
 		s.peer = Hello{Version: m.Version, Peer: m.Peer, Role: m.Role}
@@ -372,16 +380,29 @@ func (s *Session) onHave(m *Have) {
 }
 
 func (s *Session) onChanges(m *Changes) {
-	d := s.docs[m.Doc]
+	s.received("changes", m.Doc, m.Changes, func(d *docState, b []byte) (*crdt.Change, error) { return d.r.Decode(b) })
+}
+
+// onRelay decodes the standalone changes of a Relay. Like a Changes
+// message, it needs the document's stream (a Subscribe on either side), and
+// a change that does not decode ends the connection.
+func (s *Session) onRelay(m *Relay) {
+	s.received("relayed changes", m.Doc, m.Changes, func(_ *docState, b []byte) (*crdt.Change, error) { return encoding.DecodeChange(b) })
+}
+
+// received decodes the changes of a Changes or Relay message (what) of
+// doc, each with decode, and hands them to the application.
+func (s *Session) received(what, doc string, changes [][]byte, decode func(*docState, []byte) (*crdt.Change, error)) {
+	d := s.docs[doc]
 	if d == nil {
-		s.fail(CodeNotSubscribed, fmt.Errorf("changes for %q, which has no stream", m.Doc))
+		s.fail(CodeNotSubscribed, fmt.Errorf("%s for %q, which has no stream", what, doc))
 		return
 	}
-	out := make([]*crdt.Change, 0, len(m.Changes))
-	for i, b := range m.Changes {
-		c, err := d.r.Decode(b)
+	out := make([]*crdt.Change, 0, len(changes))
+	for i, b := range changes {
+		c, err := decode(d, b)
 		if err != nil {
-			s.fail(CodeMalformed, fmt.Errorf("document %q, change %d of %d: %w", m.Doc, i+1, len(m.Changes), err))
+			s.fail(CodeMalformed, fmt.Errorf("document %q, %s: change %d of %d: %w", doc, what, i+1, len(changes), err))
 			return
 		}
 		out = append(out, c)
@@ -392,7 +413,7 @@ func (s *Session) onChanges(m *Changes) {
 	for _, c := range out {
 		d.peerHas.Observe(c.ID())
 	}
-	s.events = append(s.events, ChangesReceived{Doc: m.Doc, Changes: out})
+	s.events = append(s.events, ChangesReceived{Doc: doc, Changes: out})
 }
 
 // Tick tells the session the time: it sends a Ping when the connection
@@ -481,6 +502,71 @@ func (s *Session) Push(doc string, changes []*crdt.Change) int {
 	return s.push(d, doc, changes)
 }
 
+// CanRelay reports whether the peer accepts Relay messages (the session
+// speaks version 2 or later), so that the caller need not make one for a
+// peer that would be sent Changes anyway.
+func (s *Session) CanRelay() bool { return s.state == stateOpen && s.peer.Version >= 2 }
+
+// Relay sends the changes of r.Doc the peer lacks, if doc is live on this
+// connection: as r's shared frame when it lacks them all, else in a Relay
+// of its own made of r's encodings of the ones it lacks; changes are
+// r.Changes decoded, in the same order (an order that applies). A peer
+// that speaks version 1, or accepts no frame as large, gets them as Push
+// sends them. A Relay following another of the same document in the
+// outbox joins it, so that a peer that fell behind gets one frame rather
+// than many. It returns how many changes it sent.
+func (s *Session) Relay(r *Relay, changes []*crdt.Change) int {
+	d := s.docs[r.Doc]
+	if s.state == stateClosed || d == nil || !d.live {
+		return 0
+	}
+	if s.peer.Version < 2 || r.frame == nil || len(r.frame) > s.peerMax || len(changes) != len(r.Changes) || len(changes) > s.peerMaxChanges {
+		return s.push(d, r.Doc, changes)
+	}
+	if d.peerHas == nil {
+		d.peerHas = causal.VersionVector{}
+	}
+	missing := 0
+	for _, c := range changes {
+		if !d.peerHas.Includes(c.ID()) {
+			missing++
+		}
+	}
+	if missing == 0 {
+		return 0
+	}
+	send := r
+	if missing < len(changes) {
+		// The peer sent some of them (a batch of changes from several
+		// clients): it gets the others, still as encoded once, in a
+		// message of its own.
+		send = &Relay{Doc: r.Doc, Changes: make([][]byte, 0, missing)}
+		for i, c := range changes {
+			if !d.peerHas.Includes(c.ID()) {
+				send.Changes = append(send.Changes, r.Changes[i])
+			}
+		}
+	}
+	for _, c := range changes {
+		d.peerHas.Observe(c.ID())
+	}
+	if last := d.relayMsg; last != nil && s.outbox[len(s.outbox)-1] == Message(last) &&
+		d.relayLen+len(r.frame) <= s.peerMax && len(last.Changes)+missing <= s.peerMaxChanges {
+		if last.frame != nil {
+			// A shared one stays as it is: the joined message is this
+			// connection's, encoded by Ready.
+			last = &Relay{Doc: r.Doc, Changes: append(make([][]byte, 0, 2*len(last.Changes)+missing), last.Changes...)}
+			s.outbox[len(s.outbox)-1], d.relayMsg = last, last
+		}
+		last.Changes = append(last.Changes, send.Changes...)
+		d.relayLen += len(r.frame) // a bound: r's header counted again, and all of r
+		return missing
+	}
+	s.send(send)
+	d.relayMsg, d.relayLen = send, len(r.frame)
+	return missing
+}
+
 // peerLimits lowers what this side sends to what the peer announced it
 // accepts (never raises it above this side's own limits: a peer cannot
 // make this side build bigger messages than it would accept itself).
@@ -522,17 +608,19 @@ func (s *Session) push(d *docState, doc string, changes []*crdt.Change) (sent in
 // binaryVarintLen bounds the length of a varint prefix in a Changes frame.
 const binaryVarintLen = 10
 
-// Ack tells the peer that this side holds durable durably.
+// Ack tells the peer that this side holds durable durably. The session
+// keeps durable, not a copy (a server acknowledges every change it
+// receives): the caller must not change it afterwards.
 func (s *Session) Ack(doc string, durable causal.VersionVector) {
 	d := s.docs[doc]
 	if s.state == stateClosed || d == nil {
 		return
 	}
 	if d.ackMsg != nil && s.outbox[len(s.outbox)-1] == Message(d.ackMsg) {
-		d.ackMsg.Durable = durable.Clone() // a later Ack says more; send only it
+		d.ackMsg.Durable = durable // a later Ack says more; send only it
 		return
 	}
-	d.ackMsg = &Ack{Doc: doc, Durable: durable.Clone()}
+	d.ackMsg = &Ack{Doc: doc, Durable: durable}
 	s.send(d.ackMsg)
 }
 

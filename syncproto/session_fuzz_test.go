@@ -14,6 +14,7 @@ func FuzzSession(f *testing.F) {
 	f.Add(true, Encode(&Subscribe{Doc: "d"}), Encode(&Changes{Doc: "d", Changes: [][]byte{{1, 2, 3, 4, 5}}}))
 	f.Add(true, Encode(&Presence{Doc: "d", TTLMs: 5, State: []byte("{}")}), Encode(&Ack{Doc: "d"}))
 	f.Add(false, Encode(&Ping{Nonce: 7}), []byte{0x13, 1, 'd', 1, 1, 0})
+	f.Add(true, Encode(&Subscribe{Doc: "d"}), Encode(&Relay{Doc: "d", Changes: [][]byte{{0x85, 0x6f, 0x4a, 0x83, 1, 'c'}}}))
 	f.Fuzz(func(t *testing.T, greet bool, a, b []byte) {
 		s := NewSession(Config{Actor: causal.ActorID{1}, Role: RoleServer}, t0)
 		if greet {

@@ -339,6 +339,9 @@ func TestSessionRefusesBadPeers(t *testing.T) {
 		{"changes without a stream", [][]byte{frame(&Hello{Version: Version}), frame(&Changes{Doc: "d", Changes: [][]byte{{1, 2, 3, 4, 5}}})}, CodeNotSubscribed},
 		{"broken change stream", [][]byte{frame(&Hello{Version: Version}), frame(&Subscribe{Doc: "d"}), frame(&Changes{Doc: "d", Changes: [][]byte{{1, 2, 3, 4, 5}}})}, CodeMalformed},
 		{"ack without a stream", [][]byte{frame(&Hello{Version: Version}), frame(&Ack{Doc: "d"})}, CodeNotSubscribed},
+		{"relay without a stream", [][]byte{frame(&Hello{Version: Version}), frame(relayOf("d", authored(t, 1)))}, CodeNotSubscribed},
+		{"relay of garbage", [][]byte{frame(&Hello{Version: Version}), frame(&Subscribe{Doc: "d"}), frame(&Relay{Doc: "d", Changes: [][]byte{{1, 2, 3}}})}, CodeMalformed},
+		{"relay in version 1", [][]byte{frame(&Hello{Version: 1}), frame(&Subscribe{Doc: "d"}), frame(relayOf("d", authored(t, 1)))}, CodeProtocol},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,7 +47,8 @@ type Store struct {
 	// IMMEDIATE waits in its busy handler by sleeping and polling.
 	writes     chan *writeReq
 	writerDone chan struct{}
-	grouped    atomic.Int64 // commits of more than one call (for tests)
+	grouped    atomic.Int64        // commits of more than one call (for tests)
+	meta       map[string]*docMeta // the writer's cache of rows (see meta.go)
 }
 
 // writeReq is one write call waiting for the writer.
@@ -55,6 +57,9 @@ type writeReq struct {
 	doc  string
 	fn   func(t *txn) error
 	done chan error
+	// cached: fn keeps the writer's cache of doc's rows up to date
+	// (Append); for any other call the cache forgets doc first.
+	cached bool
 }
 
 // Option changes how Open opens a store.
@@ -120,7 +125,7 @@ func Open(ctx context.Context, path string, opts ...Option) (_ *Store, err error
 	if err != nil {
 		return nil, fmt.Errorf("store/sqlite: %s: %w", path, err)
 	}
-	s := &Store{path: path, drv: cfg.drv, lock: lock, db: db, salvage: salvage}
+	s := &Store{path: path, drv: cfg.drv, lock: lock, db: db, salvage: salvage, meta: map[string]*docMeta{}}
 	defer func() {
 		if err != nil {
 			s.st.close()
@@ -304,10 +309,15 @@ func (s *Store) read(ctx context.Context, doc string, fn func(t *txn) error) err
 // it wrote. Once handed to the writer, a call waits for its outcome even
 // if ctx ends meanwhile, so that an error always means nothing was written.
 func (s *Store) write(ctx context.Context, doc string, fn func(t *txn) error) error {
+	return s.writeReq(&writeReq{ctx: ctx, doc: doc, fn: fn})
+}
+
+func (s *Store) writeReq(req *writeReq) error {
+	ctx := req.ctx
 	if s.salvage != "" {
 		return fmt.Errorf("store/sqlite: %s: %w", s.salvage, store.ErrCorrupt)
 	}
-	req := &writeReq{ctx: ctx, doc: doc, fn: fn, done: make(chan error, 1)}
+	req.done = make(chan error, 1)
 	select {
 	case s.writes <- req:
 	case <-ctx.Done():
@@ -328,6 +338,12 @@ const maxGroup = 256
 // maxLinger (see arrivals), so that at a lower rate, where the wait would
 // rarely catch another write, no write is kept waiting for nothing.
 const maxLinger = time.Millisecond
+
+// lingerFor is the group size from which the writer commits without
+// waiting: so many calls share the commit widely already, and when they
+// are a backlog (a server whose documents all wait for this commit before
+// they can write again), waiting only adds dead time to every write.
+const lingerFor = 16
 
 // arrivals keeps the mean time between write calls, an exponentially
 // weighted mean (weight 1/8) of the gaps, each counted as at most
@@ -373,12 +389,12 @@ func (s *Store) writer() {
 				continue
 			default:
 			}
-			if waited || !rate.busy() {
+			if waited || !rate.busy() || len(group) >= lingerFor {
 				break
 			}
 			waited = true
 			linger.Reset(maxLinger)
-			for len(group) < maxGroup {
+			for len(group) < lingerFor {
 				select {
 				case r, ok := <-s.writes:
 					if !ok {
@@ -413,6 +429,7 @@ func (s *Store) commit(group []*writeReq) {
 	bg := context.Background()
 	errs := make([]error, len(group))
 	abort := func(tx *sql.Tx, err error) {
+		s.forgetAll()
 		if tx != nil {
 			_ = tx.Rollback()
 		}
@@ -430,17 +447,21 @@ func (s *Store) commit(group []*writeReq) {
 			errs[i] = err
 			continue
 		}
-		if _, err := tx.ExecContext(bg, "SAVEPOINT w"); err != nil {
+		if _, err := tx.StmtContext(bg, s.st.savepoint).ExecContext(bg); err != nil {
 			abort(tx, err)
 			return
 		}
+		if !r.cached {
+			s.forget(r.doc)
+		}
 		if errs[i] = r.fn(&txn{Tx: tx, ctx: context.WithoutCancel(r.ctx), doc: r.doc}); errs[i] != nil {
-			if _, err := tx.ExecContext(bg, "ROLLBACK TO w"); err != nil {
+			s.forget(r.doc)
+			if _, err := tx.StmtContext(bg, s.st.rollbackTo).ExecContext(bg); err != nil {
 				abort(tx, errors.Join(errs[i], err))
 				return
 			}
 		}
-		if _, err := tx.ExecContext(bg, "RELEASE w"); err != nil {
+		if _, err := tx.StmtContext(bg, s.st.release).ExecContext(bg); err != nil {
 			abort(tx, err)
 			return
 		}
@@ -468,11 +489,19 @@ func (s *Store) writeOne(r *writeReq) error {
 	if err != nil {
 		return s.fail(r.ctx, r.doc, err)
 	}
+	if !r.cached {
+		s.forget(r.doc)
+	}
 	if err := r.fn(&txn{Tx: tx, ctx: ctx, doc: r.doc}); err != nil {
+		s.forget(r.doc)
 		_ = tx.Rollback()
 		return s.fail(r.ctx, r.doc, err)
 	}
-	return s.fail(r.ctx, r.doc, tx.Commit())
+	if err := tx.Commit(); err != nil {
+		s.forgetAll()
+		return s.fail(r.ctx, r.doc, err)
+	}
+	return nil
 }
 
 // docRow is a row of the docs table.
@@ -569,14 +598,33 @@ func (s *Store) saveVersions(t *txn, doc int64, vs map[causal.ActorID]*verRow) e
 	// In actor order, so that a transaction writes the same pages in the
 	// same order every time (no behaviour depends on it; it keeps runs
 	// reproducible).
+	var dirty []causal.ActorID
 	for _, a := range slices.SortedFunc(maps.Keys(vs), causal.ActorID.Compare) {
-		v := vs[a]
-		if !v.dirty {
-			continue
+		if vs[a].dirty {
+			dirty = append(dirty, a)
 		}
-		if _, err := t.stmt(s.st.putVersion).ExecContext(t.ctx, doc, a[:], v.seq, v.snapSeq, versionCRC(doc, a[:], v.seq, v.snapSeq)); err != nil {
+	}
+	return execRows(t, &s.st.putVersions, len(dirty), func(args []any, i int) []any {
+		a, v := dirty[i], vs[dirty[i]]
+		return append(args, doc, a[:], v.seq, v.snapSeq, versionCRC(doc, a[:], v.seq, v.snapSeq))
+	})
+}
+
+// execRows runs stmts (stmts[k] writes 2^k rows) over n rows, as few
+// statements as can be (8, 4, 2 or 1 rows each); row appends the
+// arguments of row i.
+func execRows(t *txn, stmts *[4]*sql.Stmt, n int, row func(args []any, i int) []any) error {
+	var args []any
+	for i := 0; i < n; {
+		k := min(3, bits.Len(uint(n-i))-1)
+		args = args[:0]
+		for j := i; j < i+1<<k; j++ {
+			args = row(args, j)
+		}
+		if _, err := t.stmt(stmts[k]).ExecContext(t.ctx, args...); err != nil {
 			return err
 		}
+		i += 1 << k
 	}
 	return nil
 }
@@ -595,10 +643,17 @@ func (s *Store) Append(ctx context.Context, doc string, changes []store.Change) 
 	if len(changes) == 0 {
 		return nil
 	}
-	return s.write(ctx, doc, func(t *txn) error {
-		d, exists, err := s.findDoc(t)
-		if err != nil {
-			return err
+	return s.writeReq(&writeReq{ctx: ctx, doc: doc, cached: true, fn: func(t *txn) error {
+		m := s.metaOf(doc)
+		var d docRow
+		exists := m != nil
+		if exists {
+			d = m.row
+		} else {
+			var err error
+			if d, exists, err = s.findDoc(t); err != nil {
+				return err
+			}
 		}
 		// Decide first, writing nothing: a conflict anywhere in the call
 		// must leave no trace (the rollback would undo it anyway, but
@@ -606,11 +661,14 @@ func (s *Store) Append(ctx context.Context, doc string, changes []store.Change) 
 		vs := make(map[causal.ActorID]*verRow)
 		fresh := make(map[causal.ChangeID][]byte)
 		var add []store.Change
+		var err error
 		for _, c := range changes {
 			v := vs[c.ID.Actor]
 			if v == nil {
 				v = &verRow{}
-				if exists {
+				if cv, ok := m.version(c.ID.Actor); ok {
+					*v = cv
+				} else if exists {
 					if v, err = s.version(t, d.id, c.ID.Actor); err != nil {
 						return err
 					}
@@ -637,6 +695,9 @@ func (s *Store) Append(ctx context.Context, doc string, changes []store.Change) 
 			add = append(add, c)
 		}
 		if len(add) == 0 {
+			if exists {
+				s.remember(d, vs)
+			}
 			return nil
 		}
 		if !exists {
@@ -645,21 +706,25 @@ func (s *Store) Append(ctx context.Context, doc string, changes []store.Change) 
 				return err
 			}
 		}
-		ins := t.stmt(s.st.insertLog)
-		for _, c := range add {
+		first := d.nextN
+		err = execRows(t, &s.st.insertLogs, len(add), func(args []any, i int) []any {
+			c := add[i]
 			b := c.Bytes
 			if b == nil {
 				b = []byte{} // NOT NULL: an empty change is stored as empty
 			}
-			seq := int64(c.ID.Seq)
-			if _, err := ins.ExecContext(t.ctx, d.id, d.nextN, c.ID.Actor[:], seq, b, logCRC(d.id, d.nextN, c.ID.Actor[:], seq, b)); err != nil {
-				return err
-			}
+			n, seq := first+int64(i), int64(c.ID.Seq)
+			return append(args, d.id, n, c.ID.Actor[:], seq, b, logCRC(d.id, n, c.ID.Actor[:], seq, b))
+		})
+		if err != nil {
+			return err
+		}
+		for _, c := range add {
 			d.nextN++
 			d.logChanges++
-			d.logBytes += int64(len(b))
-			if v := vs[c.ID.Actor]; seq > v.seq {
-				v.seq, v.dirty = seq, true
+			d.logBytes += int64(len(c.Bytes))
+			if v := vs[c.ID.Actor]; int64(c.ID.Seq) > v.seq {
+				v.seq, v.dirty = int64(c.ID.Seq), true
 			}
 		}
 		if err := s.saveVersions(t, d.id, vs); err != nil {
@@ -668,8 +733,12 @@ func (s *Store) Append(ctx context.Context, doc string, changes []store.Change) 
 		if err := s.addOrigins(t, d.id, add); err != nil {
 			return err
 		}
-		return s.saveDoc(t, &d, false)
-	})
+		if err := s.saveDoc(t, &d, false); err != nil {
+			return err
+		}
+		s.remember(d, vs)
+		return nil
+	}})
 }
 
 // addOrigins records the origins of the changes an Append stores. Per

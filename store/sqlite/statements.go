@@ -3,19 +3,41 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"strings"
 )
 
 // statements are prepared once per Store. database/sql prepares each again
 // on every connection that runs it, once, and reuses it there.
 type statements struct {
 	findDoc, docID, insertDoc, updateDoc, docs *sql.Stmt
-	version, versions, allVersions, putVersion *sql.Stmt
-	logged, insertLog, since, allLog, prune    *sql.Stmt
+	version, versions, allVersions             *sql.Stmt
+	logged, since, allLog, prune               *sql.Stmt
 	snapshot, putSnapshot                      *sql.Stmt
 	deleteLog, deleteVersions                  *sql.Stmt
 	deleteSnapshot, deleteDoc                  *sql.Stmt
 	originBefore, originsFrom, putOrigin       *sql.Stmt
 	deleteOrigin, origins, deleteOrigins       *sql.Stmt
+	// insertLogs[k] inserts 2^k log rows in one statement: an Append of
+	// many changes (a busy document's batch) runs a few statements, not
+	// one per change.
+	insertLogs [4]*sql.Stmt
+	// putVersions[k] writes 2^k version rows in one statement, likewise
+	// (each client in a batch is an actor of its own).
+	putVersions [4]*sql.Stmt
+	// A group commit runs each call in a savepoint: prepared once, not
+	// parsed again for every call.
+	savepoint, release, rollbackTo *sql.Stmt
+}
+
+// putVersionRows returns the upsert of n version rows.
+func putVersionRows(n int) string {
+	return `INSERT INTO versions (doc, actor, seq, snap_seq, crc) VALUES ` + strings.Repeat(`(?, ?, ?, ?, ?), `, n-1) + `(?, ?, ?, ?, ?)
+			ON CONFLICT (doc, actor) DO UPDATE SET seq = excluded.seq, snap_seq = excluded.snap_seq, crc = excluded.crc`
+}
+
+// insertLogRows returns the INSERT of n log rows.
+func insertLogRows(n int) string {
+	return `INSERT INTO log (doc, n, actor, seq, bytes, crc) VALUES ` + strings.Repeat(`(?, ?, ?, ?, ?, ?), `, n-1) + `(?, ?, ?, ?, ?, ?)`
 }
 
 func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
@@ -31,10 +53,18 @@ func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
 		{&st.version, `SELECT seq, snap_seq, crc FROM versions WHERE doc = ? AND actor = ?`},
 		{&st.versions, `SELECT actor, seq, snap_seq, crc FROM versions WHERE doc = ?`},
 		{&st.allVersions, `SELECT doc, actor, seq, snap_seq, crc FROM versions`},
-		{&st.putVersion, `INSERT INTO versions (doc, actor, seq, snap_seq, crc) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (doc, actor) DO UPDATE SET seq = excluded.seq, snap_seq = excluded.snap_seq, crc = excluded.crc`},
+		{&st.savepoint, `SAVEPOINT w`},
+		{&st.release, `RELEASE w`},
+		{&st.rollbackTo, `ROLLBACK TO w`},
+		{&st.putVersions[0], putVersionRows(1)},
+		{&st.putVersions[1], putVersionRows(2)},
+		{&st.putVersions[2], putVersionRows(4)},
+		{&st.putVersions[3], putVersionRows(8)},
 		{&st.logged, `SELECT n, bytes, crc FROM log WHERE doc = ? AND actor = ? AND seq = ?`},
-		{&st.insertLog, `INSERT INTO log (doc, n, actor, seq, bytes, crc) VALUES (?, ?, ?, ?, ?, ?)`},
+		{&st.insertLogs[0], insertLogRows(1)},
+		{&st.insertLogs[1], insertLogRows(2)},
+		{&st.insertLogs[2], insertLogRows(4)},
+		{&st.insertLogs[3], insertLogRows(8)},
 		{&st.since, `SELECT n, actor, seq, bytes, crc FROM log WHERE doc = ? AND actor = ? AND seq > ?`},
 		{&st.allLog, `SELECT n, actor, seq, bytes, crc FROM log WHERE doc = ? ORDER BY n`},
 		{&st.prune, `DELETE FROM log WHERE doc = ? AND actor = ? AND seq <= ? RETURNING length(bytes)`},
@@ -63,11 +93,14 @@ func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
 func (st *statements) close() {
 	for _, s := range []*sql.Stmt{
 		st.findDoc, st.docID, st.insertDoc, st.updateDoc, st.docs,
-		st.version, st.versions, st.allVersions, st.putVersion,
-		st.logged, st.insertLog, st.since, st.allLog, st.prune,
+		st.version, st.versions, st.allVersions,
+		st.logged, st.since, st.allLog, st.prune,
 		st.snapshot, st.putSnapshot,
 		st.deleteLog, st.deleteVersions, st.deleteSnapshot, st.deleteDoc,
 		st.originBefore, st.originsFrom, st.putOrigin, st.deleteOrigin, st.origins, st.deleteOrigins,
+		st.insertLogs[0], st.insertLogs[1], st.insertLogs[2], st.insertLogs[3],
+		st.putVersions[0], st.putVersions[1], st.putVersions[2], st.putVersions[3],
+		st.savepoint, st.release, st.rollbackTo,
 	} {
 		if s != nil {
 			s.Close()
