@@ -208,6 +208,10 @@ func actor(i int) causal.ActorID { return causal.ActorID{0: 1, 1: byte(i >> 8), 
 type Options struct {
 	Runs   int // timed replays, each in fresh documents; figures are medians (at least 1)
 	Repeat int // replays of a sequential trace in a row in one document (see Replay)
+	// Warmup is how many replays run first, untimed, as bench/anchors'
+	// traces.mjs gives the other engines (their JIT compilers and heaps,
+	// here the Go heap and the save's compressors, start cold).
+	Warmup int
 }
 
 // editsAfterLoad is how many keystroke changes EditUs averages over.
@@ -226,7 +230,11 @@ func Run(tr *trace.Trace, opt Options) Result {
 		want = strings.Repeat(tr.EndContent, repeat)
 	}
 	var apply, merge, enc, encCPU, load, open, edit []float64
-	for r := 0; r < max(opt.Runs, 1); r++ {
+	warmup := max(opt.Warmup, 0)
+	for r := 0; r < warmup+max(opt.Runs, 1); r++ {
+		if r == warmup {
+			apply, merge, enc, encCPU, load, open, edit = nil, nil, nil, nil, nil, nil, nil
+		}
 		before := heapInUse()
 		d, applied, merging, err := Replay(tr, repeat)
 		if err != nil {

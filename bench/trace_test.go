@@ -104,3 +104,22 @@ func BenchmarkTraceChange(b *testing.B) {
 	defer func() { withChange = false }()
 	BenchmarkTrace(b)
 }
+
+// Warm-up replays run first; every figure still comes out of the timed
+// runs after them.
+func TestWarmupThenTimedRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays a trace; -short skips it")
+	}
+	for _, tr := range loadTraces(t) {
+		if tr.Name != "friendsforever_flat" {
+			continue
+		}
+		res := Run(tr, Options{Runs: 1, Warmup: 2})
+		if !res.OK || res.Error != "" || res.ApplyMs <= 0 || res.EncodeMs <= 0 || res.LoadMs <= 0 || res.OpenMs <= 0 {
+			t.Fatalf("%+v", res)
+		}
+		return
+	}
+	t.Skip("friendsforever_flat is not among the traces")
+}

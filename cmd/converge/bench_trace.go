@@ -18,10 +18,11 @@ func runBenchTrace(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench trace", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	runs := fs.Int("runs", 5, "replays per trace; timings are medians")
+	warmup := fs.Int("warmup", 1, "untimed replays per trace before the timed ones (as bench/anchors gives the other engines)")
 	repeat := fs.Int("repeat", 1, "replay each sequential trace this many times in a row in one document (a long document from a real history)")
 	history := fs.String("history", "compact", "change log of the documents: compact (encoding.History) or slice (crdt.SliceHistory)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: converge bench trace [--runs N] [--repeat N] [--history compact|slice] FILE...
+		fmt.Fprintln(stderr, `Usage: converge bench trace [--runs N] [--warmup N] [--repeat N] [--history compact|slice] FILE...
 
 Replays editing traces (.json.gz, formats in the traces' README) into converge
 documents and prints one JSON line per trace:
@@ -52,8 +53,8 @@ Flags:`)
 	default:
 		return fmt.Errorf("%w: --history is compact or slice, not %q", errUsage, *history)
 	}
-	if *runs < 1 || *repeat < 1 {
-		return fmt.Errorf("%w: --runs and --repeat are at least 1", errUsage)
+	if *runs < 1 || *repeat < 1 || *warmup < 0 {
+		return fmt.Errorf("%w: --runs and --repeat are at least 1, --warmup at least 0", errUsage)
 	}
 	files := fs.Args()
 	if len(files) == 0 {
@@ -70,7 +71,7 @@ Flags:`)
 		if err != nil {
 			return err
 		}
-		res := bench.Run(tr, bench.Options{Runs: *runs, Repeat: *repeat})
+		res := bench.Run(tr, bench.Options{Runs: *runs, Repeat: *repeat, Warmup: *warmup})
 		if !res.OK {
 			failed++
 		}
