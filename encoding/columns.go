@@ -1,6 +1,9 @@
 package encoding
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Columns of a version 2 history section are each stored on their own:
 // uvarint stored length, and if it is not zero a flags byte (0 stored,
@@ -32,6 +35,7 @@ type columnSet struct {
 	tried [numCols][2]compressedColumn
 	tasks [2][]int8 // by kind: the columns
 	next  [2]atomic.Int32
+	left  sync.WaitGroup // tasks not done
 }
 
 type compressedColumn struct {
@@ -70,8 +74,10 @@ func (s *columnSet) add(i int, col []byte, compress bool) {
 	}
 	if !textCols[i] {
 		s.tasks[taskHuffman] = append(s.tasks[taskHuffman], int8(i))
+		s.left.Add(1)
 	}
 	s.tasks[taskZstd] = append(s.tasks[taskZstd], int8(i))
+	s.left.Add(1)
 }
 
 // run does the set's tasks with k, those of kind first first, until none
@@ -93,9 +99,13 @@ func (s *columnSet) run(k *kit, first int) {
 			}
 			b, flags := k.compress(s.raw[i], codec)
 			s.tried[i][kind] = compressedColumn{b, flags}
+			s.left.Done()
 		}
 	}
 }
+
+// wait returns once every task is done, by whichever goroutine took it.
+func (s *columnSet) wait() { s.left.Wait() }
 
 // encode writes each column of the set into out, as stored: the smallest
 // of what was tried, or raw. Every task must be done.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
@@ -231,5 +232,42 @@ func TestConcurrentSavesTakeTheirOwnKits(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+// A save whose state worker has not started by the time the text is
+// placed (the other core busy) does the state itself and writes the same
+// bytes; the worker, starting late, finds its job taken and ends.
+func TestSaveWithoutItsWorker(t *testing.T) {
+	d := typedDoc(t, 9, 100)
+	v, _ := d.Get(crdt.Root, "t")
+	big := strings.Repeat("a worker that never starts leaves its job to the save; ", 1500)
+	if _, _, err := d.Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error { return tx.Splice(v.Obj(), 3, 0, big) }); err != nil {
+		t.Fatal(err)
+	}
+	opt := Options{Compress: true}
+	h := d.History().(*History)
+	if !goesParallel(h.whole, opt) {
+		t.Fatal("the document is too small to be saved on two goroutines")
+	}
+	want, err := SaveDoc(d, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := newStateWorker(h.whole) // not started
+	st := StateOf(d)
+	got, ok, err := h.save(st, placesOf(d, st, h.actors), sw, opt)
+	if err != nil || !ok {
+		t.Fatalf("save: %v %v", ok, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("saved %d bytes without the worker, %d with it", len(got), len(want))
+	}
+	ended := make(chan struct{})
+	go func() { sw.run(); close(ended) }()
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a worker starting after the save did not end")
 	}
 }

@@ -1,5 +1,7 @@
 package encoding
 
+import "sync/atomic"
+
 // A large save runs on two goroutines. Placing the history's visible text
 // in the state (derive) takes about as long as compressing the state and
 // the history's other columns, and neither needs the other: the state's
@@ -21,13 +23,22 @@ func goesParallel(w *historyWriter, opt Options) bool {
 // stateWorker writes and compresses a chunk's state section, then helps
 // with the history's columns: first those the other goroutine does not
 // need (see columnSet), then the text columns once it has derived them.
+//
+// The state is one job, taken once: by the worker when it starts, or, if
+// it has not started by the time the text is placed, by the goroutine
+// that placed the text, which then does not wait for it. A worker that
+// starts late, or was abandoned before it started, touches nothing; one
+// abandoned after it started is waited for until it no longer reads the
+// writer, which the document's next change writes to.
 type stateWorker struct {
 	w     *historyWriter
-	input chan stateInput
+	job   atomic.Bool     // the state's job is taken
+	input chan stateInput // closed: abandoned
 	cols  chan *columnSet // the columns but the text ones, after input
 	text  chan *columnSet // the text columns, nil if not derived
-	done  chan compressedState
-	sent  bool // by the goroutine that started it
+	state chan compressedState
+	quit  chan struct{} // closed by a worker that took the job and was abandoned
+	sent  bool          // by the goroutine that started it
 }
 
 // stateInput is what the worker needs once the state has been read.
@@ -44,39 +55,58 @@ type compressedState struct{ state, tail []byte }
 // startStateWorker starts the worker for a save of w's history. The
 // caller then gives it the state (send) or abandons it.
 func startStateWorker(w *historyWriter) *stateWorker {
+	sw := newStateWorker(w)
+	go sw.run()
+	return sw
+}
+
+func newStateWorker(w *historyWriter) *stateWorker {
 	if w.text != nil {
 		// Marks the deletes recorded ahead of their characters, before
 		// either goroutine reads the delete bits.
 		w.text.settle()
 	}
-	sw := &stateWorker{w: w, input: make(chan stateInput, 1), cols: make(chan *columnSet, 1),
-		text: make(chan *columnSet, 1), done: make(chan compressedState, 1)}
-	go sw.run()
-	return sw
+	return &stateWorker{w: w, input: make(chan stateInput, 1), cols: make(chan *columnSet, 1),
+		text: make(chan *columnSet, 1), state: make(chan compressedState, 1), quit: make(chan struct{})}
 }
 
 func (sw *stateWorker) run() {
+	if !sw.job.CompareAndSwap(false, true) {
+		return // the save did the state itself, or was abandoned
+	}
 	k := takeKit()
 	defer k.release()
-	var tail []byte
-	if t := sw.w.text; t != nil && !t.bad {
-		tail = t.deletedText(sw.w.raw[colText])
-	}
+	tail := deletedTail(sw.w)
 	in, ok := <-sw.input
 	if !ok {
-		return // abandoned
+		close(sw.quit)
+		return
 	}
+	sw.state <- in.compress(k, tail)
+	(<-sw.cols).run(k, taskZstd)
+	if text := <-sw.text; text != nil {
+		text.run(k, taskZstd)
+	}
+}
+
+// deletedTail is the deleted text the state carries in text mode 1, if
+// w's text can be written in it.
+func deletedTail(w *historyWriter) []byte {
+	if t := w.text; t != nil && !t.bad {
+		return t.deletedText(w.raw[colText])
+	}
+	return nil
+}
+
+// compress writes and compresses the state section.
+func (in stateInput) compress(k *kit, tail []byte) compressedState {
 	var c compressedState
 	if in.useTail {
 		c.tail = tail
 	}
 	state := appendState(make([]byte, 0, in.dictLen+len(c.tail)+1024), in.tab, in.st)
 	c.state = k.appendSection(nil, secState, append(state, c.tail...), in.codec)
-	(<-sw.cols).run(k, taskZstd)
-	if text := <-sw.text; text != nil {
-		text.run(k, taskZstd)
-	}
-	sw.done <- c
+	return c
 }
 
 func (sw *stateWorker) send(in stateInput) {
@@ -84,13 +114,18 @@ func (sw *stateWorker) send(in stateInput) {
 	sw.input <- in
 }
 
-// abandon ends a worker that was not given a state. Safe on nil and after
-// send.
+// abandon ends a worker that was not given a state, once it no longer
+// reads the writer. Safe on nil and after send.
 func (sw *stateWorker) abandon() {
-	if sw != nil && !sw.sent {
-		sw.sent = true
-		close(sw.input)
+	if sw == nil || sw.sent {
+		return
 	}
+	sw.sent = true
+	if sw.job.CompareAndSwap(false, true) {
+		return // it will not start
+	}
+	close(sw.input)
+	<-sw.quit
 }
 
 // appendSectionsParallel writes a chunk's compressed state and history
@@ -99,7 +134,8 @@ func appendSectionsParallel(tab *actorTable, st *State, dict []byte, w *historyW
 	k := takeKit()
 	defer k.release()
 	derivable := w.derivable(dict)
-	sw.send(stateInput{tab: tab, st: st, dictLen: len(dict), codec: codec, useTail: derivable})
+	in := stateInput{tab: tab, st: st, dictLen: len(dict), codec: codec, useTail: derivable}
+	sw.send(in)
 	cols := w.columns(renumber, true)
 	sw.cols <- cols
 	ok := derivable
@@ -112,11 +148,23 @@ func appendSectionsParallel(tab *actorTable, st *State, dict []byte, w *historyW
 		}
 	}
 	sw.text <- text
+	var c compressedState
+	mine := sw.job.CompareAndSwap(false, true)
+	if mine {
+		// The worker has not started: the other core is busy.
+		c = in.compress(k, deletedTail(w))
+	}
 	cols.run(k, taskHuffman)
 	if text != nil {
 		text.run(k, taskHuffman)
 	}
-	c := <-sw.done
+	if !mine {
+		c = <-sw.state
+	}
+	cols.wait()
+	if text != nil {
+		text.wait()
+	}
 	mode := textDerived
 	if !ok || !w.derivedPays(dict, c.tail) {
 		mode = textSegments
