@@ -42,8 +42,8 @@ const (
 type kit struct {
 	zstd    [2]*zstd.Encoder // default, fastest
 	huffman *flate.Writer
-	anchors []int32 // derive's
-	places  []int32 // the place index's
+	anchors []int32      // derive's
+	places  placeScratch // the place index's
 }
 
 // kits keeps idle kits, at most two (one per goroutine of a save; more
@@ -73,8 +73,8 @@ func (k *kit) release() {
 	if cap(k.anchors) > maxKeptScratch {
 		k.anchors = nil
 	}
-	if cap(k.places) > maxKeptScratch {
-		k.places = nil
+	if cap(k.places.off) > maxKeptScratch {
+		k.places = placeScratch{}
 	}
 	select {
 	case kits <- k:

@@ -14,18 +14,28 @@ import (
 // searching the dictionary for the character's bytes. It is built the
 // first time derive asks, and not at all if nothing misses.
 type textPlaces struct {
-	build   func(t *textTrack, scratch *[]int32) placeIndex
-	scratch *[]int32
+	build   func(t *textTrack, scratch *placeScratch) placeIndex
+	scratch *placeScratch
 	index   placeIndex
 	built   bool
 }
 
 // placeIndex is, per actor of the writer's table, the dictionary offset
-// plus one of the character with counter base[a]+i at off[a][i] (zero:
-// none).
+// plus one of the character with counter base[a]+i at off[a][i], if bit
+// start[a]+i of set is 1. The bits, not the offsets, are cleared before
+// the index is filled: a thirty-second of the memory to zero.
 type placeIndex struct {
-	base []uint64
-	off  [][]int32
+	base  []uint64
+	start []int
+	off   [][]int32
+	set   []uint64
+}
+
+// placeScratch is the memory an index is built in, kept between saves
+// (see kit).
+type placeScratch struct {
+	off []int32
+	set []uint64
 }
 
 // placesOf returns the places of st's characters, read from d, for a
@@ -34,14 +44,14 @@ func placesOf(d *crdt.Doc, st *State, actors *actorTable) *textPlaces {
 	if d == nil || st == nil {
 		return nil
 	}
-	return &textPlaces{build: func(t *textTrack, scratch *[]int32) placeIndex {
+	return &textPlaces{build: func(t *textTrack, scratch *placeScratch) placeIndex {
 		return indexPlaces(d, st, actors, t, scratch)
 	}}
 }
 
 // useScratch has the index, when it is built, take its memory from
 // *scratch.
-func (p *textPlaces) useScratch(scratch *[]int32) {
+func (p *textPlaces) useScratch(scratch *placeScratch) {
 	if p != nil {
 		p.scratch = scratch
 	}
@@ -55,7 +65,7 @@ func (p *textPlaces) at(t *textTrack, actor int, ctr uint64) (int, bool) {
 	}
 	if !p.built {
 		if p.scratch == nil {
-			p.scratch = new([]int32)
+			p.scratch = new(placeScratch)
 		}
 		p.index, p.built = p.build(t, p.scratch), true
 	}
@@ -63,8 +73,11 @@ func (p *textPlaces) at(t *textTrack, actor int, ctr uint64) (int, bool) {
 	if actor < 0 || actor >= len(x.off) || ctr < x.base[actor] || ctr-x.base[actor] >= uint64(len(x.off[actor])) {
 		return 0, false
 	}
-	o := x.off[actor][ctr-x.base[actor]]
-	return int(o) - 1, o != 0
+	i := ctr - x.base[actor]
+	if !bitAt(x.set, uint64(x.start[actor])+i) {
+		return 0, false
+	}
+	return int(x.off[actor][i]) - 1, true
 }
 
 // maxPlaceSlack bounds the index's memory: the counters an actor's
@@ -124,9 +137,10 @@ func eachPlacedRun(d *crdt.Doc, st *State, actors *actorTable, fn func(actor int
 // indexPlaces walks the document's texts once. Each actor's slice spans
 // the counters of the characters t says the actor inserted (its pieces
 // are in counter order), so it is sized before the walk.
-func indexPlaces(d *crdt.Doc, st *State, actors *actorTable, t *textTrack, scratch *[]int32) placeIndex {
+func indexPlaces(d *crdt.Doc, st *State, actors *actorTable, t *textTrack, scratch *placeScratch) placeIndex {
 	n := min(len(actors.ids), len(t.byActor))
-	x := placeIndex{base: make([]uint64, len(actors.ids)), off: make([][]int32, len(actors.ids))}
+	x := placeIndex{base: make([]uint64, len(actors.ids)), start: make([]int, len(actors.ids)),
+		off: make([][]int32, len(actors.ids))}
 	span := uint64(0)
 	for a, ps := range t.byActor[:n] {
 		if len(ps) == 0 {
@@ -139,13 +153,21 @@ func indexPlaces(d *crdt.Doc, st *State, actors *actorTable, t *textTrack, scrat
 	if span > uint64(maxPlaceSlack)*uint64(t.nChars)+1024 {
 		return placeIndex{}
 	}
-	all := int32s(scratch, int(span))
-	clear(all) // zero: no character
+	all := int32s(&scratch.off, int(span)) // as the last save left it
+	if words := (int(span) + 63) / 64; cap(scratch.set) < words {
+		scratch.set = make([]uint64, words)
+	} else {
+		scratch.set = scratch.set[:words]
+		clear(scratch.set) // no character placed yet
+	}
+	x.set = scratch.set
+	at := 0
 	for a, ps := range t.byActor[:n] {
 		if len(ps) > 0 {
 			last := &t.pieces[ps[len(ps)-1]]
 			k := int(last.ctr + uint64(last.nChars) - x.base[a])
-			x.off[a], all = all[:k:k], all[k:]
+			x.start[a], x.off[a], all = at, all[:k:k], all[k:]
+			at += k
 		}
 	}
 	dictLen := eachPlacedRun(d, st, actors, func(a int, ctr uint64, n, off int, rest string) {
@@ -154,18 +176,21 @@ func indexPlaces(d *crdt.Doc, st *State, actors *actorTable, t *textTrack, scrat
 		}
 		o := x.off[a][ctr-x.base[a]:]
 		n = min(n, len(o))
-		if rest == "" {
+		if rest != "" {
+			// Characters past the text's end are left unplaced.
+			at, k := 0, 0
+			for ; k < n && at < len(rest); k++ {
+				o[k] = int32(off + at + 1)
+				_, w := utf8.DecodeRuneInString(rest[at:])
+				at += w
+			}
+			n = k
+		} else {
 			for k := 0; k < n; k++ {
 				o[k] = int32(off + k + 1)
 			}
-			return
 		}
-		at := 0
-		for k := 0; k < n && at < len(rest); k++ {
-			o[k] = int32(off + at + 1)
-			_, w := utf8.DecodeRuneInString(rest[at:])
-			at += w
-		}
+		setBits(x.set, uint64(x.start[a])+(ctr-x.base[a]), uint64(n))
 	})
 	if dictLen >= 1<<31-1 {
 		return placeIndex{}

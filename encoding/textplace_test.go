@@ -161,3 +161,55 @@ func TestIsASCII(t *testing.T) {
 		}
 	}
 }
+
+// A character the text no longer shows has no place, even when the index
+// is built in memory a larger save left full of offsets and set bits.
+func TestUnplacedCharactersHaveNoPlace(t *testing.T) {
+	d := typedDoc(t, 3, 400)
+	st := StateOf(d)
+	set := newActorSet()
+	set.addChanges(d.Changes())
+	tab := set.table()
+	track := writeHistory(tab, d.Changes()).text
+	scratch := &placeScratch{off: make([]int32, 1<<16), set: make([]uint64, 1<<10)}
+	for i := range scratch.off {
+		scratch.off[i] = 7
+	}
+	for i := range scratch.set {
+		scratch.set[i] = ^uint64(0)
+	}
+	places := placesOf(d, st, tab)
+	places.useScratch(scratch)
+	v, _ := d.Get(crdt.Root, "t")
+	shown := map[causal.OpID]bool{}
+	d.TextRuns(v.Obj(), func(first causal.OpID, n int) {
+		for k := 0; k < n; k++ {
+			shown[first.Add(uint64(k))] = true
+		}
+	})
+	hidden := 0
+	for _, c := range d.Changes() {
+		ctr := c.StartOp
+		for i := range c.Ops {
+			op := &c.Ops[i]
+			id := causal.OpID{Actor: c.Actor, Counter: ctr}
+			ctr += op.Width()
+			if op.Action != crdt.ActInsertText {
+				continue
+			}
+			for k := range uint64(utf8.RuneCountInString(op.Text)) {
+				ch := id.Add(k)
+				_, placed := places.at(track, tab.index[ch.Actor], ch.Counter)
+				if placed != shown[ch] {
+					t.Fatalf("%v: placed %v, shown %v", ch, placed, shown[ch])
+				}
+				if !placed {
+					hidden++
+				}
+			}
+		}
+	}
+	if hidden == 0 {
+		t.Fatal("no deleted character to check")
+	}
+}
