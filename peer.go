@@ -177,7 +177,10 @@ func (p *peer) run(ctx context.Context) error {
 		return err
 	}
 	p.every = min(p.s.Heartbeat()/3, time.Second)
-	p.ticker = time.AfterFunc(p.every, p.onTick)
+	// Armed only once p.ticker is set: a tick that finds the session busy
+	// resets the timer without the lock.
+	p.ticker = time.AfterFunc(time.Hour, p.onTick)
+	p.ticker.Reset(p.every)
 	stopWatch := context.AfterFunc(ctx, func() {
 		p.smu.Lock()
 		defer p.smu.Unlock()
