@@ -335,16 +335,18 @@ func TestChaos(t *testing.T) {
 		}()
 	}
 
-	// The network misbehaves all along.
+	// The network misbehaves all along (its own generator: this goroutine
+	// and the test's share none).
 	stopNet := make(chan struct{})
 	netDone := make(chan struct{})
+	nrng := rand.New(rand.NewPCG(seed, 3))
 	go func() {
 		defer close(netDone)
 		for {
 			select {
 			case <-stopNet:
 				return
-			case <-time.After(time.Duration(100+rng.IntN(600)) * time.Millisecond):
+			case <-time.After(time.Duration(100+nrng.IntN(600)) * time.Millisecond):
 				proxy.disrupt()
 			}
 		}
