@@ -1,7 +1,6 @@
 package crdt
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"strconv"
@@ -181,22 +180,4 @@ func (v Value) GoString() string {
 		return fmt.Sprintf("bytes(%x)", v.str)
 	}
 	return v.kind.String() + "(" + v.obj.String() + ")"
-}
-
-// Compare gives a total order on scalar values, used only where a
-// deterministic order of values is needed (never for merging).
-func (v Value) compare(o Value) int {
-	if v.kind != o.kind {
-		return int(v.kind) - int(o.kind)
-	}
-	if v.num != o.num {
-		if v.num < o.num {
-			return -1
-		}
-		return 1
-	}
-	if c := bytes.Compare([]byte(v.str), []byte(o.str)); c != 0 {
-		return c
-	}
-	return v.obj.Compare(o.obj)
 }

@@ -28,12 +28,6 @@ func (c *uintCol) add(v uint64) {
 	c.val, c.n = v, 1
 }
 
-// reset empties the column, keeping its buffers.
-func (c *uintCol) reset() {
-	c.buf, c.lits = c.buf[:0], c.lits[:0]
-	c.nLits, c.val, c.n = 0, 0, 0
-}
-
 // addRun adds n copies of v.
 func (c *uintCol) addRun(v, n uint64) {
 	if n == 0 {

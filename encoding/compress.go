@@ -91,14 +91,6 @@ func int32s(buf *[]int32, n int) []int32 {
 	return (*buf)[:n]
 }
 
-// compressWith returns raw compressed with codec and the flag naming it, or
-// raw itself and 0 if compressing does not make it smaller.
-func compressWith(raw []byte, codec int) ([]byte, byte) {
-	k := takeKit()
-	defer k.release()
-	return k.compress(raw, codec)
-}
-
 func (k *kit) compress(raw []byte, codec int) ([]byte, byte) {
 	switch codec {
 	case codecDeflate:

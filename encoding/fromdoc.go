@@ -2,6 +2,7 @@ package encoding
 
 import (
 	"fmt"
+
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
 )

@@ -120,15 +120,6 @@ func (t *actorTable) lookup(a causal.ActorID) (int, bool) {
 	return i, ok
 }
 
-// add puts a at the end of the table if it is not there yet. Only a
-// History's table grows; a chunk's table is sorted and fixed.
-func (t *actorTable) add(a causal.ActorID) {
-	if _, ok := t.index[a]; !ok {
-		t.index[a] = len(t.ids)
-		t.ids = append(t.ids, a)
-	}
-}
-
 // ref is the nullable form: 0 for the zero OpID, else index+1.
 func (t *actorTable) ref(id causal.OpID) uint64 {
 	if id.IsZero() {
@@ -259,13 +250,6 @@ func appendHistory(b []byte, actors *actorTable, changes []*crdt.Change, dict []
 
 func newHistoryWriter(actors *actorTable) *historyWriter {
 	return &historyWriter{actors: actors, lastSeq: make([]uint64, len(actors.ids))}
-}
-
-// appendSection appends the history section of the changes written so far,
-// uncompressed, in text mode 0. The writer stays open: History keeps one
-// for the whole life of a document and saves it again and again.
-func (w *historyWriter) appendSection(b []byte) []byte {
-	return w.appendSectionRenumbered(b, nil, &textPlan{mode: textSegments}, nil, false)
 }
 
 // Text modes of a version 2 history section.

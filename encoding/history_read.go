@@ -369,8 +369,6 @@ func (h *historyReader) plus(col int, base uint64) func() (uint64, error) {
 	}
 }
 
-func (h *historyReader) delta(col int) func() (uint64, error) { return h.d[col].next }
-
 func (h *historyReader) change(c *crdt.Change) (actor int, nOps uint64, err error) {
 	a, err := h.actor(colChActor)
 	if err != nil {

@@ -73,14 +73,3 @@ func (t *actorTable) compact(id ID) (cid, bool) {
 	a, ok := t.lookup(id.Actor)
 	return cid{id.Counter, a}, ok
 }
-
-// known converts an OpID already checked to be the zero ID or present.
-func (t *actorTable) known(id ID) cid {
-	c, _ := t.compact(id)
-	return c
-}
-
-// less orders two actors by their real IDs, as the FugueMax tie-break needs.
-func (t *actorTable) less(a, b uint32) bool {
-	return a != b && t.ids[a].Compare(t.ids[b]) < 0
-}
