@@ -34,6 +34,37 @@ func historyMode(t *testing.T, saved []byte) byte {
 	return m
 }
 
+// loadsAs opens saved for editing and fails unless it reads as want.
+func loadsAs(t *testing.T, saved []byte, want *crdt.Doc) *crdt.Doc {
+	t.Helper()
+	loaded, err := LoadDoc(saved, causal.ActorID{0xc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(loaded.JSON(), want.JSON()) {
+		t.Fatalf("loaded %s, want %s", loaded.JSON(), want.JSON())
+	}
+	return loaded
+}
+
+// savesAlike saves each of docs, replicas holding the same changes, and
+// fails unless they all save the same bytes, which it returns.
+func savesAlike(t *testing.T, opt Options, docs ...*crdt.Doc) []byte {
+	t.Helper()
+	var first []byte
+	for i, d := range docs {
+		b, err := SaveDoc(d, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 && !bytes.Equal(b, first) {
+			t.Fatalf("replicas holding the same changes saved different bytes (compress %v)", opt.Compress)
+		}
+		first = b
+	}
+	return first
+}
+
 // decodedChanges decodes a saved document and returns its history.
 func decodedChanges(t *testing.T, saved []byte) (*Document, []*crdt.Change) {
 	t.Helper()
@@ -91,14 +122,7 @@ func TestPaperTraceRoundTrip(t *testing.T) {
 	if m := historyMode(t, b); m != textDerived {
 		t.Fatalf("text mode %d, want %d", m, textDerived)
 	}
-	d, err := DecodeDocument(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := d.Changes()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, got := decodedChanges(t, b)
 	if len(got) != len(cs) {
 		t.Fatalf("%d changes decoded, %d saved", len(got), len(cs))
 	}
@@ -154,13 +178,7 @@ func TestLargeStateFallsBackToSegments(t *testing.T) {
 	if !holdsHistoryOf(t, b, d) {
 		t.Fatal("decoded changes differ")
 	}
-	loaded, err := LoadDoc(b, causal.ActorID{0xc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(loaded.JSON(), d.JSON()) {
-		t.Fatalf("loaded %s, want %s", loaded.JSON(), d.JSON())
-	}
+	loadsAs(t, b, d)
 }
 
 // An abandoned state worker's goroutine ends.

@@ -74,24 +74,8 @@ func TestSaveLoadDoc(t *testing.T) {
 		t.Fatal("replicas did not converge; the test setup is wrong")
 	}
 	for _, opt := range []Options{{}, {Compress: true}} {
-		sa, err := SaveDoc(a, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sb, err := SaveDoc(b, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(sa, sb) {
-			t.Fatal("replicas holding the same changes saved different bytes")
-		}
-		loaded, err := LoadDoc(sa, causal.ActorID{0xc})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(loaded.JSON(), a.JSON()) {
-			t.Fatalf("loaded %s, saved %s", loaded.JSON(), a.JSON())
-		}
+		sa := savesAlike(t, opt, a, b)
+		loadsAs(t, sa, a)
 		d, _ := DecodeDocument(sa)
 		if !reflect.DeepEqual(d.State(), StateOf(a)) {
 			t.Fatal("saved state differs from the document's")
