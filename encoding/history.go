@@ -240,14 +240,6 @@ func writeHistory(actors *actorTable, changes []*crdt.Change) *historyWriter {
 	return w
 }
 
-// appendHistory writes the history section of changes; dict is the chunk's
-// text dictionary (see textdict.go), tail what the state section carries.
-func appendHistory(b []byte, actors *actorTable, changes []*crdt.Change, dict []byte, compress bool) (hist, tail []byte) {
-	w := writeHistory(actors, changes)
-	plan := w.planText(dict)
-	return w.appendSectionRenumbered(b, dict, &plan, nil, compress), plan.tail
-}
-
 func newHistoryWriter(actors *actorTable) *historyWriter {
 	return &historyWriter{actors: actors, lastSeq: make([]uint64, len(actors.ids))}
 }

@@ -12,8 +12,9 @@ func encodeHistoryForTest(cs []*crdt.Change) ([]byte, *actorTable) {
 	s := newActorSet()
 	s.addChanges(cs)
 	t := s.table()
-	b, _ := appendHistory(nil, t, cs, nil, false)
-	return b, t
+	w := writeHistory(t, cs)
+	plan := w.planText(nil) // no dictionary: text mode 0
+	return w.appendSectionRenumbered(nil, nil, &plan, nil, false), t
 }
 
 func TestHistoryRoundTrip(t *testing.T) {
