@@ -126,29 +126,25 @@ func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *histo
 		actors = append(actors, a[:]...)
 	}
 	b = appendSection(b, secActors, actors, codecNone)
+	codec := codecNone // the state's
+	if opt.Compress {
+		codec = codecZstd
+		if places != nil {
+			codec = liveStateCodec
+		}
+	}
 	var stateSec, hist []byte
 	switch {
 	case st == nil:
 		plan := textPlan{mode: textSegments}
 		hist = w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress)
 	case goesParallel(w, opt):
-		codec := codecZstd
-		if places != nil {
-			codec = liveStateCodec
-		}
 		if sw == nil {
 			sw = startStateWorker(w)
 		}
 		stateSec, hist = appendSectionsParallel(tab, st, dict, w, renumber, places, codec, sw)
 		sw = nil
 	default:
-		codec := codecNone
-		if opt.Compress {
-			codec = codecZstd
-			if places != nil {
-				codec = liveStateCodec
-			}
-		}
 		plan := w.planText(dict)
 		plan.places = places
 		hist = w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress)
