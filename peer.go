@@ -101,7 +101,7 @@ type outgoing struct {
 	fed      *fed // durable changes of a followed document
 	presence *syncproto.Presence
 	leave    *syncproto.Leave
-	fn       func() // run on the session goroutine
+	fn       func() // run by service, with smu held
 }
 
 func newPeer(r *Replica, conn transport.Conn, cfg peerConfig) *peer {
@@ -311,7 +311,16 @@ func (p *peer) service() {
 			p.taken <- struct{}{} // never blocks: one frame at a time
 			p.receive(f)
 			p.stepped(nil)
-			continue
+			// A peer sending frames without pause always has the next one
+			// waiting: what is queued for it goes out in the same pass, or
+			// it would never go.
+			p.mu.Lock()
+			waiting := len(p.queue) > 0 || p.overflow
+			overflow = p.overflow
+			p.mu.Unlock()
+			if !waiting || p.over {
+				continue
+			}
 		}
 		p.fanout = p.drain(p.fanout[:0])
 		p.stepped(p.fanout)
