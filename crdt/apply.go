@@ -20,9 +20,6 @@ type applier struct {
 	time    int64
 	undo    []undoRec
 	patches *[]Patch // nil: the caller wants none
-	// local: the ops are a local transaction's, made from the document's
-	// own state, so what it found need not be looked up again.
-	local bool
 }
 
 func (a *applier) patch(p Patch) {
@@ -307,8 +304,7 @@ func (a *applier) insertText(id causal.OpID, o *object, op *Op) error {
 	if o.kind != KindText {
 		return invalidOp(ErrWrongKind, "text insert into a %s", o.kind)
 	}
-	// Txn.Splice has checked a local op's text.
-	if op.Text == "" || !a.local && !utf8.ValidString(op.Text) {
+	if op.Text == "" || !utf8.ValidString(op.Text) {
 		return invalidOp(ErrBadValue, "text insert must be non-empty UTF-8")
 	}
 	n := utf8.RuneCountInString(op.Text)
@@ -318,9 +314,7 @@ func (a *applier) insertText(id causal.OpID, o *object, op *Op) error {
 	}
 	a.push(undoRec{kind: undoSeqInsert, o: o, id: id, n: n})
 	if a.patches != nil {
-		if base, ok := a.d.pathOf(o); ok {
-			a.patch(Patch{Action: PatchSplice, Path: base, Index: idx, Text: op.Text})
-		}
+		a.textPatch(o, PatchSplice, idx, 0, op.Text)
 	}
 	return nil
 }
@@ -336,8 +330,7 @@ func (a *applier) deleteText(o *object, op *Op) error {
 	if op.Len == 0 || op.Len > maxDeleteLen || op.Elem.IsZero() {
 		return invalidOp(ErrOutOfRange, "text delete of %d characters from %v", op.Len, op.Elem)
 	}
-	// A local delete names the visible characters Txn.Splice just found.
-	if !a.local && !o.seq.Has(op.Elem, int(op.Len)) {
+	if !o.seq.Has(op.Elem, int(op.Len)) {
 		return invalidOp(ErrNotFound, "text %v has no characters %v+%d", o.id, op.Elem, op.Len)
 	}
 	runs, err := o.seq.SetVisible(op.Elem, int(op.Len), false)
@@ -351,13 +344,18 @@ func (a *applier) deleteText(o *object, op *Op) error {
 		a.push(undoRec{kind: undoSeqVisible, o: o, id: r.Start, n: r.Len, visible: true})
 	}
 	if a.patches != nil {
-		if base, ok := a.d.pathOf(o); ok {
-			for _, r := range runs {
-				a.patch(Patch{Action: PatchRemove, Path: base, Index: r.Index, Count: r.Len})
-			}
-		}
+		a.removePatches(o, runs)
 	}
 	return nil
+}
+
+// removePatches reports runs of o's characters removed.
+func (a *applier) removePatches(o *object, runs []seq.Run) {
+	if base, ok := a.d.pathOf(o); ok {
+		for _, r := range runs {
+			a.patch(Patch{Action: PatchRemove, Path: base, Index: r.Index, Count: r.Len})
+		}
+	}
 }
 
 func seqError(err error) error {
@@ -413,7 +411,7 @@ func (d *Doc) applyChange(c *Change, patches *[]Patch) error {
 		mark = len(*patches)
 	}
 	a := &d.apply
-	a.time, a.patches, a.local = c.Time, patches, false
+	a.time, a.patches = c.Time, patches
 	defer a.forget()
 	id := causal.OpID{Counter: c.StartOp, Actor: c.Actor}
 	for i := range c.Ops {

@@ -100,50 +100,48 @@ func randomEdit(t *rapid.T, d *Doc, time int64) {
 func randomOp(t *rapid.T, d *Doc, tx *Txn) error {
 	conts := containers(d)
 	target := conts[rapid.IntRange(0, len(conts)-1).Draw(t, "target")]
-	{
-		obj := target.obj
-		switch target.kind {
-		case KindMap:
-			key := rapid.SampledFrom(keys).Draw(t, "key")
-			switch rapid.IntRange(0, 3).Draw(t, "mapop") {
-			case 0, 1:
-				_, err := tx.Put(obj, key, genValue(t, "v"))
-				return err
-			case 2:
-				if _, ok := d.Get(obj, key); ok {
-					return tx.Delete(obj, key)
-				}
-			case 3:
-				if v, ok := d.Get(obj, key); ok && v.kind == KindCounter {
-					return tx.Increment(obj, key, rapid.Int64Range(-2, 2).Draw(t, "delta"))
-				}
+	obj := target.obj
+	switch target.kind {
+	case KindMap:
+		key := rapid.SampledFrom(keys).Draw(t, "key")
+		switch rapid.IntRange(0, 3).Draw(t, "mapop") {
+		case 0, 1:
+			_, err := tx.Put(obj, key, genValue(t, "v"))
+			return err
+		case 2:
+			if _, ok := d.Get(obj, key); ok {
+				return tx.Delete(obj, key)
 			}
-		case KindList:
-			n := d.Len(obj)
-			switch rapid.IntRange(0, 3).Draw(t, "listop") {
-			case 0, 1:
-				_, err := tx.Insert(obj, rapid.IntRange(0, n).Draw(t, "idx"), genValue(t, "v"))
-				return err
-			case 2:
-				if n > 0 {
-					i := rapid.IntRange(0, n-1).Draw(t, "idx")
-					return tx.Remove(obj, i, rapid.IntRange(1, n-i).Draw(t, "n"))
-				}
-			case 3:
-				if n > 0 {
-					_, err := tx.Set(obj, rapid.IntRange(0, n-1).Draw(t, "idx"), genValue(t, "v"))
-					return err
-				}
+		case 3:
+			if v, ok := d.Get(obj, key); ok && v.kind == KindCounter {
+				return tx.Increment(obj, key, rapid.Int64Range(-2, 2).Draw(t, "delta"))
 			}
-		case KindText:
-			n := d.Len(obj)
-			pos := rapid.IntRange(0, n).Draw(t, "pos")
-			del := rapid.IntRange(0, min(n-pos, 3)).Draw(t, "del")
-			ins := rapid.StringOfN(rapid.RuneFrom([]rune("abcé")), 0, 4, -1).Draw(t, "ins")
-			return tx.Splice(obj, pos, del, ins)
 		}
-		return nil
+	case KindList:
+		n := d.Len(obj)
+		switch rapid.IntRange(0, 3).Draw(t, "listop") {
+		case 0, 1:
+			_, err := tx.Insert(obj, rapid.IntRange(0, n).Draw(t, "idx"), genValue(t, "v"))
+			return err
+		case 2:
+			if n > 0 {
+				i := rapid.IntRange(0, n-1).Draw(t, "idx")
+				return tx.Remove(obj, i, rapid.IntRange(1, n-i).Draw(t, "n"))
+			}
+		case 3:
+			if n > 0 {
+				_, err := tx.Set(obj, rapid.IntRange(0, n-1).Draw(t, "idx"), genValue(t, "v"))
+				return err
+			}
+		}
+	case KindText:
+		n := d.Len(obj)
+		pos := rapid.IntRange(0, n).Draw(t, "pos")
+		del := rapid.IntRange(0, min(n-pos, 3)).Draw(t, "del")
+		ins := rapid.StringOfN(rapid.RuneFrom([]rune("abcé")), 0, 4, -1).Draw(t, "ins")
+		return tx.Splice(obj, pos, del, ins)
 	}
+	return nil
 }
 
 // A transaction whose function fails leaves no trace: after any number of

@@ -67,7 +67,7 @@ func (d *Doc) change(opts ChangeOptions, fn func(*Txn) error, keep bool) (*Chang
 	tx := &d.txn
 	tx.d, tx.a, tx.ops, tx.done = d, &d.apply, tx.ops[:0], false
 	tx.start, tx.next = d.maxOp+1, d.maxOp+1
-	tx.a.time, tx.a.patches, tx.a.local = opts.Time, nil, true
+	tx.a.time, tx.a.patches = opts.Time, nil
 	if !d.noPatches {
 		patches = new([]Patch)
 		tx.a.patches = patches
@@ -411,10 +411,10 @@ func (tx *Txn) deleteText(o *object, obj ObjID, pos, del int) error {
 	if err != nil {
 		return seqLocalError(err)
 	}
+	if tx.a.patches != nil {
+		tx.a.removePatches(o, runs)
+	}
 	for _, r := range runs {
-		if tx.a.patches != nil {
-			tx.a.textPatch(o, PatchRemove, r.Index, r.Len, "")
-		}
 		op := tx.newOp()
 		op.Action, op.Obj, op.Elem, op.Len = ActDeleteText, obj, r.Start, uint64(r.Len)
 		tx.next++

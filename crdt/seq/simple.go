@@ -291,23 +291,9 @@ func (s *Simple) Spans(i, n int) ([]Run, error) {
 }
 
 func (s *Simple) Runs(fn func(first ID, n int)) {
-	var first ID
-	n := 0
-	for _, e := range s.elems {
-		if !e.visible {
-			continue
-		}
-		if n > 0 && first.Add(uint64(n)) == e.id {
-			n++
-			continue
-		}
-		if n > 0 {
-			fn(first, n)
-		}
-		first, n = e.id, 1
-	}
-	if n > 0 {
-		fn(first, n)
+	runs, _ := s.Spans(0, s.Len()) // cannot fail: the whole sequence
+	for _, r := range runs {
+		fn(r.Start, r.Len)
 	}
 }
 
