@@ -371,7 +371,6 @@ func (d *Doc) mergeBatch(ctx context.Context, batch []*mergeReq) {
 			}
 		}
 	}
-	finish(nil)
 	d.publish(Event{Doc: d.id, Patches: patches})
 }
 

@@ -123,10 +123,6 @@ func newConn(c *websocket.Conn, remote string, readLimit int64, writeTimeout tim
 // watch for every message, and a reader of a busy connection reads
 // thousands a second.
 func (c *Conn) Read(ctx context.Context) ([]byte, error) {
-	if ctx.Err() != nil {
-		c.ws.CloseNow() // as when it ends during the Read
-		return nil, c.readError(ctx, ctx.Err())
-	}
 	c.rmu.Lock()
 	armed := c.rwatch.arm(ctx, c.ws)
 	c.rmu.Unlock()
