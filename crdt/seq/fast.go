@@ -183,7 +183,9 @@ func (f *Fast) Insert(id ID, n int, left, right ID, text string) (int, error) {
 
 // InsertAt is Origins and Insert in one step: the place Origins finds is
 // where the elements go, so nothing is looked up twice and no cache is
-// written for the Insert to check.
+// written for the Insert to check. Its checks and its cache write are
+// Insert's, written out again: this is every keystroke's path, and moving
+// them into a shared function made the automerge-paper replay 3–7% slower.
 func (f *Fast) InsertAt(i int, id ID, n int, text string, left, right *ID) error {
 	if i < 0 || i > f.vis {
 		return fmt.Errorf("%w: index %d, length %d", ErrOutOfRange, i, f.vis)
