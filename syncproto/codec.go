@@ -223,12 +223,14 @@ func (r *reader) bytes(field string, max int) []byte {
 	if r.err != nil {
 		return nil
 	}
-	if n > uint64(max) {
-		r.fail(field, ErrTooLarge)
-		return nil
-	}
+	// A length the frame cannot back is malformed (truncated or garbage),
+	// whatever its size; only bytes that are there can be too many.
 	if n > uint64(len(r.b)-r.off) {
 		r.fail(field, ErrMalformed)
+		return nil
+	}
+	if n > uint64(max) {
+		r.fail(field, ErrTooLarge)
 		return nil
 	}
 	out := r.b[r.off : r.off+int(n) : r.off+int(n)]
@@ -258,12 +260,12 @@ func (r *reader) vector(field string) causal.VersionVector {
 		return nil
 	}
 	// Each entry takes at least 17 bytes: bound n by what is left first.
-	if n > uint64(r.lim.MaxVector) {
-		r.fail(field, ErrTooLarge)
-		return nil
-	}
 	if n > uint64(len(r.b)-r.off)/17 {
 		r.fail(field, ErrMalformed)
+		return nil
+	}
+	if n > uint64(r.lim.MaxVector) {
+		r.fail(field, ErrTooLarge)
 		return nil
 	}
 	v := make(causal.VersionVector, n)
@@ -283,11 +285,11 @@ func (r *reader) vector(field string) causal.VersionVector {
 // changes reads the count and the changes of a Changes or Relay message.
 func (r *reader) changes() [][]byte {
 	n := r.uvarint("count")
-	if r.err == nil && n > uint64(r.lim.MaxChanges) {
-		r.fail("count", ErrTooLarge)
-	}
 	if r.err == nil && n > uint64(len(r.b)-r.off) { // each change takes at least one byte
 		r.fail("count", ErrMalformed)
+	}
+	if r.err == nil && n > uint64(r.lim.MaxChanges) {
+		r.fail("count", ErrTooLarge)
 	}
 	if r.err != nil {
 		return nil

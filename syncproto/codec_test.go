@@ -72,8 +72,20 @@ func TestLimits(t *testing.T) {
 	}
 	// A count far beyond the bytes present is refused before allocating.
 	huge := append([]byte{byte(TypeChanges), 1, 'd'}, 0xff, 0xff, 0xff, 0xff, 0x0f)
-	if _, err := Decode(huge, DefaultLimits); !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTooLarge) {
+	if _, err := Decode(huge, DefaultLimits); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("huge count: %v", err)
+	}
+	// A string longer than its limit is too large only when its bytes are
+	// there; a length the frame cannot back is malformed.
+	long := append([]byte{byte(TypeUnsubscribe)}, 0x80, 0x40) // 8192 bytes claimed, none present
+	if _, err := Decode(long, DefaultLimits); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("doc ID claiming more bytes than the frame holds: %v", err)
+	}
+	lim = DefaultLimits
+	lim.MaxChanges = 2
+	three := Encode(&Changes{Doc: "d", Changes: [][]byte{{1}, {2}, {3}}})
+	if _, err := Decode(three, lim); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("three changes over a limit of two: %v", err)
 	}
 	if _, err := Decode([]byte{0x7f}, DefaultLimits); !errors.Is(err, ErrUnknownType) {
 		t.Fatalf("unknown type: %v", err)
