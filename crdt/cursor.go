@@ -53,3 +53,15 @@ func (d *Doc) CursorIndex(c Cursor) (int, error) {
 	}
 	return idx, nil
 }
+
+// ElemIndex returns where element id of the list or text obj is: the
+// number of visible elements before it, whether it is visible itself, and
+// whether obj holds it at all. It costs a lookup, not a walk of the
+// sequence.
+func (d *Doc) ElemIndex(obj ObjID, id causal.OpID) (index int, visible, ok bool) {
+	o, found := d.objs[obj]
+	if !found || o.seq == nil || id.IsZero() {
+		return 0, false, false
+	}
+	return o.seq.Index(id)
+}

@@ -3,6 +3,8 @@ package crdt
 import (
 	"errors"
 	"testing"
+
+	"github.com/converge-sync/converge/causal"
 )
 
 func TestLocalEditsAndReads(t *testing.T) {
@@ -112,5 +114,43 @@ func TestOutOfRangeAndWrongKind(t *testing.T) {
 	}
 	if jsonOf(d) != "{}" {
 		t.Fatalf("failed changes left %s", jsonOf(d))
+	}
+}
+
+// ElemIndex tells where an element is, visible or not, by its ID.
+func TestElemIndex(t *testing.T) {
+	d := NewDoc(actorN(1))
+	var txt, other ObjID
+	c := change(t, d, func(tx *Txn) (err error) {
+		if txt, err = tx.Put(Root, "t", NewText()); err != nil {
+			return err
+		}
+		if other, err = tx.Put(Root, "u", NewText()); err != nil {
+			return err
+		}
+		return tx.Splice(txt, 0, 0, "hello")
+	})
+	first := causal.OpID{Actor: c.Actor, Counter: c.StartOp + 2}          // the "h"
+	change(t, d, func(tx *Txn) error { return tx.Splice(txt, 1, 2, "") }) // "hlo"
+	for k, want := range []struct {
+		index       int
+		visible, ok bool
+	}{{0, true, true}, {1, false, true}, {1, false, true}, {1, true, true}, {2, true, true}} {
+		i, vis, ok := d.ElemIndex(txt, first.Add(uint64(k)))
+		if i != want.index || vis != want.visible || ok != want.ok {
+			t.Errorf("character %d of hello: %d %v %v, want %+v", k, i, vis, ok, want)
+		}
+	}
+	if _, _, ok := d.ElemIndex(other, first); ok {
+		t.Error("another text holds h")
+	}
+	if _, _, ok := d.ElemIndex(txt, first.Add(5)); ok {
+		t.Error("an ID no character has was found")
+	}
+	if _, _, ok := d.ElemIndex(Root, first); ok {
+		t.Error("the root map holds a character")
+	}
+	if _, _, ok := d.ElemIndex(txt, causal.OpID{}); ok {
+		t.Error("the zero ID was found")
 	}
 }

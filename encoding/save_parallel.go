@@ -1,6 +1,10 @@
 package encoding
 
-import "sync/atomic"
+import (
+	"runtime"
+	"sync/atomic"
+	"time"
+)
 
 // A large save runs on two goroutines. Placing the history's visible text
 // in the state (derive) takes about as long as compressing the state and
@@ -77,7 +81,7 @@ func (sw *stateWorker) run() {
 	k := takeKit()
 	defer k.release()
 	tail := deletedTail(sw.w)
-	in, ok := <-sw.input
+	in, ok := sw.awaitInput()
 	if !ok {
 		close(sw.quit)
 		return
@@ -88,6 +92,31 @@ func (sw *stateWorker) run() {
 		text.run(k, taskZstd)
 	}
 }
+
+// awaitInput returns the state's input once it is sent, ok false if the
+// worker was abandoned. The other goroutine is then reading the state,
+// which takes about as long as finding the tail: the worker yields for a
+// while before it blocks, because a goroutine blocked on a channel can
+// take a tenth of a millisecond to wake on a virtual machine, a tenth of
+// the save.
+func (sw *stateWorker) awaitInput() (stateInput, bool) {
+	deadline := time.Now().Add(awaitSpin)
+	for {
+		select {
+		case in, ok := <-sw.input:
+			return in, ok
+		default:
+		}
+		if time.Now().After(deadline) {
+			in, ok := <-sw.input
+			return in, ok
+		}
+		runtime.Gosched()
+	}
+}
+
+// awaitSpin is how long the worker yields before blocking.
+const awaitSpin = 500 * time.Microsecond
 
 // deletedTail is the deleted text the state carries in text mode 1, if
 // w's text can be written in it.

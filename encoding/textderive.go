@@ -332,6 +332,18 @@ func (t *textTrack) canDerive(text, dict []byte) bool {
 	return !t.bad && len(dict) > 0 && len(dict) < 1<<31 && utf8.Valid(text)
 }
 
+// identity reports whether every character of the text column is one
+// byte and character i is byte i: the case of an ASCII history.
+func (t *textTrack) identity() bool {
+	for i := range t.pieces {
+		p := &t.pieces[i]
+		if !p.ascii || p.byteStart != p.charStart {
+			return false
+		}
+	}
+	return true
+}
+
 // deletedText returns the literal stream of mode 1: the chunk's deleted
 // characters in op order. It needs no dictionary, so the state section
 // that carries it can be compressed while derive runs.
@@ -344,6 +356,33 @@ func (t *textTrack) deletedText(text []byte) []byte {
 		return nil
 	}
 	lit := make([]byte, 0, deleted)
+	if t.identity() {
+		return t.appendDeletedBytes(lit, text)
+	}
+	return t.appendDeletedByPiece(lit, text)
+}
+
+// appendDeletedBytes appends the deleted characters of a text whose
+// character i is byte i: the stretches of set bits, a word at a time.
+func (t *textTrack) appendDeletedBytes(lit, text []byte) []byte {
+	for wi, w := range t.deleted {
+		base := wi * 64
+		for w != 0 {
+			from := bits.TrailingZeros64(w)
+			n := min(bits.TrailingZeros64(^(w >> from)), 64-from) // 64: the rest is all set
+			w &^= (^uint64(0) >> (64 - n)) << from
+			end := min(base+from+n, len(text))
+			if base+from >= end {
+				return lit // bits past the text: none in a valid track
+			}
+			lit = append(lit, text[base+from:end]...)
+		}
+	}
+	return lit
+}
+
+// appendDeletedByPiece appends the deleted characters, piece by piece.
+func (t *textTrack) appendDeletedByPiece(lit, text []byte) []byte {
 	for pi := range t.pieces {
 		p := &t.pieces[pi]
 		o, end := int(p.byteStart), int(p.byteStart+p.nBytes)

@@ -2,6 +2,7 @@ package encoding
 
 import (
 	"encoding/binary"
+	"unsafe"
 
 	"github.com/converge-sync/converge/crdt"
 )
@@ -19,22 +20,38 @@ import (
 // of the previous copy (0 for the first) plus the signed varint that
 // follows. How the writer finds copies is not part of the format.
 
-// stateDict returns the dictionary of a state.
+// stateDict returns the dictionary of a state. It is only ever read: a
+// state with a single text shares that text's bytes rather than copy them
+// (a large document's text is most of what a save reads).
 func stateDict(st *State) []byte {
 	if st == nil {
 		return nil
 	}
-	var out []byte
+	var texts []string
 	var walk func(n *Node)
 	walk = func(n *Node) {
 		if n.Kind == crdt.KindText {
-			out = append(out, n.Text...)
+			texts = append(texts, n.Text)
 		}
 		for _, it := range n.Items {
 			walk(it)
 		}
 	}
 	walk(st.Root)
+	switch len(texts) {
+	case 0:
+		return nil
+	case 1:
+		return unsafe.Slice(unsafe.StringData(texts[0]), len(texts[0]))
+	}
+	n := 0
+	for _, t := range texts {
+		n += len(t)
+	}
+	out := make([]byte, 0, n)
+	for _, t := range texts {
+		out = append(out, t...)
+	}
 	return out
 }
 

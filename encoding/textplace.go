@@ -18,6 +18,29 @@ type textPlaces struct {
 	scratch *placeScratch
 	index   placeIndex
 	built   bool
+	asker   *placeAsker // nil if the index is the only way
+}
+
+// placeAsker asks the document for one character's place at a time: a
+// lookup in its sequence, where building the index walks every run of the
+// texts and places every character. A save whose predictions rarely miss
+// (typing, mostly) asks a few thousand places (automerge-paper: 2,263 of
+// 182,000 characters). Past a budget proportional to the history's
+// characters, the index is built instead.
+type placeAsker struct {
+	d      *crdt.Doc
+	ids    []causal.ActorID // the writer's actors, by index
+	texts  []placedText
+	last   int // the text that answered last
+	asked  int
+	budget int // -1 until the first question
+}
+
+// placedText is one of the state's texts: its container and where its
+// characters start in the dictionary.
+type placedText struct {
+	obj  crdt.ObjID
+	base int
 }
 
 // placeIndex is, per actor of the writer's table, the dictionary offset
@@ -44,9 +67,23 @@ func placesOf(d *crdt.Doc, st *State, actors *actorTable) *textPlaces {
 	if d == nil || st == nil {
 		return nil
 	}
-	return &textPlaces{build: func(t *textTrack, scratch *placeScratch) placeIndex {
+	p := &textPlaces{build: func(t *textTrack, scratch *placeScratch) placeIndex {
 		return indexPlaces(d, st, actors, t, scratch)
 	}}
+	p.asker = &placeAsker{d: d, ids: actors.ids, budget: -1}
+	off := 0
+	var walk func(n *Node)
+	walk = func(n *Node) {
+		if n.Kind == crdt.KindText {
+			p.asker.texts = append(p.asker.texts, placedText{n.Obj, off})
+			off += len(n.Text)
+		}
+		for _, it := range n.Items {
+			walk(it)
+		}
+	}
+	walk(st.Root)
+	return p
 }
 
 // useScratch has the index, when it is built, take its memory from
@@ -62,6 +99,11 @@ func (p *textPlaces) useScratch(scratch *placeScratch) {
 func (p *textPlaces) at(t *textTrack, actor int, ctr uint64) (int, bool) {
 	if p == nil {
 		return 0, false
+	}
+	if !p.built && p.asker != nil {
+		if at, ok, asked := p.asker.ask(t, actor, ctr); asked {
+			return at, ok
+		}
 	}
 	if !p.built {
 		if p.scratch == nil {
@@ -79,6 +121,56 @@ func (p *textPlaces) at(t *textTrack, actor int, ctr uint64) (int, bool) {
 	}
 	return int(x.off[actor][i]) - 1, true
 }
+
+// ask returns the place of (actor, ctr) as the document says, unless the
+// budget is spent (asked false). The text that answered last is asked
+// first.
+func (a *placeAsker) ask(t *textTrack, actor int, ctr uint64) (at int, ok, asked bool) {
+	if a.budget < 0 {
+		a.budget = askBudget(t)
+	}
+	if a.asked >= a.budget {
+		return 0, false, false
+	}
+	if actor < 0 || actor >= len(a.ids) {
+		return 0, false, true
+	}
+	id := causal.OpID{Counter: ctr, Actor: a.ids[actor]}
+	for k := range a.texts {
+		if a.asked >= a.budget {
+			return 0, false, false
+		}
+		a.asked++ // each text asked counts
+		i := (a.last + k) % len(a.texts)
+		x := a.texts[i]
+		if index, visible, found := a.d.ElemIndex(x.obj, id); found {
+			a.last = i
+			return x.base + index, visible, true
+		}
+	}
+	return 0, false, true
+}
+
+// askBudget is how many places a save of t may ask of the document before
+// it builds the index instead: none unless every character is ASCII (the
+// document counts characters, the dictionary bytes; the state's texts hold
+// the history's characters).
+func askBudget(t *textTrack) int {
+	for i := range t.pieces {
+		if !t.pieces[i].ascii {
+			return 0
+		}
+	}
+	return int(t.nChars)/askPerChars + askMin
+}
+
+// A question costs about as much as placing askPerChars characters in the
+// index (automerge-paper: 0.13 µs a question, 0.45 ms to index 182,000
+// characters).
+const (
+	askPerChars = 64
+	askMin      = 64
+)
 
 // maxPlaceSlack bounds the index's memory: the counters an actor's
 // characters span, summed over actors, may be at most this many times the

@@ -15,6 +15,12 @@ import (
 // everything into the first.
 func editedReplicas(t *testing.T, seed uint64) *crdt.Doc {
 	t.Helper()
+	return editedReplicasTyping(t, seed, []string{"x", "yz", "hello ", "ü", "€ and ", "日本語", "q"})
+}
+
+// editedReplicasTyping is editedReplicas typing the given pieces.
+func editedReplicasTyping(t *testing.T, seed uint64, pieces []string) *crdt.Doc {
+	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 11))
 	docs := []*crdt.Doc{
 		crdt.NewDoc(causal.ActorID{0xa}, crdt.WithHistory(NewHistory())),
@@ -41,7 +47,6 @@ func editedReplicas(t *testing.T, seed uint64) *crdt.Doc {
 			t.Fatal(err)
 		}
 	}
-	pieces := []string{"x", "yz", "hello ", "ü", "€ and ", "日本語", "q"}
 	for step := 0; step < 300; step++ {
 		d := docs[r.IntN(len(docs))]
 		key := keys[r.IntN(len(keys))]
@@ -200,5 +205,112 @@ func TestUnplacedCharactersHaveNoPlace(t *testing.T) {
 	}
 	if hidden == 0 {
 		t.Fatal("no deleted character to check")
+	}
+}
+
+// A save asks the document for the places of an ASCII history's
+// characters, one at a time, before it builds the index: both give every
+// character of the history the same place (none for the characters its
+// texts no longer show, including those of a text that was replaced).
+func TestAskedPlacesMatchTheIndex(t *testing.T) {
+	for seed := uint64(0); seed < 10; seed++ {
+		d := editedReplicasTyping(t, seed, []string{"x", "yz", "hello ", "q", "and so on"})
+		st := StateOf(d)
+		set := newActorSet()
+		set.addChanges(d.Changes())
+		tab := set.table()
+		track := writeHistory(tab, d.Changes()).text
+		if askBudget(track) == 0 {
+			t.Fatalf("seed %d: an ASCII history asks no places", seed)
+		}
+		indexed := placesOf(d, st, tab)
+		indexed.asker = nil
+		asked := placesOf(d, st, tab)
+		asked.asker.budget = 1 << 30
+		placed, unplaced := 0, 0
+		for _, c := range d.Changes() {
+			ctr := c.StartOp
+			for i := range c.Ops {
+				op := &c.Ops[i]
+				id := causal.OpID{Actor: c.Actor, Counter: ctr}
+				ctr += op.Width()
+				if op.Action != crdt.ActInsertText {
+					continue
+				}
+				for k := range uint64(len(op.Text)) {
+					ch := id.Add(k)
+					wantAt, want := indexed.at(track, tab.index[ch.Actor], ch.Counter)
+					gotAt, got := asked.at(track, tab.index[ch.Actor], ch.Counter)
+					if got != want || (want && gotAt != wantAt) {
+						t.Fatalf("seed %d: %v asked %d,%v, indexed %d,%v", seed, ch, gotAt, got, wantAt, want)
+					}
+					if want {
+						placed++
+					} else {
+						unplaced++
+					}
+				}
+			}
+		}
+		if asked.built || !indexed.built {
+			t.Fatalf("seed %d: built asked=%v indexed=%v", seed, asked.built, indexed.built)
+		}
+		if placed == 0 || unplaced == 0 {
+			t.Fatalf("seed %d: %d characters placed, %d not: nothing to compare", seed, placed, unplaced)
+		}
+	}
+}
+
+// A history with a character of more than one byte asks nothing: the
+// document counts characters, the dictionary bytes.
+func TestNonASCIIHistoryBuildsTheIndex(t *testing.T) {
+	d := editedReplicas(t, 1)
+	st := StateOf(d)
+	set := newActorSet()
+	set.addChanges(d.Changes())
+	tab := set.table()
+	track := writeHistory(tab, d.Changes()).text
+	places := placesOf(d, st, tab)
+	v, _ := d.Get(crdt.Root, "a")
+	var first causal.OpID
+	d.TextRuns(v.Obj(), func(id causal.OpID, n int) {
+		if first.IsZero() {
+			first = id
+		}
+	})
+	if first.IsZero() {
+		t.Fatal("text a is empty")
+	}
+	if _, ok := places.at(track, tab.index[first.Actor], first.Counter); !ok {
+		t.Fatalf("%v has no place", first)
+	}
+	if !places.built || places.asker.asked != 0 {
+		t.Fatalf("built %v after %d questions", places.built, places.asker.asked)
+	}
+}
+
+// The deleted text of an ASCII history, taken a word of bits at a time, is
+// the one taken piece by piece.
+func TestDeletedBytesMatchPieces(t *testing.T) {
+	for seed := uint64(0); seed < 10; seed++ {
+		d := editedReplicasTyping(t, seed, []string{"x", "yz", "hello ", "q", "and so on, at some length"})
+		set := newActorSet()
+		set.addChanges(d.Changes())
+		w := writeHistory(set.table(), d.Changes())
+		track, text := w.text, w.raw[colText]
+		if !track.identity() {
+			t.Fatalf("seed %d: an ASCII history's characters are not its bytes", seed)
+		}
+		got := track.appendDeletedBytes(nil, text)
+		want := track.appendDeletedByPiece(nil, text)
+		if len(want) == 0 || string(got) != string(want) {
+			t.Fatalf("seed %d: %d deleted bytes by words, %d by pieces\n%q\n%q", seed, len(got), len(want), got, want)
+		}
+	}
+	mixed := editedReplicas(t, 1)
+	set := newActorSet()
+	set.addChanges(mixed.Changes())
+	if track := writeHistory(set.table(), mixed.Changes()).text; track.identity() {
+		t.Fatal("a history with multi-byte characters taken as one byte each")
 	}
 }
