@@ -85,10 +85,7 @@ func TestTextPlacesHoldTheirCharacters(t *testing.T) {
 		d := editedReplicas(t, seed)
 		st := StateOf(d)
 		dict := stateDict(st)
-		set := newActorSet()
-		set.addChanges(d.Changes())
-		tab := set.table()
-		track := writeHistory(tab, d.Changes()).text
+		tab, track := trackOf(d)
 		places := placesOf(d, st, tab)
 		checked := 0
 		for _, key := range d.Keys(crdt.Root) {
@@ -156,15 +153,46 @@ func TestIsASCII(t *testing.T) {
 	}
 }
 
+// writerOf writes d's history as a save would and returns its actor table
+// and writer.
+func writerOf(d *crdt.Doc) (*actorTable, *historyWriter) {
+	set := newActorSet()
+	set.addChanges(d.Changes())
+	tab := set.table()
+	return tab, writeHistory(tab, d.Changes())
+}
+
+// trackOf is writerOf's table and text track.
+func trackOf(d *crdt.Doc) (*actorTable, *textTrack) {
+	tab, w := writerOf(d)
+	return tab, w.text
+}
+
+// eachInsertedChar calls fn with the ID of every character the changes'
+// insertText ops insert.
+func eachInsertedChar(cs []*crdt.Change, fn func(ch causal.OpID)) {
+	for _, c := range cs {
+		ctr := c.StartOp
+		for i := range c.Ops {
+			op := &c.Ops[i]
+			id := causal.OpID{Actor: c.Actor, Counter: ctr}
+			ctr += op.Width()
+			if op.Action != crdt.ActInsertText {
+				continue
+			}
+			for k := range uint64(utf8.RuneCountInString(op.Text)) {
+				fn(id.Add(k))
+			}
+		}
+	}
+}
+
 // A character the text no longer shows has no place, even when the index
 // is built in memory a larger save left full of offsets and set bits.
 func TestUnplacedCharactersHaveNoPlace(t *testing.T) {
 	d := typedDoc(t, 3, 400)
 	st := StateOf(d)
-	set := newActorSet()
-	set.addChanges(d.Changes())
-	tab := set.table()
-	track := writeHistory(tab, d.Changes()).text
+	tab, track := trackOf(d)
 	scratch := &placeScratch{off: make([]int32, 1<<16), set: make([]uint64, 1<<10)}
 	for i := range scratch.off {
 		scratch.off[i] = 7
@@ -182,27 +210,15 @@ func TestUnplacedCharactersHaveNoPlace(t *testing.T) {
 		}
 	})
 	hidden := 0
-	for _, c := range d.Changes() {
-		ctr := c.StartOp
-		for i := range c.Ops {
-			op := &c.Ops[i]
-			id := causal.OpID{Actor: c.Actor, Counter: ctr}
-			ctr += op.Width()
-			if op.Action != crdt.ActInsertText {
-				continue
-			}
-			for k := range uint64(utf8.RuneCountInString(op.Text)) {
-				ch := id.Add(k)
-				_, placed := places.at(track, tab.index[ch.Actor], ch.Counter)
-				if placed != shown[ch] {
-					t.Fatalf("%v: placed %v, shown %v", ch, placed, shown[ch])
-				}
-				if !placed {
-					hidden++
-				}
-			}
+	eachInsertedChar(d.Changes(), func(ch causal.OpID) {
+		_, placed := places.at(track, tab.index[ch.Actor], ch.Counter)
+		if placed != shown[ch] {
+			t.Fatalf("%v: placed %v, shown %v", ch, placed, shown[ch])
 		}
-	}
+		if !placed {
+			hidden++
+		}
+	})
 	if hidden == 0 {
 		t.Fatal("no deleted character to check")
 	}
@@ -216,10 +232,7 @@ func TestAskedPlacesMatchTheIndex(t *testing.T) {
 	for seed := uint64(0); seed < 10; seed++ {
 		d := editedReplicasTyping(t, seed, []string{"x", "yz", "hello ", "q", "and so on"})
 		st := StateOf(d)
-		set := newActorSet()
-		set.addChanges(d.Changes())
-		tab := set.table()
-		track := writeHistory(tab, d.Changes()).text
+		tab, track := trackOf(d)
 		if askBudget(track) == 0 {
 			t.Fatalf("seed %d: an ASCII history asks no places", seed)
 		}
@@ -228,30 +241,18 @@ func TestAskedPlacesMatchTheIndex(t *testing.T) {
 		asked := placesOf(d, st, tab)
 		asked.asker.budget = 1 << 30
 		placed, unplaced := 0, 0
-		for _, c := range d.Changes() {
-			ctr := c.StartOp
-			for i := range c.Ops {
-				op := &c.Ops[i]
-				id := causal.OpID{Actor: c.Actor, Counter: ctr}
-				ctr += op.Width()
-				if op.Action != crdt.ActInsertText {
-					continue
-				}
-				for k := range uint64(len(op.Text)) {
-					ch := id.Add(k)
-					wantAt, want := indexed.at(track, tab.index[ch.Actor], ch.Counter)
-					gotAt, got := asked.at(track, tab.index[ch.Actor], ch.Counter)
-					if got != want || (want && gotAt != wantAt) {
-						t.Fatalf("seed %d: %v asked %d,%v, indexed %d,%v", seed, ch, gotAt, got, wantAt, want)
-					}
-					if want {
-						placed++
-					} else {
-						unplaced++
-					}
-				}
+		eachInsertedChar(d.Changes(), func(ch causal.OpID) {
+			wantAt, want := indexed.at(track, tab.index[ch.Actor], ch.Counter)
+			gotAt, got := asked.at(track, tab.index[ch.Actor], ch.Counter)
+			if got != want || (want && gotAt != wantAt) {
+				t.Fatalf("seed %d: %v asked %d,%v, indexed %d,%v", seed, ch, gotAt, got, wantAt, want)
 			}
-		}
+			if want {
+				placed++
+			} else {
+				unplaced++
+			}
+		})
 		if asked.built || !indexed.built {
 			t.Fatalf("seed %d: built asked=%v indexed=%v", seed, asked.built, indexed.built)
 		}
@@ -266,10 +267,7 @@ func TestAskedPlacesMatchTheIndex(t *testing.T) {
 func TestNonASCIIHistoryBuildsTheIndex(t *testing.T) {
 	d := editedReplicas(t, 1)
 	st := StateOf(d)
-	set := newActorSet()
-	set.addChanges(d.Changes())
-	tab := set.table()
-	track := writeHistory(tab, d.Changes()).text
+	tab, track := trackOf(d)
 	places := placesOf(d, st, tab)
 	v, _ := d.Get(crdt.Root, "a")
 	var first causal.OpID
@@ -294,9 +292,7 @@ func TestNonASCIIHistoryBuildsTheIndex(t *testing.T) {
 func TestDeletedBytesMatchPieces(t *testing.T) {
 	for seed := uint64(0); seed < 10; seed++ {
 		d := editedReplicasTyping(t, seed, []string{"x", "yz", "hello ", "q", "and so on, at some length"})
-		set := newActorSet()
-		set.addChanges(d.Changes())
-		w := writeHistory(set.table(), d.Changes())
+		_, w := writerOf(d)
 		track, text := w.text, w.raw[colText]
 		if !track.identity() {
 			t.Fatalf("seed %d: an ASCII history's characters are not its bytes", seed)
@@ -307,10 +303,7 @@ func TestDeletedBytesMatchPieces(t *testing.T) {
 			t.Fatalf("seed %d: %d deleted bytes by words, %d by pieces\n%q\n%q", seed, len(got), len(want), got, want)
 		}
 	}
-	mixed := editedReplicas(t, 1)
-	set := newActorSet()
-	set.addChanges(mixed.Changes())
-	if track := writeHistory(set.table(), mixed.Changes()).text; track.identity() {
+	if _, track := trackOf(editedReplicas(t, 1)); track.identity() {
 		t.Fatal("a history with multi-byte characters taken as one byte each")
 	}
 }
