@@ -493,3 +493,26 @@ func TestForgetHeldChanges(t *testing.T) {
 		t.Fatal("Forget dropped an applied change")
 	}
 }
+
+// A change whose ops do not come after those of its actor's previous
+// change is refused, as one that does not come after a dependency is.
+func TestRule12OpsComeAfterTheActorsPreviousChange(t *testing.T) {
+	x := NewDoc(actorN(9))
+	c1 := change(t, x, func(tx *Txn) error { _, err := tx.Put(Root, "a", Int(1)); return err })
+	c2 := change(t, x, func(tx *Txn) error { _, err := tx.Put(Root, "b", Int(2)); return err })
+	forged := *c2
+	forged.StartOp = c1.StartOp // its op would reuse c1's op ID
+	y := NewDoc(actorN(3))
+	if _, err := y.Apply(c1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := y.Apply(&forged); !errors.Is(err, ErrInvalidChange) {
+		t.Fatalf("a change starting at its predecessor's op: %v", err)
+	}
+	if _, err := y.Apply(c2); err != nil {
+		t.Fatalf("the real change after the forged one: %v", err)
+	}
+	if v, _ := y.Get(Root, "b"); v.Int() != 2 {
+		t.Fatalf("b = %v", v)
+	}
+}
