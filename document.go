@@ -622,9 +622,10 @@ func (d *Doc) ChangesSince(v causal.VersionVector) (out []*crdt.Change) {
 
 // Save encodes the whole document with its history, in the portable binary
 // format (docs/format.md): what `converge export` writes.
-func (d *Doc) Save() (b []byte, err error) {
-	d.read(func(doc *crdt.Doc) { b, err = encoding.SaveDoc(doc, encoding.Options{Compress: true}) })
-	return b, err
+func (d *Doc) Save() ([]byte, error) {
+	var save func() ([]byte, error)
+	d.read(func(doc *crdt.Doc) { save = encoding.SaveDocLater(doc, encoding.Options{Compress: true}) })
+	return save() // the document is free meanwhile
 }
 
 // Import merges a saved document (from Doc.Save or `converge export`) into
@@ -666,7 +667,8 @@ func (d *Doc) maybeCompact() {
 
 // compactNow folds the document's log into a new saved copy, if the log
 // holds at least min changes. The document stays usable meanwhile: it is
-// encoded under the lock, written without it.
+// read under the lock, encoded (see encoding.SaveDocLater) and written
+// without it.
 func (d *Doc) compactNow(ctx context.Context, min int) error {
 	d.mu.Lock()
 	if d.logged < min || d.doc.Version().Total() == 0 {
@@ -680,9 +682,14 @@ func (d *Doc) compactNow(ctx context.Context, min int) error {
 		return nil
 	}
 	version := d.doc.Version()
-	b, err := encoding.SaveDoc(d.doc, encoding.Options{Compress: true})
+	// What the saved copy needs is read under the lock; a history that
+	// arrived out of canonical order (a server's, usually) is encoded
+	// after it, so that merges into the document wait for the reading
+	// only.
+	save := encoding.SaveDocLater(d.doc, encoding.Options{Compress: true})
 	logged := d.logged
 	d.mu.Unlock()
+	b, err := save()
 	if err != nil {
 		return err
 	}

@@ -112,3 +112,52 @@ func TestCompactReplaysStaleState(t *testing.T) {
 		t.Fatal("compacted document differs from saving the merged document")
 	}
 }
+
+// SaveDocLater reads the document at once and encodes later: the bytes are
+// those of the document when it was read, however it changes meanwhile
+// (run with -race, the encoding and the edits overlap), and SaveDoc's for a
+// history in canonical order, EncodeDocument's for one that is not.
+func TestSaveDocLaterReadsNowEncodesLater(t *testing.T) {
+	opt := Options{Compress: true}
+	for seed := uint64(0); seed < 4; seed++ {
+		d := editedReplicas(t, seed)
+		if h := d.History().(*History); h.whole != nil {
+			t.Fatalf("seed %d: the merged history is in canonical order; the test needs one that is not", seed)
+		}
+		want, err := EncodeDocument(StateOf(d), d.Changes(), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		save := SaveDocLater(d, opt)
+		got := make(chan []byte)
+		go func() {
+			b, err := save()
+			if err != nil {
+				t.Error(err)
+			}
+			got <- b
+		}()
+		v, _ := d.Get(crdt.Root, "a")
+		for i := 0; i < 50; i++ {
+			if _, _, err := d.Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error { return tx.Splice(v.Obj(), 0, 0, "later ") }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if b := <-got; !bytes.Equal(b, want) {
+			t.Fatalf("seed %d: saved %d bytes, the document as read encodes to %d", seed, len(b), len(want))
+		}
+	}
+
+	typed := typedDoc(t, 1, 300)
+	if h := typed.History().(*History); h.whole == nil {
+		t.Fatal("a replica that merged the other's changes in order lost its canonical history")
+	}
+	want, err := SaveDoc(typed, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := SaveDocLater(typed, opt)()
+	if err != nil || !bytes.Equal(b, want) {
+		t.Fatalf("canonical history: %d bytes, %v; SaveDoc gives %d", len(b), err, len(want))
+	}
+}
