@@ -97,12 +97,7 @@ func BenchmarkKeystroke(b *testing.B) {
 // and again. Cold: after two garbage collections each (not timed), as a
 // document saved now and then is, which is what converge bench trace times.
 func BenchmarkPaperSave(b *testing.B) {
-	cs, _ := paperHistory(b)
-	d := crdt.NewDoc(causal.ActorID{1}, crdt.WithHistory(NewHistory()))
-	d.SetPatches(false)
-	if _, err := d.Apply(cs...); err != nil {
-		b.Fatal(err)
-	}
+	d, _ := paperDoc(b)
 	for _, cold := range []bool{false, true} {
 		name := "warm"
 		if cold {
@@ -137,4 +132,29 @@ func BenchmarkPaperOpen(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkPaperHistoryAll measures reading every change back from a live
+// document's History (Doc.Changes): what a save of a history out of
+// canonical order, an export or a catch-up from nothing starts with.
+func BenchmarkPaperHistoryAll(b *testing.B) {
+	d, n := paperDoc(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(d.Changes()) != n {
+			b.Fatal("changes lost")
+		}
+	}
+}
+
+// paperDoc is automerge-paper's history applied to a document with a
+// History, and its number of changes.
+func paperDoc(b *testing.B) (*crdt.Doc, int) {
+	cs, _ := paperHistory(b)
+	d := crdt.NewDoc(causal.ActorID{1}, crdt.WithHistory(NewHistory()))
+	d.SetPatches(false)
+	if _, err := d.Apply(cs...); err != nil {
+		b.Fatal(err)
+	}
+	return d, len(cs)
 }

@@ -168,12 +168,11 @@ func (h *History) CopiesChanges() bool { return true }
 // All decodes every change, all of them cut from one array of changes and
 // one of ops.
 func (h *History) All() []*crdt.Change {
-	a := &arena{changes: make([]crdt.Change, h.n), ops: make([]crdt.Op, h.nOps)}
-	out := make([]*crdt.Change, 0, h.n)
-	for k := 0; k < h.windows(); k++ {
-		out = h.decodeWindow(out, k, a)
+	if h.n == 0 {
+		return nil
 	}
-	return out
+	a := &arena{changes: make([]crdt.Change, h.n), ops: make([]crdt.Op, h.nOps)}
+	return h.decodeWindows(make([]*crdt.Change, 0, h.n), 0, h.windows(), a)
 }
 
 // windows is the number of windows, the last one possibly not full.
@@ -195,9 +194,15 @@ func (h *History) Since(v causal.VersionVector) []*crdt.Change {
 	windows = slices.Compact(windows)
 	var out []*crdt.Change
 	a := &arena{}
-	for _, k := range windows {
+	for len(windows) > 0 {
+		// Consecutive windows are decoded in one pass.
+		n := 1
+		for n < len(windows) && windows[n] == windows[0]+n {
+			n++
+		}
 		start := len(out)
-		out = h.decodeWindow(out, k, a)
+		out = h.decodeWindows(out, windows[0], n, a)
+		windows = windows[n:]
 		keep := out[:start]
 		for _, c := range out[start:] {
 			if c.Seq > v[c.Actor] {

@@ -136,6 +136,16 @@ func seekUint(b []byte, s colState, column string) *uintIter {
 
 // decodeWindow appends the changes of window k, cut from a.
 func (h *History) decodeWindow(out []*crdt.Change, k int, a *arena) []*crdt.Change {
+	return h.decodeWindows(out, k, 1, a)
+}
+
+// decodeWindows appends the changes of the n windows from k on, cut from
+// a, in one pass: one reader per column from checkpoint k, each raw column
+// copied from there to where window k+n starts. (Decoding them one window
+// at a time took each column from its window's checkpoint to the end of
+// the log: a decode of the whole history copied it about as many times as
+// it has windows.)
+func (h *History) decodeWindows(out []*crdt.Change, k, n int, a *arena) []*crdt.Change {
 	w := h.log
 	r := reader{b: h.marks.b[h.marks.off[k]:], section: "history checkpoint"}
 	next := func() uint64 {
@@ -145,6 +155,7 @@ func (h *History) decodeWindow(out []*crdt.Change, k int, a *arena) []*crdt.Chan
 		}
 		return v
 	}
+	rawEnd := h.rawStarts(k + n)
 	rd := &historyReader{actors: h.actors.ids, top: &r, arena: a, version: 1, budget: math.MaxInt / 8}
 	rd.maxOp = next()
 	timePrev := next()
@@ -155,7 +166,7 @@ func (h *History) decodeWindow(out []*crdt.Change, k int, a *arena) []*crdt.Chan
 		}
 		c := w.intColumn(i)
 		if c == nil {
-			raw := w.raw[i][next():]
+			raw := w.raw[i][next():rawEnd[i]]
 			rd.raw[i] = &rawCol{r: reader{b: raw, section: "history", column: colNames[i]}, s: string(raw)}
 			continue
 		}
@@ -169,7 +180,7 @@ func (h *History) decodeWindow(out []*crdt.Change, k int, a *arena) []*crdt.Chan
 	}
 	rd.lastSeq = h.lastSeqAt(k)
 
-	nc := min(chunkRows, h.n-k*chunkRows)
+	nc := min(n*chunkRows, h.n-k*chunkRows)
 	cs := take(&a.changes, nc, 0)
 	for i := range cs {
 		c := &cs[i]
@@ -191,6 +202,41 @@ func (h *History) decodeWindow(out []*crdt.Change, k int, a *arena) []*crdt.Chan
 		out = append(out, c)
 	}
 	return out
+}
+
+// rawStarts returns where each raw column stood at checkpoint k: where
+// window k's bytes start, the end of the log's if window k has not begun.
+func (h *History) rawStarts(k int) (at [numCols]int) {
+	w := h.log
+	if k >= len(h.marks.off) {
+		for i := range at {
+			at[i] = len(w.raw[i])
+		}
+		return at
+	}
+	r := reader{b: h.marks.b[h.marks.off[k]:], section: "history checkpoint"}
+	next := func() int {
+		v, err := r.uvarint()
+		if err != nil {
+			panic("encoding: History checkpoint unreadable: " + err.Error())
+		}
+		return int(v)
+	}
+	for range 6 { // maxOp, time, cursor
+		next()
+	}
+	for i := 0; i < numCols; i++ {
+		switch {
+		case i == colTextSeg:
+		case w.intColumn(i) == nil:
+			at[i] = next()
+		default:
+			for range 4 { // colState
+				next()
+			}
+		}
+	}
+	return at
 }
 
 // lastSeqAt returns, for every actor, the last seq it had written before
