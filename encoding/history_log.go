@@ -246,7 +246,7 @@ func (h *History) MaxOp(id causal.ChangeID) (uint64, bool) {
 }
 
 func (h *History) logOf(id causal.ChangeID) (*actorLog, bool) {
-	a, ok := h.actors.index[id.Actor]
+	a, ok := h.actors.lookup(id.Actor) // checking each applied change's deps asks for the same few actors
 	if !ok || a >= len(h.logs) || id.Seq == 0 || id.Seq > h.logs[a].n {
 		return nil, false
 	}
