@@ -149,6 +149,7 @@ func loadHistory(d *crdt.Doc, body []byte, actors []causal.ActorID, dict, tail [
 	}
 	if s.h.derived {
 		s.h.skim, s.h.dr.noKids = true, true
+		s.recycle = &recycled{} // the skimmed changes are dropped
 		for s.changesLeft > 0 {
 			s.h.arena = &arena{}
 			if _, err := s.next(nil, loadBatch); err != nil {

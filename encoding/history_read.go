@@ -152,8 +152,45 @@ func decodeHistoryInto(out []*crdt.Change, body []byte, actors []causal.ActorID,
 type historyStream struct {
 	h                    *historyReader
 	dict, tail           []byte
-	changesLeft, opsLeft int // announced and not read yet
-	read                 int // changes read
+	changesLeft, opsLeft int       // announced and not read yet
+	read                 int       // changes read
+	recycle              *recycled // if not nil, every batch is cut from the same memory
+}
+
+// recycled is the memory of a pass whose changes are dropped before the
+// next batch is read (LoadDoc's first pass over a long history, which only
+// learns which characters are deleted): each batch's changes and ops are
+// cut from what the batch before used, which the cache still holds,
+// rather than from memory the system must map and zero, and the collector
+// then scan.
+type recycled struct {
+	changes []crdt.Change
+	ops     []crdt.Op
+	used    int // ops handed out in this batch
+}
+
+// batch returns n cleared changes, and starts handing out ops from the
+// beginning again.
+func (r *recycled) batch(n int) []crdt.Change {
+	if cap(r.changes) < n {
+		r.changes = make([]crdt.Change, n)
+	}
+	cs := r.changes[:n]
+	clear(cs)
+	r.used = 0
+	return cs
+}
+
+// opsFor returns m cleared ops. Growing makes a new array: the batch's
+// earlier changes keep theirs.
+func (r *recycled) opsFor(m int) []crdt.Op {
+	if r.used+m > len(r.ops) {
+		r.ops, r.used = make([]crdt.Op, max(2*len(r.ops), m, 16*minArena)), 0
+	}
+	ops := r.ops[r.used : r.used+m : r.used+m]
+	clear(ops)
+	r.used += m
+	return ops
 }
 
 // openHistory reads a history section's header and columns and sets up
@@ -246,11 +283,17 @@ func (s *historyStream) next(out []*crdt.Change, n int) ([]*crdt.Change, error) 
 	h, r := s.h, s.h.top
 	n = min(n, s.changesLeft)
 	out = slices.Grow(out, n)
-	cs := take(&h.arena.changes, n, 0)
-	all := n == s.changesLeft
+	var cs []crdt.Change
+	all := n == s.changesLeft && s.recycle == nil
 	var ops []crdt.Op
-	if all {
+	switch {
+	case s.recycle != nil:
+		cs = s.recycle.batch(n)
+	case all:
+		cs = take(&h.arena.changes, n, 0)
 		ops = take(&h.arena.ops, s.opsLeft, 0)
+	default:
+		cs = take(&h.arena.changes, n, 0)
 	}
 	for i := range cs {
 		c := &cs[i]
@@ -262,10 +305,13 @@ func (s *historyStream) next(out []*crdt.Change, n int) ([]*crdt.Change, error) 
 			return nil, r.fail(ErrMalformed, "change %d has %d ops, only %d left", s.read, m, s.opsLeft)
 		}
 		if m > 0 {
-			if all {
+			switch {
+			case s.recycle != nil:
+				c.Ops = s.recycle.opsFor(int(m))
+			case all:
 				c.Ops = ops[:m:m]
 				ops = ops[m:]
-			} else {
+			default:
 				c.Ops = take(&h.arena.ops, int(m), 16*minArena)
 			}
 		}
