@@ -166,6 +166,10 @@ func loadHistory(d *crdt.Doc, body []byte, actors []causal.ActorID, dict, tail [
 		s.h.dr.startPlacing(deleted, dict, tail)
 		s.h.dr.deltas = s.h.u[colTextSeg]
 	}
+	// The document keeps nothing of the changes it applies (its History
+	// copies them) but those it holds for missing dependencies: the
+	// batches share their memory until one is held.
+	s.recycle = &recycled{}
 	for s.changesLeft > 0 {
 		s.h.arena = &arena{}
 		cs, err := s.next(nil, loadBatch)
@@ -174,6 +178,9 @@ func loadHistory(d *crdt.Doc, body []byte, actors []causal.ActorID, dict, tail [
 		}
 		if _, err := d.Apply(cs...); err != nil {
 			return err
+		}
+		if len(d.Pending()) > 0 {
+			s.recycle = nil
 		}
 	}
 	return s.finish()

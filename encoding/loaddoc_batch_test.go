@@ -183,3 +183,51 @@ func TestLoadHistoryDamaged(t *testing.T) {
 		t.Fatal("half a history section loaded")
 	}
 }
+
+// A change held for a missing dependency keeps its own memory: the batches
+// after it are not cut from the memory it was decoded in. It applies as it
+// was saved once the dependency arrives.
+func TestLoadDocKeepsHeldChangesWhole(t *testing.T) {
+	defer func(n int) { onePassChanges = n }(onePassChanges)
+	onePassChanges = 0
+	x := crdt.NewDoc(causal.ActorID{9})
+	put := func(d *crdt.Doc, k string, v int64) *crdt.Change {
+		t.Helper()
+		c, _, err := d.Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error { _, err := tx.Put(crdt.Root, k, crdt.Int(v)); return err })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	first, held := put(x, "a", 1), put(x, "b", 2) // held depends on first, which is not saved
+	d := editedText(t, 3*loadBatch, 4)
+	all := d.Changes()
+	early := crdt.NewDoc(causal.ActorID{})
+	if _, err := early.Apply(all[:10]...); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := SaveDoc(early, Options{Compress: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The held change comes first in its chunk, more than two batches
+	// before the chunk's end.
+	if saved, err = AppendChanges(saved, append([]*crdt.Change{held}, all[10:]...)...); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := LoadDoc(saved, causal.ActorID{7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := loaded.Pending(); len(p) != 1 || p[0] != held.ID() {
+		t.Fatalf("pending %v, want %v", p, held.ID())
+	}
+	if _, err := loaded.Apply(first); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]int64{"a": 1, "b": 2} {
+		if v, ok := loaded.Get(crdt.Root, k); !ok || v.Int() != want {
+			t.Fatalf("%s = %v (%v), want %d", k, v, ok, want)
+		}
+	}
+}
