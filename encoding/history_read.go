@@ -157,12 +157,13 @@ type historyStream struct {
 	recycle              *recycled // if not nil, every batch is cut from the same memory
 }
 
-// recycled is the memory of a pass whose changes are dropped before the
-// next batch is read (LoadDoc's first pass over a long history, which only
-// learns which characters are deleted): each batch's changes and ops are
-// cut from what the batch before used, which the cache still holds,
-// rather than from memory the system must map and zero, and the collector
-// then scan.
+// recycled is the memory of a pass whose batches are dropped before the
+// next one is read (LoadDoc's passes over a long history: the first only
+// learns which characters are deleted, the second's changes are copied by
+// the document they are applied to): each batch's changes and ops are cut
+// from what the batch before used, which the cache still holds, rather
+// than from memory the system must map and zero, and the collector then
+// scan.
 type recycled struct {
 	changes []crdt.Change
 	ops     []crdt.Op
