@@ -89,19 +89,33 @@ func (s *columnSet) run(k *kit, first int) {
 			if n >= len(s.tasks[kind]) {
 				break
 			}
-			i := int(s.tasks[kind][n])
-			codec := codecHuffman
-			if kind == taskZstd {
-				codec = codecZstdFast
-				if textCols[i] {
-					codec = codecZstd
-				}
-			}
-			b, flags := k.compress(s.raw[i], codec)
-			s.tried[i][kind] = compressedColumn{b, flags}
-			s.left.Done()
+			s.do(k, kind, int(s.tasks[kind][n]))
 		}
 	}
+}
+
+// do tries the codec of the given kind on column i.
+func (s *columnSet) do(k *kit, kind, i int) {
+	codec := codecHuffman
+	if kind == taskZstd {
+		codec = codecZstdFast
+		if textCols[i] {
+			codec = codecZstd
+		}
+	}
+	b, flags := k.compress(s.raw[i], codec)
+	s.tried[i][kind] = compressedColumn{b, flags}
+	s.left.Done()
+}
+
+// runOne does one task of the given kind with k, if one is left to take.
+func (s *columnSet) runOne(k *kit, kind int) bool {
+	n := int(s.next[kind].Add(1)) - 1
+	if n >= len(s.tasks[kind]) {
+		return false
+	}
+	s.do(k, kind, int(s.tasks[kind][n]))
+	return true
 }
 
 // wait returns once every task is done, by whichever goroutine took it.

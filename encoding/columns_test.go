@@ -254,7 +254,9 @@ func TestSaveWithoutItsWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, renumber := h.savedActors()
 	sw := newStateWorker(h.whole) // not started
+	sw.give(h.whole.columns(renumber, true))
 	st := StateOf(d)
 	got, ok, err := h.save(st, placesOf(d, st, h.actors), sw, opt)
 	if err != nil || !ok {

@@ -199,7 +199,7 @@ func TestAbandonedStateWorkerEnds(t *testing.T) {
 	}
 	before := runtime.NumGoroutine()
 	for i := 0; i < 20; i++ {
-		startStateWorker(h.whole).abandon()
+		startStateWorker(h.whole, nil).abandon()
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > before {

@@ -140,7 +140,7 @@ func appendChunkWith(b []byte, tab *actorTable, st *State, opt Options, w *histo
 		hist = w.appendSectionRenumbered(nil, dict, &plan, renumber, opt.Compress)
 	case goesParallel(w, opt):
 		if sw == nil {
-			sw = startStateWorker(w)
+			sw = startStateWorker(w, renumber)
 		}
 		stateSec, hist = appendSectionsParallel(tab, st, dict, w, renumber, places, codec, sw)
 		sw = nil

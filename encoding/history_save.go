@@ -40,16 +40,22 @@ func (h *History) save(st *State, places *textPlaces, sw *stateWorker, opt Optio
 	}
 	// The state's containers were created by ops of the history, so its
 	// actors are already in the table.
+	tab, renumber := h.savedActors()
+	return appendChunkWith(nil, tab, st, opt, h.whole, renumber, places, sw), true, nil
+}
+
+// savedActors returns the actor table of a saved chunk (sorted) and the
+// map from the History's indices to it (nil if they are the same).
+func (h *History) savedActors() (tab *actorTable, renumber []uint64) {
 	sorted := slices.SortedFunc(slices.Values(h.actors.ids), causal.ActorID.Compare)
-	tab := newActorTable(sorted)
-	var renumber []uint64 // History index → sorted index, nil if the same
+	tab = newActorTable(sorted)
 	if !slices.Equal(sorted, h.actors.ids) {
 		renumber = make([]uint64, len(sorted))
 		for i, a := range h.actors.ids {
 			renumber[i] = uint64(tab.index[a])
 		}
 	}
-	return appendChunkWith(nil, tab, st, opt, h.whole, renumber, places, sw), true, nil
+	return tab, renumber
 }
 
 // startSave starts the state worker of a save that will run on two
@@ -59,7 +65,8 @@ func (h *History) startSave(opt Options) *stateWorker {
 	if h == nil || h.whole == nil || !goesParallel(h.whole, opt) {
 		return nil
 	}
-	return startStateWorker(h.whole)
+	_, renumber := h.savedActors()
+	return startStateWorker(h.whole, renumber)
 }
 
 // actorCols are the columns holding actor indices: plain for the first

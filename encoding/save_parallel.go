@@ -12,7 +12,9 @@ import (
 // tail (the deleted text) is known from the delete bits alone. The second
 // goroutine, the state worker, starts before the document's state is even
 // read (SaveDoc), so that waking it and finding the tail overlap with
-// StateOf, the one serial step.
+// StateOf, the one serial step; what time is left before the state is
+// read, it spends on the Huffman tries of the history's columns, which
+// are made while it wakes.
 
 // parallelMin is how much inserted text a history must hold for its save
 // to run on two goroutines: below it, starting one costs more than it
@@ -38,7 +40,8 @@ type stateWorker struct {
 	w     *historyWriter
 	job   atomic.Bool     // the state's job is taken
 	input chan stateInput // closed: abandoned
-	cols  chan *columnSet // the columns but the text ones, after input
+	cols  chan *columnSet // the columns but the text ones (give)
+	set   *columnSet      // the same, for the goroutine that gave them
 	text  chan *columnSet // the text columns, nil if not derived
 	state chan compressedState
 	quit  chan struct{} // closed by a worker that took the job and was abandoned
@@ -56,11 +59,15 @@ type stateInput struct {
 
 type compressedState struct{ state, tail []byte }
 
-// startStateWorker starts the worker for a save of w's history. The
-// caller then gives it the state (send) or abandons it.
-func startStateWorker(w *historyWriter) *stateWorker {
+// startStateWorker starts the worker for a save of w's history, its actor
+// indices mapped through renumber unless it is nil. The caller then gives
+// it the state (send) or abandons it.
+func startStateWorker(w *historyWriter, renumber []uint64) *stateWorker {
 	sw := newStateWorker(w)
 	go sw.run()
+	// While the worker wakes: the columns it compresses while it waits
+	// for the state.
+	sw.give(w.columns(renumber, true))
 	return sw
 }
 
@@ -74,6 +81,12 @@ func newStateWorker(w *historyWriter) *stateWorker {
 		text: make(chan *columnSet, 1), state: make(chan compressedState, 1), quit: make(chan struct{})}
 }
 
+// give hands the worker the columns but the text ones.
+func (sw *stateWorker) give(cols *columnSet) {
+	sw.set = cols
+	sw.cols <- cols
+}
+
 func (sw *stateWorker) run() {
 	if !sw.job.CompareAndSwap(false, true) {
 		return // the save did the state itself, or was abandoned
@@ -81,13 +94,14 @@ func (sw *stateWorker) run() {
 	k := takeKit()
 	defer k.release()
 	tail := deletedTail(sw.w)
-	in, ok := sw.awaitInput()
+	cols := <-sw.cols
+	in, ok := sw.awaitInput(k, cols)
 	if !ok {
 		close(sw.quit)
 		return
 	}
 	sw.state <- in.compress(k, tail)
-	(<-sw.cols).run(k, taskZstd)
+	cols.run(k, taskZstd)
 	if text := <-sw.text; text != nil {
 		text.run(k, taskZstd)
 	}
@@ -95,17 +109,21 @@ func (sw *stateWorker) run() {
 
 // awaitInput returns the state's input once it is sent, ok false if the
 // worker was abandoned. The other goroutine is then reading the state,
-// which takes about as long as finding the tail: the worker yields for a
-// while before it blocks, because a goroutine blocked on a channel can
-// take a tenth of a millisecond to wake on a virtual machine, a tenth of
-// the save.
-func (sw *stateWorker) awaitInput() (stateInput, bool) {
+// which takes about as long as finding the tail. Meanwhile the worker
+// compresses columns with Huffman codes, one at a time (each takes a few
+// hundredths of a millisecond), then yields for a while before it blocks,
+// because a goroutine blocked on a channel can take a tenth of a
+// millisecond to wake on a virtual machine, a tenth of the save.
+func (sw *stateWorker) awaitInput(k *kit, cols *columnSet) (stateInput, bool) {
 	deadline := time.Now().Add(awaitSpin)
 	for {
 		select {
 		case in, ok := <-sw.input:
 			return in, ok
 		default:
+		}
+		if cols.runOne(k, taskHuffman) {
+			continue
 		}
 		if time.Now().After(deadline) {
 			in, ok := <-sw.input
@@ -165,8 +183,7 @@ func appendSectionsParallel(tab *actorTable, st *State, dict []byte, w *historyW
 	derivable := w.derivable(dict)
 	in := stateInput{tab: tab, st: st, dictLen: len(dict), codec: codec, useTail: derivable}
 	sw.send(in)
-	cols := w.columns(renumber, true)
-	sw.cols <- cols
+	cols := sw.set
 	ok := derivable
 	var text *columnSet
 	if ok {
