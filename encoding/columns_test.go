@@ -254,11 +254,11 @@ func TestSaveWithoutItsWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, renumber := h.savedActors()
+	tab, renumber := h.savedActors()
 	sw := newStateWorker(h.whole) // not started
 	sw.give(h.whole.columns(renumber, true))
 	st := StateOf(d)
-	got, ok, err := h.save(st, placesOf(d, st, h.actors), sw, opt)
+	got, ok, err := h.save(st, placesOf(d, st, h.actors), saving{tab, renumber, sw}, opt)
 	if err != nil || !ok {
 		t.Fatalf("save: %v %v", ok, err)
 	}

@@ -46,10 +46,10 @@ func nodeOf(d *crdt.Doc, v crdt.Value, obj crdt.ObjID) *Node {
 // EncodeDocument's.
 func SaveDoc(d *crdt.Doc, opt Options) ([]byte, error) {
 	h, _ := d.History().(*History)
-	sw := h.startSave(opt)
+	sv := h.startSave(opt)
 	st := StateOf(d)
 	if h != nil {
-		if b, ok, err := h.save(st, placesOf(d, st, h.actors), sw, opt); ok {
+		if b, ok, err := h.save(st, placesOf(d, st, h.actors), sv, opt); ok {
 			return b, err
 		}
 	}

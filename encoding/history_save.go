@@ -27,21 +27,42 @@ import (
 // That both ways give the same bytes is checked by the twin property test
 // in crdt and by TestHistorySaveMatchesEncodeDocument.
 
-// save encodes st and the history as EncodeDocument would. ok is false if
-// the continuous writer was dropped.
-func (h *History) save(st *State, places *textPlaces, sw *stateWorker, opt Options) (b []byte, ok bool, err error) {
-	if h.whole == nil {
-		sw.abandon()
-		return nil, false, nil
-	}
-	if err := checkState(st); err != nil {
-		sw.abandon()
-		return nil, true, err
+// saving is what a save of a History settles before it reads the
+// document's state: the saved chunk's actor table, and the state worker if
+// the save runs on two goroutines.
+type saving struct {
+	tab      *actorTable
+	renumber []uint64 // History index → tab's, nil if the same
+	sw       *stateWorker
+}
+
+// startSave settles a save of h (see saving), starting its state worker
+// (see save_parallel.go) before the caller reads the state.
+func (h *History) startSave(opt Options) (s saving) {
+	if h == nil || h.whole == nil {
+		return s
 	}
 	// The state's containers were created by ops of the history, so its
 	// actors are already in the table.
-	tab, renumber := h.savedActors()
-	return appendChunkWith(nil, tab, st, opt, h.whole, renumber, places, sw), true, nil
+	s.tab, s.renumber = h.savedActors()
+	if goesParallel(h.whole, opt) {
+		s.sw = startStateWorker(h.whole, s.renumber)
+	}
+	return s
+}
+
+// save encodes st and the history as EncodeDocument would. ok is false if
+// the continuous writer was dropped.
+func (h *History) save(st *State, places *textPlaces, s saving, opt Options) (b []byte, ok bool, err error) {
+	if h.whole == nil {
+		s.sw.abandon()
+		return nil, false, nil
+	}
+	if err := checkState(st); err != nil {
+		s.sw.abandon()
+		return nil, true, err
+	}
+	return appendChunkWith(nil, s.tab, st, opt, h.whole, s.renumber, places, s.sw), true, nil
 }
 
 // savedActors returns the actor table of a saved chunk (sorted) and the
@@ -56,17 +77,6 @@ func (h *History) savedActors() (tab *actorTable, renumber []uint64) {
 		}
 	}
 	return tab, renumber
-}
-
-// startSave starts the state worker of a save that will run on two
-// goroutines (see save_parallel.go), before the caller reads the state;
-// nil if it will not.
-func (h *History) startSave(opt Options) *stateWorker {
-	if h == nil || h.whole == nil || !goesParallel(h.whole, opt) {
-		return nil
-	}
-	_, renumber := h.savedActors()
-	return startStateWorker(h.whole, renumber)
 }
 
 // actorCols are the columns holding actor indices: plain for the first
