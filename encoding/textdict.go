@@ -27,32 +27,39 @@ func stateDict(st *State) []byte {
 	if st == nil {
 		return nil
 	}
-	var texts []string
+	texts := stateTexts(st)
+	switch len(texts) {
+	case 0:
+		return nil
+	case 1:
+		return unsafe.Slice(unsafe.StringData(texts[0].Text), len(texts[0].Text))
+	}
+	n := 0
+	for _, t := range texts {
+		n += len(t.Text)
+	}
+	out := make([]byte, 0, n)
+	for _, t := range texts {
+		out = append(out, t.Text...)
+	}
+	return out
+}
+
+// stateTexts returns the text nodes of a state in dictionary order (depth
+// first).
+func stateTexts(st *State) []*Node {
+	var texts []*Node
 	var walk func(n *Node)
 	walk = func(n *Node) {
 		if n.Kind == crdt.KindText {
-			texts = append(texts, n.Text)
+			texts = append(texts, n)
 		}
 		for _, it := range n.Items {
 			walk(it)
 		}
 	}
 	walk(st.Root)
-	switch len(texts) {
-	case 0:
-		return nil
-	case 1:
-		return unsafe.Slice(unsafe.StringData(texts[0]), len(texts[0]))
-	}
-	n := 0
-	for _, t := range texts {
-		n += len(t)
-	}
-	out := make([]byte, 0, n)
-	for _, t := range texts {
-		out = append(out, t...)
-	}
-	return out
+	return texts
 }
 
 // Matching thresholds: continuing the previous copy pays from a few bytes,

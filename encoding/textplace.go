@@ -72,17 +72,10 @@ func placesOf(d *crdt.Doc, st *State, actors *actorTable) *textPlaces {
 	}}
 	p.asker = &placeAsker{d: d, ids: actors.ids, budget: -1}
 	off := 0
-	var walk func(n *Node)
-	walk = func(n *Node) {
-		if n.Kind == crdt.KindText {
-			p.asker.texts = append(p.asker.texts, placedText{n.Obj, off})
-			off += len(n.Text)
-		}
-		for _, it := range n.Items {
-			walk(it)
-		}
+	for _, n := range stateTexts(st) {
+		p.asker.texts = append(p.asker.texts, placedText{n.Obj, off})
+		off += len(n.Text)
 	}
-	walk(st.Root)
 	return p
 }
 
@@ -186,43 +179,36 @@ const maxPlaceSlack = 4
 // and st disagree.
 func eachPlacedRun(d *crdt.Doc, st *State, actors *actorTable, fn func(actor int, ctr uint64, n, off int, rest string)) (dictLen int) {
 	off := 0
-	var walk func(n *Node)
-	walk = func(n *Node) {
-		if n.Kind == crdt.KindText {
-			text := n.Text
-			ascii := isASCII(text)
-			pos := 0 // byte in text
-			lastActor, lastIndex := causal.ActorID{}, -1
-			d.TextRuns(n.Obj, func(first causal.OpID, k int) {
-				if first.Actor != lastActor || lastIndex < 0 {
-					a, ok := actors.index[first.Actor]
-					if !ok {
-						a = -1
-					}
-					lastActor, lastIndex = first.Actor, a
+	for _, n := range stateTexts(st) {
+		text := n.Text
+		ascii := isASCII(text)
+		pos := 0 // byte in text
+		lastActor, lastIndex := causal.ActorID{}, -1
+		d.TextRuns(n.Obj, func(first causal.OpID, k int) {
+			if first.Actor != lastActor || lastIndex < 0 {
+				a, ok := actors.index[first.Actor]
+				if !ok {
+					a = -1
 				}
-				if lastIndex < 0 || pos >= len(text) {
-					pos = len(text) // the text and its runs disagree: leave the rest out
-					return
-				}
-				if ascii {
-					fn(lastIndex, first.Counter, k, off+pos, "")
-					pos += k
-					return
-				}
-				fn(lastIndex, first.Counter, k, off+pos, text[pos:])
-				for ; k > 0 && pos < len(text); k-- {
-					_, w := utf8.DecodeRuneInString(text[pos:])
-					pos += w
-				}
-			})
-			off += len(text)
-		}
-		for _, it := range n.Items {
-			walk(it)
-		}
+				lastActor, lastIndex = first.Actor, a
+			}
+			if lastIndex < 0 || pos >= len(text) {
+				pos = len(text) // the text and its runs disagree: leave the rest out
+				return
+			}
+			if ascii {
+				fn(lastIndex, first.Counter, k, off+pos, "")
+				pos += k
+				return
+			}
+			fn(lastIndex, first.Counter, k, off+pos, text[pos:])
+			for ; k > 0 && pos < len(text); k-- {
+				_, w := utf8.DecodeRuneInString(text[pos:])
+				pos += w
+			}
+		})
+		off += len(text)
 	}
-	walk(st.Root)
 	return off
 }
 
