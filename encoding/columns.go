@@ -25,10 +25,10 @@ const (
 )
 
 // columnSet encodes some of a section's columns. One goroutine or two run
-// its tasks; each task is taken by one of them. A two-goroutine save has
-// the state worker, whose Zstandard encoder is warm from the state, take
-// the Zstandard tasks first and the other goroutine the DEFLATE ones, so
-// that each compressor's tables come into the cache once per save.
+// its tasks; each task is taken by one of them. In a two-goroutine save the
+// state worker takes Huffman tasks while it waits for the state, then,
+// after the state, the Zstandard ones first; the other goroutine takes
+// the Huffman ones first once it has placed the text.
 type columnSet struct {
 	raw   [numCols][]byte
 	added [numCols]bool
@@ -84,12 +84,7 @@ func (s *columnSet) add(i int, col []byte, compress bool) {
 // is left to take.
 func (s *columnSet) run(k *kit, first int) {
 	for _, kind := range [2]int{first, 1 - first} {
-		for {
-			n := int(s.next[kind].Add(1)) - 1
-			if n >= len(s.tasks[kind]) {
-				break
-			}
-			s.do(k, kind, int(s.tasks[kind][n]))
+		for s.runOne(k, kind) {
 		}
 	}
 }

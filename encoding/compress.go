@@ -38,7 +38,7 @@ const (
 // goroutine takes a kit and gives it back (takeKit, release), so that a
 // save's work runs on tables already in the CPU's cache: the state worker
 // of a two-goroutine save compresses the columns that want Zstandard right
-// after the state, with the same encoder (see columnSet).
+// after the state, with encoders of the same kit (see columnSet).
 type kit struct {
 	zstd    [2]*zstd.Encoder // default, fastest
 	huffman *flate.Writer

@@ -147,9 +147,13 @@ func loadHistory(d *crdt.Doc, body []byte, actors []causal.ActorID, dict, tail [
 		_, err = d.Apply(cs...)
 		return err
 	}
+	// The document keeps nothing of the changes it applies (its History
+	// copies them) but those it holds for missing dependencies: the
+	// batches of both passes share their memory until one is held.
+	recycle := &recycled{}
 	if s.h.derived {
 		s.h.skim, s.h.dr.noKids = true, true
-		s.recycle = &recycled{} // the skimmed changes are dropped
+		s.recycle = recycle // the skimmed changes are dropped
 		for s.changesLeft > 0 {
 			s.h.arena = &arena{}
 			if _, err := s.next(nil, loadBatch); err != nil {
@@ -166,10 +170,7 @@ func loadHistory(d *crdt.Doc, body []byte, actors []causal.ActorID, dict, tail [
 		s.h.dr.startPlacing(deleted, dict, tail)
 		s.h.dr.deltas = s.h.u[colTextSeg]
 	}
-	// The document keeps nothing of the changes it applies (its History
-	// copies them) but those it holds for missing dependencies: the
-	// batches share their memory until one is held.
-	s.recycle = &recycled{}
+	s.recycle = recycle
 	for s.changesLeft > 0 {
 		s.h.arena = &arena{}
 		cs, err := s.next(nil, loadBatch)

@@ -285,7 +285,7 @@ func (s *historyStream) next(out []*crdt.Change, n int) ([]*crdt.Change, error) 
 	n = min(n, s.changesLeft)
 	out = slices.Grow(out, n)
 	var cs []crdt.Change
-	all := n == s.changesLeft && s.recycle == nil
+	all := n == s.changesLeft
 	var ops []crdt.Op
 	switch {
 	case s.recycle != nil:

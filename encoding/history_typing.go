@@ -26,18 +26,17 @@ import (
 // keystroke is what History remembers of the last change it appended, if
 // that change was a keystroke (see keystrokeOf).
 type keystroke struct {
-	kind   int  // keyNone, keyType or keyDelete
-	cont   bool // it continued the change before it
-	actor  causal.ActorID
-	a      int // its index in the actor table
-	seq    uint64
-	own    uint64 // its op's counter
-	obj    causal.OpID
-	hadObj bool
-	right  causal.OpID // keyType: the right origin
-	elem   causal.OpID // keyDelete: the deleted character
-	elemA  int         // and its actor's index
-	dir    int         // keyDelete, if cont: +1 deleting forward, -1 backspacing
+	kind  int  // keyNone, keyType or keyDelete
+	cont  bool // it continued the change before it
+	actor causal.ActorID
+	a     int // its index in the actor table
+	seq   uint64
+	own   uint64 // its op's counter
+	obj   causal.OpID
+	right causal.OpID // keyType: the right origin
+	elem  causal.OpID // keyDelete: the deleted character
+	elemA int         // and its actor's index
+	dir   int         // keyDelete, if cont: +1 deleting forward, -1 backspacing
 }
 
 // The kinds of keystroke.
@@ -96,7 +95,7 @@ func (k *keystroke) continues(c *crdt.Change, kind int) (ok bool, dir int) {
 func (k *keystroke) remember(c *crdt.Change, kind, a int, cont bool, dir int, actors *actorTable) {
 	op := &c.Ops[0]
 	*k = keystroke{kind: kind, cont: cont, actor: c.Actor, a: a, seq: c.Seq, own: c.StartOp,
-		obj: op.Obj, hadObj: !op.Obj.IsZero(), right: op.Right, elem: op.Elem, dir: dir}
+		obj: op.Obj, right: op.Right, elem: op.Elem, dir: dir}
 	if kind == keyDelete {
 		k.elemA = actors.of(op.Elem.Actor)
 	}
@@ -125,7 +124,7 @@ func (w *historyWriter) typeOn(c *crdt.Change, k *keystroke) {
 	w.u[colChOpCount].n++
 	w.u[colOpAction].n++
 	w.u[colOpObjActor].n++
-	if k.hadObj {
+	if !k.obj.IsZero() {
 		w.u[colOpObjCtr].n++
 	}
 	w.actor = k.a

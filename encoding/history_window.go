@@ -147,33 +147,24 @@ func (h *History) decodeWindow(out []*crdt.Change, k int, a *arena) []*crdt.Chan
 // it has windows.)
 func (h *History) decodeWindows(out []*crdt.Change, k, n int, a *arena) []*crdt.Change {
 	w := h.log
-	r := reader{b: h.marks.b[h.marks.off[k]:], section: "history checkpoint"}
-	next := func() uint64 {
-		v, err := r.uvarint()
-		if err != nil {
-			panic("encoding: History checkpoint unreadable: " + err.Error())
-		}
-		return v
-	}
-	rawEnd := h.rawStarts(k + n)
-	rd := &historyReader{actors: h.actors.ids, top: &r, arena: a, version: 1, budget: math.MaxInt / 8}
-	rd.maxOp = next()
-	timePrev := next()
-	rd.cur = cursor{lastIns: next(), prevRight: next(), prevDel: next(), prevLen: next()}
+	at := h.checkpointAt(k)
+	end := h.checkpointAt(k + n)
+	top := reader{section: "history checkpoint"}
+	rd := &historyReader{actors: h.actors.ids, top: &top, arena: a, version: 1, budget: math.MaxInt / 8}
+	rd.maxOp, rd.cur = at.maxOp, at.cur
 	for i := 0; i < numCols; i++ {
 		if i == colTextSeg {
 			continue
 		}
 		c := w.intColumn(i)
 		if c == nil {
-			raw := w.raw[i][next():rawEnd[i]]
+			raw := w.raw[i][at.raw[i]:end.raw[i]]
 			rd.raw[i] = &rawCol{r: reader{b: raw, section: "history", column: colNames[i]}, s: string(raw)}
 			continue
 		}
-		s := colState{off: next(), litBytes: next(), nLits: next(), nOpen: next()}
-		it := seekUint(colFrom(c, s.off), s, colNames[i])
+		it := seekUint(colFrom(c, at.cols[i].off), at.cols[i], colNames[i])
 		if colKinds[i] == kindD {
-			rd.d[i] = &deltaIter{uintIter: *it, prev: timePrev}
+			rd.d[i] = &deltaIter{uintIter: *it, prev: at.timePrev}
 		} else {
 			rd.u[i] = it
 		}
@@ -204,39 +195,44 @@ func (h *History) decodeWindows(out []*crdt.Change, k, n int, a *arena) []*crdt.
 	return out
 }
 
-// rawStarts returns where each raw column stood at checkpoint k: where
-// window k's bytes start, the end of the log's if window k has not begun.
-func (h *History) rawStarts(k int) (at [numCols]int) {
+// checkpoint is a checkpoint decoded (see checkpoints.record).
+type checkpoint struct {
+	maxOp, timePrev uint64
+	cur             cursor
+	cols            [numCols]colState // integer columns
+	raw             [numCols]uint64   // raw columns: their length
+}
+
+// checkpointAt decodes checkpoint k; past the last one, where the log
+// ends (only the raw columns' lengths are filled in).
+func (h *History) checkpointAt(k int) (cp checkpoint) {
 	w := h.log
 	if k >= len(h.marks.off) {
-		for i := range at {
-			at[i] = len(w.raw[i])
+		for i := range cp.raw {
+			cp.raw[i] = uint64(len(w.raw[i]))
 		}
-		return at
+		return cp
 	}
 	r := reader{b: h.marks.b[h.marks.off[k]:], section: "history checkpoint"}
-	next := func() int {
+	next := func() uint64 {
 		v, err := r.uvarint()
 		if err != nil {
 			panic("encoding: History checkpoint unreadable: " + err.Error())
 		}
-		return int(v)
+		return v
 	}
-	for range 6 { // maxOp, time, cursor
-		next()
-	}
+	cp.maxOp, cp.timePrev = next(), next()
+	cp.cur = cursor{lastIns: next(), prevRight: next(), prevDel: next(), prevLen: next()}
 	for i := 0; i < numCols; i++ {
 		switch {
 		case i == colTextSeg:
 		case w.intColumn(i) == nil:
-			at[i] = next()
+			cp.raw[i] = next()
 		default:
-			for range 4 { // colState
-				next()
-			}
+			cp.cols[i] = colState{off: next(), litBytes: next(), nLits: next(), nOpen: next()}
 		}
 	}
-	return at
+	return cp
 }
 
 // lastSeqAt returns, for every actor, the last seq it had written before

@@ -198,7 +198,11 @@ func appendSectionsParallel(tab *actorTable, st *State, dict []byte, w *historyW
 	mine := sw.job.CompareAndSwap(false, true)
 	if mine {
 		// The worker has not started: the other core is busy.
-		c = in.compress(k, deletedTail(w))
+		var tail []byte
+		if in.useTail {
+			tail = deletedTail(w)
+		}
+		c = in.compress(k, tail)
 	}
 	cols.run(k, taskHuffman)
 	if text != nil {

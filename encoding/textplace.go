@@ -145,14 +145,12 @@ func (a *placeAsker) ask(t *textTrack, actor int, ctr uint64) (at int, ok, asked
 }
 
 // askBudget is how many places a save of t may ask of the document before
-// it builds the index instead: none unless every character is ASCII (the
-// document counts characters, the dictionary bytes; the state's texts hold
-// the history's characters).
+// it builds the index instead: none unless every character is one byte
+// (the document counts characters, the dictionary bytes; the state's texts
+// hold the history's characters).
 func askBudget(t *textTrack) int {
-	for i := range t.pieces {
-		if !t.pieces[i].ascii {
-			return 0
-		}
+	if !t.identity() {
+		return 0
 	}
 	return int(t.nChars)/askPerChars + askMin
 }
