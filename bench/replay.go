@@ -264,7 +264,7 @@ func Run(tr *trace.Trace, opt Options) Result {
 		load = append(load, ms(time.Since(start)))
 		res.OK = res.OK && text == want
 
-		opened, perEdit, err := editAfterLoad(saved, int64(r))
+		opened, perEdit, err := editAfterLoad(saved, int64(r-warmup)) // timed runs seeded 0, 1, … whatever the warm-up
 		if err != nil {
 			return fail(err)
 		}

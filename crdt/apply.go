@@ -314,7 +314,7 @@ func (a *applier) insertText(id causal.OpID, o *object, op *Op) error {
 	}
 	a.push(undoRec{kind: undoSeqInsert, o: o, id: id, n: n})
 	if a.patches != nil {
-		a.textPatch(o, PatchSplice, idx, 0, op.Text)
+		a.splicePatch(o, idx, op.Text)
 	}
 	return nil
 }
@@ -350,6 +350,13 @@ func (a *applier) deleteText(o *object, op *Op) error {
 }
 
 // removePatches reports runs of o's characters removed.
+// splicePatch reports text inserted at index of the text o, if it is shown.
+func (a *applier) splicePatch(o *object, index int, text string) {
+	if base, ok := a.d.pathOf(o); ok {
+		a.patch(Patch{Action: PatchSplice, Path: base, Index: index, Text: text})
+	}
+}
+
 func (a *applier) removePatches(o *object, runs []seq.Run) {
 	if base, ok := a.d.pathOf(o); ok {
 		for _, r := range runs {
@@ -522,11 +529,12 @@ func appendUint(b []byte, n uint64) []byte {
 
 // missingDep returns a dependency of c that has not been applied.
 func (d *Doc) missingDep(c *Change) (causal.ChangeID, bool) {
-	if d.applied()[c.Actor] < c.Seq-1 {
+	applied := d.applied()
+	if applied[c.Actor] < c.Seq-1 {
 		return causal.ChangeID{Actor: c.Actor, Seq: c.Seq - 1}, true
 	}
 	for _, dep := range c.Deps {
-		if !d.applied().Includes(dep) {
+		if !applied.Includes(dep) {
 			return dep, true
 		}
 	}

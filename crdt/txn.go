@@ -18,7 +18,8 @@ type ChangeOptions struct {
 
 // Txn is an open local transaction. Its writes are visible to reads of the
 // document at once; they become one Change when the function given to
-// Doc.Change returns nil, and are all undone if it returns an error.
+// Doc.Change or Doc.Edit returns nil, and are all undone if it returns an
+// error.
 type Txn struct {
 	d     *Doc
 	a     *applier
@@ -431,7 +432,7 @@ func (tx *Txn) insertText(o *object, obj ObjID, pos int, text string) error {
 		return seqLocalError(err)
 	}
 	if tx.a.patches != nil {
-		tx.a.textPatch(o, PatchSplice, pos, 0, text)
+		tx.a.splicePatch(o, pos, text)
 	}
 	tx.next += uint64(n)
 	op.Action, op.Obj, op.Text = ActInsertText, obj, text
@@ -474,13 +475,6 @@ func (tx *Txn) undoText() {
 				_, _ = o.seq.SetVisible(op.Elem, int(op.Len), true)
 			}
 		}
-	}
-}
-
-// textPatch reports a splice or remove in the text o, if it is shown.
-func (a *applier) textPatch(o *object, action PatchAction, index, count int, text string) {
-	if base, ok := a.d.pathOf(o); ok {
-		a.patch(Patch{Action: action, Path: base, Index: index, Count: count, Text: text})
 	}
 }
 

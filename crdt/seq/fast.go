@@ -39,14 +39,15 @@ type Fast struct {
 }
 
 // originsCache remembers where the last Origins call pointed, so that the
-// Insert that follows it (local typing) skips finding its origins again.
+// Insert that follows it (local typing) skips finding its origins again;
+// and where the last Insert or InsertAt ended, for the next InsertAt.
 type originsCache struct {
 	ver         uint64
 	left, right ID
 	lc, rc      cid
 	at          cursor
 	index       int
-	next        bool // set by Insert: at is visible index index, origins not filled in
+	next        bool // set by Insert and InsertAt: at is visible index index, origins not filled in
 }
 
 var _ Sequence = (*Fast)(nil)

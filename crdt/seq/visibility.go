@@ -31,13 +31,8 @@ func (f *Fast) HideAt(i, n int) ([]Run, error) {
 // hideOne hides the n visible elements from id if they lie in one run,
 // SetVisible's usual case; it reports false, having done nothing, if not.
 func (f *Fast) hideOne(id *ID, n int) bool {
-	act, known := f.actors.lookup(id.Actor)
-	if n <= 0 || !known || id.Counter == 0 || id.Counter+uint64(n) <= id.Counter {
-		return false
-	}
-	lo := id.Counter
-	at, ok := f.locate(cid{lo, act})
-	if !ok || lo+uint64(n) > at.run().end() || !at.run().visible() {
+	at, ok := f.inOneRun(id, n)
+	if !ok || !at.run().visible() {
 		return false
 	}
 	f.ver++
@@ -45,25 +40,35 @@ func (f *Fast) hideOne(id *ID, n int) bool {
 	return true
 }
 
+// inOneRun returns where the n elements from id are, if there are any and
+// they lie in one run.
+func (f *Fast) inOneRun(id *ID, n int) (cursor, bool) {
+	act, known := f.actors.lookup(id.Actor)
+	if n <= 0 || !known || !ownRange(*id, n) {
+		return cursor{}, false
+	}
+	at, ok := f.locate(cid{id.Counter, act})
+	if !ok || id.Counter+uint64(n) > at.run().end() {
+		return cursor{}, false
+	}
+	return at, true
+}
+
 func (f *Fast) SetVisible(id ID, n int, visible bool) ([]Run, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("%w: count %d", ErrOutOfRange, n)
 	}
-	act, known := f.actors.lookup(id.Actor)
-	lo, hi := id.Counter, id.Counter+uint64(n)
-	if n > 0 && known && ownRange(id, n) {
-		if at, ok := f.locate(cid{lo, act}); ok && hi <= at.run().end() {
-			// The usual case, a delete of what Spans just returned: one run.
-			if at.run().visible() == visible {
-				return nil, nil
-			}
-			f.ver++
-			index := f.visBefore(at)
-			f.setVis(at, n, visible)
-			runs := f.runSlab.one()
-			runs[0] = Run{Index: index, Start: id, Len: n}
-			return runs, nil
+	if at, ok := f.inOneRun(&id, n); ok {
+		// The usual case, a delete of what Spans just returned: one run.
+		if at.run().visible() == visible {
+			return nil, nil
 		}
+		f.ver++
+		index := f.visBefore(at)
+		f.setVis(at, n, visible)
+		runs := f.runSlab.one()
+		runs[0] = Run{Index: index, Start: id, Len: n}
+		return runs, nil
 	}
 	if !f.Has(id, n) {
 		return nil, fmt.Errorf("%w: %v (+%d)", ErrUnknownElement, id, n)
@@ -72,6 +77,8 @@ func (f *Fast) SetVisible(id ID, n int, visible bool) ([]Run, error) {
 		return nil, nil
 	}
 	f.ver++
+	act, _ := f.actors.lookup(id.Actor) // known: Has found the elements
+	lo, hi := id.Counter, id.Counter+uint64(n)
 
 	// The IDs may be spread over the sequence in any order: find the pieces
 	// that change, then change them in sequence order, as Simple reports.
