@@ -191,9 +191,8 @@ func (d *Doc) flushLocked(ctx context.Context) error {
 	}
 	d.logged += len(d.unflushed)
 	d.feed(d.unfed, d.unflushed)
-	d.unflushed = nil
+	d.unflushed, d.unfed = nil, nil
 	d.maybeCompact()
-	d.unfed = nil
 	return nil
 }
 
@@ -313,7 +312,7 @@ type mergeReq struct {
 // mergeResult is what mergeFrom says of a merge besides its error.
 type mergeResult struct {
 	fresh   int                  // changes given that were new and applied
-	held    []causal.ChangeID    // changes given that wait for missing dependencies
+	held    int                  // changes given that wait for missing dependencies
 	version causal.VersionVector // the document's version, durable; nil with batched writes
 }
 
@@ -366,8 +365,8 @@ func (d *Doc) mergeBatch(ctx context.Context, batch []*mergeReq) {
 	for _, m := range batch {
 		m.res.version = version
 		for _, c := range m.changes {
-			if id := c.ID(); d.doc.Held(id) {
-				m.res.held = append(m.res.held, id)
+			if d.doc.Held(c.ID()) {
+				m.res.held++
 			}
 		}
 	}
@@ -625,7 +624,7 @@ func (d *Doc) ChangesSince(v causal.VersionVector) (out []*crdt.Change) {
 func (d *Doc) Save() ([]byte, error) {
 	var save func() ([]byte, error)
 	d.read(func(doc *crdt.Doc) { save = encoding.SaveDocLater(doc, encoding.Options{Compress: true}) })
-	return save() // the document is free meanwhile
+	return save() // a history out of canonical order is encoded here, the document free meanwhile
 }
 
 // Import merges a saved document (from Doc.Save or `converge export`) into
@@ -667,8 +666,8 @@ func (d *Doc) maybeCompact() {
 
 // compactNow folds the document's log into a new saved copy, if the log
 // holds at least min changes. The document stays usable meanwhile: it is
-// read under the lock, encoded (see encoding.SaveDocLater) and written
-// without it.
+// read under the lock and written without it; a history out of canonical
+// order is also encoded without it (see encoding.SaveDocLater).
 func (d *Doc) compactNow(ctx context.Context, min int) error {
 	d.mu.Lock()
 	if d.logged < min || d.doc.Version().Total() == 0 {

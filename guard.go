@@ -80,11 +80,11 @@ func (g *guard) admit(now time.Time, n int) (code syncproto.Code, msg string) {
 // ones) d still holds, and reports the refusal to end the session with if
 // the peer has more held than allowed.
 //
-// heldNow, which of sent d holds now, as the merge found them, spares
+// heldNow, how many of sent d holds now, as the merge found them, spares
 // locking d again in the usual case: nothing was held before, nor is now.
-func (g *guard) track(doc string, d *Doc, sent []*crdt.Change, heldNow []causal.ChangeID) (code syncproto.Code, msg string) {
+func (g *guard) track(doc string, d *Doc, sent []*crdt.Change, heldNow int) (code syncproto.Code, msg string) {
 	h := g.held[doc]
-	if h == nil && len(heldNow) == 0 {
+	if h == nil && heldNow == 0 {
 		return 0, ""
 	}
 	if h == nil || h.d != d {

@@ -62,15 +62,15 @@ func TestMergeFromKeepsHeldSender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.fresh != 0 || len(res.held) != 2 {
-		t.Fatalf("first merge: %d fresh, %d held; want 0 and 2", res.fresh, len(res.held))
+	if res.fresh != 0 || res.held != 2 {
+		t.Fatalf("first merge: %d fresh, %d held; want 0 and 2", res.fresh, res.held)
 	}
 	res, err = d.mergeFrom(ctx, "bob", cs[:1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.fresh != 1 || len(res.held) != 0 || res.version.Get(cs[0].Actor) != 3 {
-		t.Fatalf("second merge: %d fresh, %d held, version %v; want 1, 0 and 3 changes", res.fresh, len(res.held), res.version)
+	if res.fresh != 1 || res.held != 0 || res.version.Get(cs[0].Actor) != 3 {
+		t.Fatalf("second merge: %d fresh, %d held, version %v; want 1, 0 and 3 changes", res.fresh, res.held, res.version)
 	}
 	o := origins(t, r, "d")
 	a := cs[0].Actor

@@ -451,11 +451,7 @@ func (s *Store) commit(group []*writeReq) {
 			abort(tx, err)
 			return
 		}
-		if !r.cached {
-			s.forget(r.doc)
-		}
-		if errs[i] = r.fn(&txn{Tx: tx, ctx: context.WithoutCancel(r.ctx), doc: r.doc}); errs[i] != nil {
-			s.forget(r.doc)
+		if errs[i] = s.run(r, &txn{Tx: tx, ctx: context.WithoutCancel(r.ctx), doc: r.doc}); errs[i] != nil {
 			if _, err := tx.StmtContext(bg, s.st.rollbackTo).ExecContext(bg); err != nil {
 				abort(tx, errors.Join(errs[i], err))
 				return
@@ -475,6 +471,20 @@ func (s *Store) commit(group []*writeReq) {
 	}
 }
 
+// run calls r's function in t. The document's cached rows are dropped
+// before a call that does not keep them up to date, and after one that
+// failed (its writes are rolled back).
+func (s *Store) run(r *writeReq, t *txn) error {
+	if !r.cached {
+		s.forget(r.doc)
+	}
+	err := r.fn(t)
+	if err != nil {
+		s.forget(r.doc)
+	}
+	return err
+}
+
 // writeOne runs one write call in its own transaction.
 func (s *Store) writeOne(r *writeReq) error {
 	if err := r.ctx.Err(); err != nil {
@@ -489,11 +499,7 @@ func (s *Store) writeOne(r *writeReq) error {
 	if err != nil {
 		return s.fail(r.ctx, r.doc, err)
 	}
-	if !r.cached {
-		s.forget(r.doc)
-	}
-	if err := r.fn(&txn{Tx: tx, ctx: ctx, doc: r.doc}); err != nil {
-		s.forget(r.doc)
+	if err := s.run(r, &txn{Tx: tx, ctx: ctx, doc: r.doc}); err != nil {
 		_ = tx.Rollback()
 		return s.fail(r.ctx, r.doc, err)
 	}
