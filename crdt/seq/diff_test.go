@@ -63,7 +63,11 @@ func (w *diffWorld) check(r *diffReplica) {
 		t.Fatalf("invariants: %v", err)
 	}
 	agree(t, "Len", []any{r.s.Len()}, []any{r.f.Len()})
+	// Indices both before and after Text, which notes every leaf's
+	// visible start: those noted before the last edit must not be used.
+	w.checkIndices(r)
 	agree(t, "Text", []any{r.s.Text()}, []any{r.f.Text()})
+	w.checkIndices(r)
 	for i := -1; i <= r.s.Len()+1; i++ {
 		l1, r1, e1 := r.s.Origins(i)
 		l2, r2, e2 := r.f.Origins(i)
@@ -75,12 +79,6 @@ func (w *diffWorld) check(r *diffReplica) {
 	for _, op := range w.log {
 		if !op.insert {
 			continue
-		}
-		for k := -1; k <= op.n; k++ {
-			id := op.id.Add(uint64(k))
-			a1, b1, c1 := r.s.Index(id)
-			a2, b2, c2 := r.f.Index(id)
-			agree(t, fmt.Sprintf("Index(%v)", id), []any{a1, b1, c1}, []any{a2, b2, c2})
 		}
 		agree(t, "Has", []any{r.s.Has(op.id, op.n)}, []any{r.f.Has(op.id, op.n)})
 		agree(t, "Has+1", []any{r.s.Has(op.id, op.n+1)}, []any{r.f.Has(op.id, op.n+1)})
@@ -105,6 +103,22 @@ func (w *diffWorld) check(r *diffReplica) {
 	t1, e1 := r.s.Slice(i, k)
 	t2, e2 := r.f.Slice(i, k)
 	agree(t, "Slice", []any{t1, e1}, []any{t2, e2})
+}
+
+// checkIndices compares Index for every element inserted so far and the
+// IDs just outside each insert.
+func (w *diffWorld) checkIndices(r *diffReplica) {
+	for _, op := range w.log {
+		if !op.insert {
+			continue
+		}
+		for k := -1; k <= op.n; k++ {
+			id := op.id.Add(uint64(k))
+			a1, b1, c1 := r.s.Index(id)
+			a2, b2, c2 := r.f.Index(id)
+			agree(w.t, fmt.Sprintf("Index(%v)", id), []any{a1, b1, c1}, []any{a2, b2, c2})
+		}
+	}
 }
 
 // runIDs lists the IDs Runs gives, one per element.

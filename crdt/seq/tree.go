@@ -16,7 +16,11 @@ type leaf struct {
 	slot       int // index in parent
 	n          int // runs in use
 	prev, next *leaf
-	runs       [leafCap]run
+	// visAt is the leaf's visible start when Fast.visEpoch was visStamp
+	// (0: never noted): counts change only in bump, which moves the epoch.
+	visAt    int
+	visStamp uint64
+	runs     [leafCap]run
 }
 
 type inner struct {
@@ -94,12 +98,16 @@ func (f *Fast) visStart(l *leaf) int {
 	if l == f.hint {
 		return f.hintStart
 	}
+	if l.visStamp == f.visEpoch {
+		return l.visAt
+	}
 	s, slot := 0, l.slot
 	for p := l.parent; p != nil; slot, p = p.slot, p.parent {
 		for k := 0; k < slot; k++ {
 			s += p.vis[k]
 		}
 	}
+	l.visAt, l.visStamp = s, f.visEpoch
 	return s
 }
 
@@ -146,9 +154,12 @@ func (f *Fast) bump(l *leaf, dv, dt int) {
 	}
 	f.vis += dv
 	f.tot += dt
-	// Visible counts before the hint leaf may have changed.
-	if dv != 0 && l != f.hint {
-		f.hint = nil
+	if dv != 0 {
+		f.visEpoch++ // leaves' noted starts may be stale
+		// Visible counts before the hint leaf may have changed.
+		if l != f.hint {
+			f.hint = nil
+		}
 	}
 }
 
