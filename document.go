@@ -345,9 +345,10 @@ func (d *Doc) mergeBatch(ctx context.Context, batch []*mergeReq) {
 		after := d.doc.Version()
 		f := freshChanges(d.doc, before, after, m.changes)
 		before = after
-		m.res.fresh = countGiven(m.changes, f)
+		given := givenSet{changes: m.changes}
+		m.res.fresh = given.count(f)
 		if withOrigins {
-			origins = append(origins, d.originsOf(m, f)...)
+			origins = append(origins, d.originsOf(m, f, &given)...)
 		}
 		fresh = append(fresh, f...)
 	}
@@ -373,18 +374,46 @@ func (d *Doc) mergeBatch(ctx context.Context, batch []*mergeReq) {
 	d.publish(Event{Doc: d.id, Patches: patches})
 }
 
-// countGiven counts the changes of fresh that are among given.
-func countGiven(given, fresh []*crdt.Change) int {
-	if len(fresh) == 0 {
-		return 0
+// givenSet answers which changes a merge was given. The usual merge
+// applies just what it was given, in order (freshChanges then returns
+// them), and needs no set; otherwise the IDs are hashed once, for
+// whichever question comes first.
+type givenSet struct {
+	changes []*crdt.Change
+	ids     map[causal.ChangeID]bool
+}
+
+// all reports whether fresh is exactly the changes given.
+func (g *givenSet) all(fresh []*crdt.Change) bool {
+	if len(fresh) != len(g.changes) {
+		return false
 	}
-	ids := make(map[causal.ChangeID]bool, len(given))
-	for _, c := range given {
-		ids[c.ID()] = true
+	for i, c := range fresh {
+		if c != g.changes[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (g *givenSet) has(id causal.ChangeID) bool {
+	if g.ids == nil {
+		g.ids = make(map[causal.ChangeID]bool, len(g.changes))
+		for _, c := range g.changes {
+			g.ids[c.ID()] = true
+		}
+	}
+	return g.ids[id]
+}
+
+// count counts the changes of fresh that were given.
+func (g *givenSet) count(fresh []*crdt.Change) int {
+	if g.all(fresh) {
+		return len(fresh)
 	}
 	n := 0
 	for _, c := range fresh {
-		if ids[c.ID()] {
+		if g.has(c.ID()) {
 			n++
 		}
 	}
@@ -392,20 +421,17 @@ func countGiven(given, fresh []*crdt.Change) int {
 }
 
 // originsOf returns who sent each of fresh, the changes m's merge
-// applied, and keeps the sender of those it holds for missing
-// dependencies. Called with d.mu held.
-func (d *Doc) originsOf(m *mergeReq, fresh []*crdt.Change) []string {
-	sent := make(map[causal.ChangeID]bool, len(m.changes))
-	for _, c := range m.changes {
-		sent[c.ID()] = true
-	}
+// applied (given: m's changes), and keeps the sender of those it holds
+// for missing dependencies. Called with d.mu held.
+func (d *Doc) originsOf(m *mergeReq, fresh []*crdt.Change, given *givenSet) []string {
+	allGiven := given.all(fresh)
 	origins := make([]string, len(fresh))
 	for i, c := range fresh {
 		id := c.ID()
 		if o, ok := d.heldFrom[id]; ok {
 			origins[i] = o // it arrived earlier, from o
 			delete(d.heldFrom, id)
-		} else if sent[id] {
+		} else if allGiven || given.has(id) {
 			origins[i] = m.origin
 		}
 	}
