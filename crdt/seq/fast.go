@@ -35,10 +35,9 @@ type Fast struct {
 	// last insert the same and where the arena ended: see extends.
 	textLast, textPrevLast cid
 	textPrevEnd            uint64
-	ver                    uint64 // bumped by every change, to validate org
-	// Bumped whenever a visible count changes: a leaf's visStart stamped
-	// with the current value is still its visible start (see leaf.visAt).
-	visEpoch uint64
+	// Bumped by every change before it changes anything: it validates org,
+	// and the leaves' visible starts Text notes (leaf.visAt).
+	ver uint64
 }
 
 // originsCache remembers where the last Origins call pointed, so that the
@@ -63,7 +62,7 @@ func newFast(leafMax, innerMax int) *Fast {
 	root := &inner{n: 1, bottom: true}
 	root.leaves[0] = l
 	l.parent = root
-	return &Fast{root: root, head: l, tail: l, leafMax: leafMax, innerMax: innerMax, ver: 1, visEpoch: 1}
+	return &Fast{root: root, head: l, tail: l, leafMax: leafMax, innerMax: innerMax, ver: 1}
 }
 
 func (f *Fast) Len() int { return f.vis }
@@ -475,7 +474,7 @@ func (f *Fast) Text() string {
 		// The walk passes every leaf in order: it notes their visible
 		// starts, so that places asked until the next edit (a save asks
 		// some, see crdt.Doc.ElemIndex) skip the climb to the root.
-		l.visAt, l.visStamp = start, f.visEpoch
+		l.visAt, l.visStamp = start, f.ver
 		start += l.vis()
 		for ri := 0; ri < l.n; ri++ {
 			if r := &l.runs[ri]; r.visible() {

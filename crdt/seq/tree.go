@@ -16,11 +16,12 @@ type leaf struct {
 	slot       int // index in parent
 	n          int // runs in use
 	prev, next *leaf
-	// visAt is the leaf's visible start when Fast.visEpoch was visStamp
-	// (0: never noted): counts change only in bump, which moves the epoch.
+	runs       [leafCap]run
+	// visAt is the leaf's visible start when Fast.ver was visStamp (0:
+	// never noted; ver starts at 1). Every change bumps ver before it
+	// changes a count, so a stamp of the current ver is still true.
 	visAt    int
 	visStamp uint64
-	runs     [leafCap]run
 }
 
 type inner struct {
@@ -98,7 +99,7 @@ func (f *Fast) visStart(l *leaf) int {
 	if l == f.hint {
 		return f.hintStart
 	}
-	if l.visStamp == f.visEpoch {
+	if l.visStamp == f.ver {
 		return l.visAt
 	}
 	s, slot := 0, l.slot
@@ -107,7 +108,6 @@ func (f *Fast) visStart(l *leaf) int {
 			s += p.vis[k]
 		}
 	}
-	l.visAt, l.visStamp = s, f.visEpoch
 	return s
 }
 
@@ -154,12 +154,9 @@ func (f *Fast) bump(l *leaf, dv, dt int) {
 	}
 	f.vis += dv
 	f.tot += dt
-	if dv != 0 {
-		f.visEpoch++ // leaves' noted starts may be stale
-		// Visible counts before the hint leaf may have changed.
-		if l != f.hint {
-			f.hint = nil
-		}
+	// Visible counts before the hint leaf may have changed.
+	if dv != 0 && l != f.hint {
+		f.hint = nil
 	}
 }
 
