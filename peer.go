@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/converge-sync/converge/causal"
@@ -73,6 +74,7 @@ type peer struct {
 	endErr      error           // why
 	every       time.Duration   // heartbeat step period
 	ticker      *time.Timer
+	putOff      atomic.Int32 // heartbeat steps put off in a row (see onTick)
 	fanout      []time.Time
 	spare       []outgoing // the queue drained last, emptied, for enqueue to fill next
 	stopReading context.CancelFunc
@@ -333,12 +335,19 @@ func (p *peer) service() {
 // onTick runs the heartbeat step on the timer's goroutine. When a step is
 // under way the session is busy, not silent: the tick is put off to the
 // next period rather than queued behind it (a server under load would
-// otherwise hold a goroutine per connection waiting for its turn).
+// otherwise hold a goroutine per connection waiting for its turn). But
+// only maxPutOff times in a row: the step also ends a session whose token
+// has expired and forgets stale presence, which a connection busy all the
+// time must not escape; the next tick waits for its turn.
 func (p *peer) onTick() {
 	if !p.smu.TryLock() {
-		p.ticker.Reset(p.every)
-		return
+		if p.putOff.Add(1) <= maxPutOff {
+			p.ticker.Reset(p.every)
+			return
+		}
+		p.smu.Lock()
 	}
+	p.putOff.Store(0)
 	defer p.smu.Unlock()
 	if p.over {
 		return
@@ -349,6 +358,11 @@ func (p *peer) onTick() {
 		p.ticker.Reset(p.every)
 	}
 }
+
+// maxPutOff is how many heartbeat steps in a row a busy session may put
+// off: with steps a second apart, an expired token ends the session within
+// about four seconds however busy it is.
+const maxPutOff = 3
 
 // The loop of run is made of the steps below (start, receive, tick, drain,
 // flush), so that a deterministic simulation can drive the same code one
