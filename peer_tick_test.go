@@ -8,6 +8,7 @@ import (
 
 	"github.com/converge-sync/converge/store/memory"
 	"github.com/converge-sync/converge/syncproto"
+	"github.com/converge-sync/converge/transport"
 	"github.com/converge-sync/converge/transport/pipe"
 )
 
@@ -39,19 +40,10 @@ func TestBusySessionStillEndsWhenTokenExpires(t *testing.T) {
 		}
 	}
 	// Wait for the welcome: the peer's ticker is armed by then.
-	for connected := false; !connected; {
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		f, err := cli.Read(rctx)
-		cancel()
-		if err != nil {
-			t.Fatalf("waiting for the welcome: %v", err)
-		}
-		cs.Receive(f, time.Now())
-		_, evs := cs.Ready()
-		for _, ev := range evs {
-			_, connected = ev.(syncproto.Connected)
-		}
-	}
+	awaitEvent(t, cli, cs, "the welcome", func(ev syncproto.Event) bool {
+		_, ok := ev.(syncproto.Connected)
+		return ok
+	})
 
 	// The session is busy (the test holds its step) when the token expires.
 	p.smu.Lock()
@@ -85,21 +77,31 @@ func TestBusySessionStillEndsWhenTokenExpires(t *testing.T) {
 		t.Fatal("the session did not end once its step ran with the token expired")
 	}
 	// The client was told why.
+	ev := awaitEvent(t, cli, cs, "the close frame", func(ev syncproto.Event) bool {
+		_, ok := ev.(syncproto.Closed)
+		return ok
+	})
+	if err := ev.(syncproto.Closed).Err; !errorsContains(err, "token_expired") {
+		t.Fatalf("closed with %v, want token_expired", err)
+	}
+}
+
+// awaitEvent reads frames from conn into the client session cs until it
+// reports an event match accepts, and returns that event.
+func awaitEvent(t *testing.T, conn transport.Conn, cs *syncproto.Session, what string, match func(syncproto.Event) bool) syncproto.Event {
+	t.Helper()
 	for {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		f, err := cli.Read(rctx)
+		f, err := conn.Read(rctx)
 		cancel()
 		if err != nil {
-			t.Fatalf("the client got no close frame: %v", err)
+			t.Fatalf("waiting for %s: %v", what, err)
 		}
 		cs.Receive(f, time.Now())
 		_, evs := cs.Ready()
 		for _, ev := range evs {
-			if c, ok := ev.(syncproto.Closed); ok {
-				if !errorsContains(c.Err, "token_expired") {
-					t.Fatalf("closed with %v, want token_expired", c.Err)
-				}
-				return
+			if match(ev) {
+				return ev
 			}
 		}
 	}
