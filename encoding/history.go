@@ -234,6 +234,7 @@ func (k *cursor) delFrom(n, code uint64) uint64 {
 func writeHistory(actors *actorTable, changes []*crdt.Change) *historyWriter {
 	w := newHistoryWriter(actors)
 	w.text = &textTrack{}
+	w.text.reserve(changes)
 	for _, c := range changes {
 		w.change(c)
 	}

@@ -230,6 +230,34 @@ func (t *textTrack) insert(text []byte, actor int, actorID causal.ActorID, own u
 	t.grow()
 }
 
+// reserve sizes the pieces and the right-origin records for changes,
+// about to be recorded in this order: it counts the insertText ops that
+// do not type on from the op before them, each of which starts a piece
+// and a record, by the rule insert uses. Grown by doubling, they were a
+// third of what a save of a concurrent history allocated
+// (concurrent-friendsforever: 5.5 of 16 MB).
+func (t *textTrack) reserve(changes []*crdt.Change) {
+	n := 0
+	var prevActor causal.ActorID
+	var prevEnd uint64 // the counter after the previous insertText op's
+	for _, c := range changes {
+		own := c.StartOp
+		for i := range c.Ops {
+			op := &c.Ops[i]
+			width := op.Width()
+			if op.Action == crdt.ActInsertText && width > 0 {
+				if !(n > 0 && c.Actor == prevActor && own == prevEnd && op.Left.Actor == c.Actor && op.Left.Counter == own-1) {
+					n++
+				}
+				prevActor, prevEnd = c.Actor, own+width
+			}
+			own += width
+		}
+	}
+	t.pieces = make([]textPiece, 0, n)
+	t.kids = make(map[causal.OpID]causal.OpID, n)
+}
+
 func (t *textTrack) grow() {
 	for len(t.deleted)*64 < int(t.nChars) {
 		t.deleted = append(t.deleted, 0)
