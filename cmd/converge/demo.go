@@ -19,8 +19,8 @@ func runDemo(args []string, stdout, _ io.Writer) error {
 	fs.Usage = func() {
 		fmt.Fprintln(stdout, "Usage: converge demo\n\nTwo replicas, alice and bob, edit one document offline, merge,\nsee a conflict and resolve it. Everything runs in memory.")
 	}
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if _, err := parseCommand(fs, args, 0, 0); err != nil {
+		return err
 	}
 	d := demo{w: stdout, now: time.Now()}
 	return d.run()

@@ -34,3 +34,18 @@ func TestUnknownCommandAndHelp(t *testing.T) {
 		t.Fatalf("help: exit %d, %q", code, out.String())
 	}
 }
+
+// Every command answers -h and --help with its usage and exit status 0,
+// never with an error.
+func TestEveryCommandHelp(t *testing.T) {
+	for _, c := range commands() {
+		for _, h := range []string{"-h", "--help"} {
+			var out, errb bytes.Buffer
+			code := run([]string{c.name, h}, &out, &errb)
+			all := out.String() + errb.String()
+			if code != 0 || !strings.Contains(all, "Usage: converge "+c.name) || strings.Contains(all, "help requested") {
+				t.Errorf("converge %s %s: exit %d, output %q", c.name, h, code, all)
+			}
+		}
+	}
+}
