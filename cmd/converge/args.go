@@ -47,15 +47,28 @@ func isNegativeNumber(s string) bool {
 	return err == nil
 }
 
-// newFlags makes a flag set whose usage prints the command's synopsis.
+// newFlags makes a flag set whose usage prints the command's synopsis
+// and its flags.
 func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: converge %s\n", synopsis)
+		fmt.Fprintf(fs.Output(), "Usage: converge %s\n", synopsis)
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// synopsis is the head of fs's usage, up to its first blank line: the
+// command's form, without the description and the flags.
+func synopsis(fs *flag.FlagSet) string {
+	var b strings.Builder
+	out := fs.Output()
+	fs.SetOutput(&b)
+	fs.Usage()
+	fs.SetOutput(out)
+	head, _, _ := strings.Cut(b.String(), "\n\n")
+	return strings.TrimRight(head, "\n")
 }
 
 // replicaFlag adds --replica, defaulting to $CONVERGE_REPLICA.
@@ -65,18 +78,40 @@ func replicaFlag(fs *flag.FlagSet) *string {
 
 // wantArgs checks the number of positional arguments.
 func wantArgs(fs *flag.FlagSet, pos []string, min, max int) error {
-	if len(pos) < min || len(pos) > max {
-		fs.Usage()
-		return fmt.Errorf("%w: expected %s arguments, got %d", errUsage, countWord(min, max), len(pos))
+	if len(pos) < min || (max >= 0 && len(pos) > max) {
+		fmt.Fprintln(fs.Output(), synopsis(fs))
+		if max >= 0 && len(pos) > max {
+			// Often a text left unquoted: name what was left over.
+			return fmt.Errorf("%w: expected %s, got %d (left over: %s)", errUsage, countWord(min, max), len(pos), quoteAll(pos[max:]))
+		}
+		return fmt.Errorf("%w: expected %s, got %d", errUsage, countWord(min, max), len(pos))
 	}
 	return nil
 }
 
-func countWord(min, max int) string {
-	if min == max {
-		return strconv.Itoa(min)
+func quoteAll(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = strconv.Quote(a)
 	}
-	return fmt.Sprintf("%d to %d", min, max)
+	return strings.Join(q, " ")
+}
+
+// countWord says how many arguments a command takes (max < 0: no limit).
+func countWord(min, max int) string {
+	noun := func(n int) string {
+		if n == 1 {
+			return "argument"
+		}
+		return "arguments"
+	}
+	switch {
+	case max < 0:
+		return fmt.Sprintf("at least %d %s", min, noun(min))
+	case min == max:
+		return fmt.Sprintf("%d %s", min, noun(min))
+	}
+	return fmt.Sprintf("%d to %d %s", min, max, noun(max))
 }
 
 // openCommand parses a replica command's flags and min..max positional
@@ -95,18 +130,26 @@ func openCommand(fs *flag.FlagSet, dir *string, args []string, min, max int) (*c
 // min..max positional arguments (max < 0: any number) came with them.
 // Asked for help (-h), it returns flag.ErrHelp, which main treats as
 // success; any other problem is an errUsage.
+//
+// A mistake in the flags is reported in one line that says where the
+// options are listed, rather than by the flag package's message followed
+// by the whole usage (and then the message again, from main).
 func parseCommand(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
 	pos, err := parseArgs(fs, args)
+	fs.Usage = usage
+	fs.SetOutput(out)
 	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
 		return nil, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: %v (converge %s -h lists the options)", errUsage, err, fs.Name())
 	}
-	if max >= 0 {
-		if err := wantArgs(fs, pos, min, max); err != nil {
-			return nil, err
-		}
+	if err := wantArgs(fs, pos, min, max); err != nil {
+		return nil, err
 	}
 	return pos, nil
 }

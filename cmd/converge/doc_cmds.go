@@ -319,7 +319,7 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("import", "import --replica DIR [--doc ID] FILE...\n\nMerges documents saved by `converge export` into the replica. The document ID\nis --doc, or the file's name without its extension.", stderr)
 	dir := replicaFlag(fs)
 	docID := fs.String("doc", "", "document ID to import into (only with one FILE)")
-	r, pos, err := openCommand(fs, dir, args, 1, 1<<20)
+	r, pos, err := openCommand(fs, dir, args, 1, -1)
 	if err != nil {
 		return err
 	}

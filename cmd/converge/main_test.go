@@ -49,3 +49,42 @@ func TestEveryCommandHelp(t *testing.T) {
 		}
 	}
 }
+
+// A mistake in a command's words gets a short answer: one line for a flag
+// (naming it and where the options are listed), the command's form and one
+// line for a wrong number of arguments; never the whole usage, and never
+// the same message twice.
+func TestUsageMistakesAreShort(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		args  []string
+		lines int
+		want  []string
+	}{
+		{[]string{"doc", "get", "--replica", dir, "d", "--bogus"}, 1, []string{"-bogus", "converge doc get -h"}},
+		{[]string{"serve", "--addr"}, 1, []string{"flag needs an argument: -addr", "converge serve -h"}},
+		{[]string{"token", "issue", "--ttl", "5"}, 1, []string{`invalid value "5" for flag -ttl`}},
+		{[]string{"doc", "set", "--replica", dir, "d", "/x"}, 2, []string{"Usage: converge doc set --replica DIR DOC PATH JSON", "expected 3 arguments, got 2"}},
+		{[]string{"doc", "text", "--replica", dir, "d", "/t", "hello", "world"}, 2, []string{`expected 2 to 3 arguments, got 4 (left over: "world")`}},
+		{[]string{"import", "--replica", dir}, 2, []string{"expected at least 1 argument, got 0"}},
+		{[]string{"serve", "extra"}, 3, []string{`expected 0 arguments, got 1 (left over: "extra")`}},
+	}
+	for _, c := range cases {
+		_, errs, code := cli(t, c.args...)
+		name := strings.Join(c.args, " ")
+		if code != 2 {
+			t.Errorf("converge %s: exit %d, want 2", name, code)
+		}
+		if n := strings.Count(errs, "\n"); n != c.lines {
+			t.Errorf("converge %s: %d lines on stderr, want %d:\n%s", name, n, c.lines, errs)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(errs, w) {
+				t.Errorf("converge %s: stderr lacks %q:\n%s", name, w, errs)
+			}
+		}
+		if strings.Contains(errs, "  -replica") || strings.Contains(errs, "  -addr") {
+			t.Errorf("converge %s: the flags were listed for a mistake:\n%s", name, errs)
+		}
+	}
+}
