@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -61,10 +62,13 @@ func runDoc(args []string, stdout, stderr io.Writer) error {
 	}
 	for _, c := range docCommands() {
 		if c.name == args[0] {
-			return runDocCommand(c, args[1:], stdout, stderr)
+			return inSubcommand("doc "+c.name, runDocCommand(c, args[1:], stdout, stderr))
 		}
 	}
-	return fmt.Errorf("%w: unknown doc command %q (try 'converge doc help')", errUsage, args[0])
+	if strings.HasPrefix(args[0], "-") {
+		return fmt.Errorf("%w: name the doc command before %s: converge doc get %s ... (converge doc help lists the commands)", errUsage, args[0], args[0])
+	}
+	return fmt.Errorf("%w: unknown doc command %q (converge doc help lists the commands)", errUsage, args[0])
 }
 
 func runDocCommand(c docCommand, args []string, stdout, stderr io.Writer) error {

@@ -46,7 +46,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, c := range commands() {
 		if c.name == args[0] {
 			if err := c.run(args[1:], stdout, stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintf(stderr, "converge %s: %v\n", c.name, err)
+				name := c.name
+				var sub *subcommandError
+				if errors.As(err, &sub) {
+					name = sub.name
+				}
+				fmt.Fprintf(stderr, "converge %s: %v\n", name, err)
 				if errors.Is(err, errUsage) {
 					return 2
 				}
@@ -57,6 +62,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "converge: unknown command %q (try 'converge help')\n", args[0])
 	return 2
+}
+
+// subcommandError names the subcommand an error came from, so that main
+// says "converge doc get: ..." rather than "converge doc: ...".
+type subcommandError struct {
+	name string // as typed after "converge": "doc get"
+	err  error
+}
+
+func (e *subcommandError) Error() string { return e.err.Error() }
+func (e *subcommandError) Unwrap() error { return e.err }
+
+// inSubcommand wraps err (if any) with the subcommand's name.
+func inSubcommand(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &subcommandError{name, err}
 }
 
 func usage(w io.Writer) {

@@ -88,3 +88,31 @@ func TestUsageMistakesAreShort(t *testing.T) {
 		}
 	}
 }
+
+// An error names the subcommand it came from, and a flag put before the
+// doc command is answered with where it goes.
+func TestErrorsNameTheSubcommand(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"doc", "get", "--replica", dir, "d", "/nope"}, 1, "converge doc get: "},
+		{[]string{"doc", "--replica", dir, "get", "d"}, 2, "converge doc: usage: name the doc command before --replica: converge doc get --replica ..."},
+		{[]string{"token", "issue", "--sub", "a"}, 2, "converge token issue: usage: at least one --allow"},
+		{[]string{"token", "frob"}, 2, `converge token: usage: unknown token command "frob"`},
+		{[]string{"bench", "trace", "--runs", "0", "f"}, 2, "converge bench trace: usage: --runs"},
+	}
+	for _, c := range cases {
+		_, errs, code := cli(t, c.args...)
+		if code != c.code || !strings.HasPrefix(errs, c.want) || strings.Count(errs, "\n") != 1 {
+			t.Errorf("converge %s: exit %d, stderr %q; want exit %d, one line starting %q", strings.Join(c.args, " "), code, errs, c.code, c.want)
+		}
+	}
+	// converge token -h shows the options of token issue, the one token command.
+	_, errs, code := cli(t, "token", "-h")
+	if code != 0 || !strings.Contains(errs, "-secret-file") {
+		t.Errorf("converge token -h: exit %d, %q", code, errs)
+	}
+}
