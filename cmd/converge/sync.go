@@ -23,13 +23,15 @@ type syncFlags struct {
 	timeout                       *time.Duration
 }
 
-func addSyncFlags(fs *flag.FlagSet) syncFlags {
+// addSyncFlags adds them; timeoutUsage says what --timeout bounds in the
+// command at hand.
+func addSyncFlags(fs *flag.FlagSet, timeoutUsage string) syncFlags {
 	return syncFlags{
 		dir:       replicaFlag(fs),
 		server:    fs.String("server", os.Getenv("CONVERGE_SERVER"), "server URL, such as http://127.0.0.1:7878 (default $CONVERGE_SERVER)"),
 		token:     fs.String("token", os.Getenv("CONVERGE_TOKEN"), "access token (default $CONVERGE_TOKEN)"),
 		tokenFile: fs.String("token-file", "", "read the access token from this file"),
-		timeout:   fs.Duration("timeout", 30*time.Second, "with --once: give up after this long"),
+		timeout:   fs.Duration("timeout", 30*time.Second, timeoutUsage),
 	}
 }
 
@@ -54,7 +56,7 @@ func (f syncFlags) start(ctx context.Context, stderr io.Writer, docs []string) (
 	if *f.tokenFile != "" {
 		b, err := os.ReadFile(*f.tokenFile)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("--token-file: %w", err)
 		}
 		token = strings.TrimSpace(string(b))
 	}
@@ -91,7 +93,7 @@ Syncs the replica's documents (or only the named ones) with a converge
 server, both ways. With --once it exits 0 as soon as both sides hold
 everything; without, it keeps syncing, reconnecting after failures, until
 interrupted.`, stderr)
-	f := addSyncFlags(fs)
+	f := addSyncFlags(fs, "with --once: give up after this long")
 	once := fs.Bool("once", false, "exit once both sides hold everything")
 	docs, err := f.parse(fs, args)
 	if err != nil {
@@ -135,7 +137,7 @@ this replica is present with the given JSON state (a name, a cursor) while
 the command runs. With --watch it prints the list again at every change
 until interrupted; without, it prints it once and exits. The document is
 synced meanwhile.`, stderr)
-	f := addSyncFlags(fs)
+	f := addSyncFlags(fs, "without --watch: give up if the document is not synced after this long")
 	setState := fs.String("set", "", "be present with this JSON state, e.g. '{\"name\":\"ada\"}'")
 	watch := fs.Bool("watch", false, "keep printing the presence at every change")
 	settle := fs.Duration("wait", 500*time.Millisecond, "without --watch: how long to gather presence after syncing")
@@ -201,6 +203,9 @@ synced meanwhile.`, stderr)
 	wctx, cancel := context.WithTimeout(ctx, *f.timeout)
 	defer cancel()
 	if err := s.WaitSynced(wctx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("not synced after %v: %w", *f.timeout, err)
+		}
 		return err
 	}
 	select {
