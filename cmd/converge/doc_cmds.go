@@ -311,12 +311,31 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	return writeFileAtomic(pos[1], b)
 }
 
+// writeFileAtomic writes b to path through a temporary file beside it, so
+// that path holds either its old content or all of b. A failure leaves no
+// temporary file behind and names path, not the temporary file.
 func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%s is a folder: name the file to write", path)
 	}
-	return os.Rename(tmp, path)
+	tmp := path + ".tmp"
+	err := os.WriteFile(tmp, b, 0o644)
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		var le *os.LinkError
+		if errors.As(err, &le) {
+			err = le.Err
+		}
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
 }
 
 func runImport(args []string, stdout, stderr io.Writer) error {

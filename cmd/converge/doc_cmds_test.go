@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -133,5 +134,50 @@ func TestCompactKeepsEverything(t *testing.T) {
 	var hist []any
 	if err := json.Unmarshal([]byte(mustCLI(t, "doc", "history", "--json", "--replica", dir, "a")), &hist); err != nil || len(hist) != 5 {
 		t.Fatalf("history after compaction: %d %v", len(hist), err)
+	}
+}
+
+// Export to a place it cannot write fails naming that place and leaves no
+// temporary file; damaged export files are refused one line each, and the
+// replica they were imported into is unchanged.
+func TestExportImportBadFiles(t *testing.T) {
+	dir, out := t.TempDir(), t.TempDir()
+	mustCLI(t, "doc", "set", "--replica", dir, "d", "/x", `1`)
+	for _, dst := range []string{out, filepath.Join(out, "no", "such", "folder", "d.converge")} {
+		_, errs, code := cli(t, "export", "--replica", dir, "d", dst)
+		if code != 1 || !strings.Contains(errs, dst) || strings.Contains(errs, ".tmp") || strings.Count(errs, "\n") != 1 {
+			t.Errorf("export to %s: exit %d, stderr %q", dst, code, errs)
+		}
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 0 {
+		t.Fatalf("failed exports left %v behind", ents)
+	}
+	if _, err := os.Stat(out + ".tmp"); err == nil {
+		t.Fatalf("the export to a folder left %s.tmp behind", out)
+	}
+
+	good := filepath.Join(out, "d.converge")
+	mustCLI(t, "export", "--replica", dir, "d", good)
+	b, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := append([]byte(nil), b...)
+	flipped[len(flipped)/2] ^= 0xff
+	bad := map[string][]byte{"truncated": b[:len(b)/2], "flipped": flipped, "empty": nil, "text": []byte("hello\n")}
+	other := t.TempDir()
+	mustCLI(t, "doc", "set", "--replica", other, "d", "/y", `2`)
+	for name, content := range bad {
+		f := filepath.Join(out, name+".converge")
+		if err := os.WriteFile(f, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, errs, code := cli(t, "import", "--replica", other, "--doc", "d", f)
+		if code != 1 || !strings.Contains(errs, f) || strings.Count(errs, "\n") != 1 {
+			t.Errorf("import %s: exit %d, stderr %q", name, code, errs)
+		}
+	}
+	if got := mustCLI(t, "doc", "get", "--replica", other, "d"); got != `{"y":2}`+"\n" {
+		t.Fatalf("failed imports changed the document: %s", got)
 	}
 }
