@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -126,6 +127,20 @@ func openCommand(fs *flag.FlagSet, dir *string, args []string, min, max int) (*c
 	return r, pos, err
 }
 
+// openExisting is openCommand for a command that only reads the replica:
+// the folder must hold one already (mustBeReplica).
+func openExisting(fs *flag.FlagSet, dir *string, args []string, min, max int) (*converge.Replica, []string, error) {
+	pos, err := parseCommand(fs, args, min, max)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := mustBeReplica(*dir); err != nil {
+		return nil, nil, err
+	}
+	r, err := openReplica(context.Background(), *dir)
+	return r, pos, err
+}
+
 // parseCommand parses a command's flags (see parseArgs) and checks that
 // min..max positional arguments (max < 0: any number) came with them.
 // Asked for help (-h), it returns flag.ErrHelp, which main treats as
@@ -159,4 +174,26 @@ func openReplica(ctx context.Context, dir string) (*converge.Replica, error) {
 		return nil, fmt.Errorf("%w: --replica DIR is required (or set CONVERGE_REPLICA)", errUsage)
 	}
 	return converge.Open(ctx, dir, converge.WithCompactAfter(0))
+}
+
+// mustBeReplica refuses a folder that holds no replica, for the commands
+// that only read one: opening it would make a new, empty replica there, so
+// a mistyped --replica would print nothing (or {}) and leave a stray folder.
+func mustBeReplica(dir string) error {
+	if dir == "" {
+		return nil // openReplica says --replica is required
+	}
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("no replica at %s: the folder does not exist (a write such as converge doc set, or converge sync, makes one)", dir)
+	case err != nil:
+		return err
+	case !st.IsDir():
+		return fmt.Errorf("no replica at %s: it is a file, not a folder", dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "actor")); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no replica at %s: the folder holds none (a replica folder has an actor file and replica.db)", dir)
+	}
+	return nil
 }

@@ -49,6 +49,16 @@ func docCommands() []docCommand {
 	}
 }
 
+// readOnly reports whether the command only reads the replica, and so
+// needs one to be there already.
+func (c docCommand) readOnly() bool {
+	switch c.name {
+	case "get", "conflicts", "history", "origins", "ls":
+		return true
+	}
+	return false
+}
+
 func runDoc(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(stdout, "Usage: converge doc COMMAND --replica DIR ARGS\n\nPaths are JSON Pointers (\"/todo/0/title\"); values are JSON literals.\n\nCommands:")
@@ -75,7 +85,11 @@ func runDocCommand(c docCommand, args []string, stdout, stderr io.Writer) error 
 	fs := newFlags("doc "+c.name, "doc "+c.name+" --replica DIR "+c.args+"\n\n"+c.summary+".", stderr)
 	dir := replicaFlag(fs)
 	asJSON := fs.Bool("json", false, "print as JSON (history, ls)")
-	r, pos, err := openCommand(fs, dir, args, c.min, c.max)
+	open := openCommand
+	if c.readOnly() {
+		open = openExisting
+	}
+	r, pos, err := open(fs, dir, args, c.min, c.max)
 	if err != nil {
 		return err
 	}
@@ -283,7 +297,7 @@ func docList(ctx context.Context, c *docCall) error {
 func runExport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("export", "export --replica DIR DOC FILE\n\nWrites the document with its full history to FILE, in the portable binary format.", stderr)
 	dir := replicaFlag(fs)
-	r, pos, err := openCommand(fs, dir, args, 2, 2)
+	r, pos, err := openExisting(fs, dir, args, 2, 2)
 	if err != nil {
 		return err
 	}

@@ -181,3 +181,39 @@ func TestExportImportBadFiles(t *testing.T) {
 		t.Fatalf("failed imports changed the document: %s", got)
 	}
 }
+
+// The commands that only read a replica refuse a folder that holds none,
+// instead of making an empty replica there and printing nothing.
+func TestReadCommandsNeedAReplica(t *testing.T) {
+	base := t.TempDir()
+	typo := filepath.Join(base, "typo")
+	empty := t.TempDir()
+	file := filepath.Join(base, "file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	for _, dir := range []string{typo, empty, file} {
+		for _, args := range [][]string{
+			{"doc", "get", "--replica", dir, "d"},
+			{"doc", "ls", "--replica", dir},
+			{"doc", "history", "--replica", dir, "d"},
+			{"doc", "conflicts", "--replica", dir, "d"},
+			{"export", "--replica", dir, "d", filepath.Join(base, "d.converge")},
+			{"compact", "--replica", dir},
+		} {
+			_, errs, code := cli(t, args...)
+			if code != 1 || !strings.Contains(errs, "no replica at "+dir) || strings.Count(errs, "\n") != 1 {
+				t.Errorf("converge %s: exit %d, stderr %q", strings.Join(args, " "), code, errs)
+			}
+		}
+	}
+	if _, err := os.Stat(typo); err == nil {
+		t.Error("a read command made the replica folder")
+	}
+	if ents, _ := os.ReadDir(empty); len(ents) != 0 {
+		t.Errorf("a read command wrote %v into an empty folder", ents)
+	}
+	// A write makes the replica; then the reads work.
+	mustCLI(t, "doc", "set", "--replica", typo, "d", "/x", "1")
+	if got := mustCLI(t, "doc", "ls", "--replica", typo); got != "d\n" {
+		t.Fatalf("ls: %q", got)
+	}
+}
