@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -132,5 +133,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		defer stopProfiler()
 	}
-	return srv.ListenAndServe(ctx)
+	err = srv.ListenAndServe(ctx)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w (something else listens on %s: stop it, or give another --addr; port 0 takes any free one)", err, *addr)
+	}
+	return err
 }
