@@ -361,7 +361,7 @@ func (s *Syncer) connect(ctx context.Context) error {
 	if err != nil {
 		var he *ws.HandshakeError
 		if errors.As(err, &he) && (he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden) {
-			return fmt.Errorf("%w: %v", ErrSyncRefused, err)
+			return fmt.Errorf("%w: %w", ErrSyncRefused, err) // the HandshakeError stays reachable (errors.As)
 		}
 		return err
 	}
@@ -390,7 +390,7 @@ func refusal(err error) error {
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case syncproto.CodeUnauthorized, syncproto.CodeForbidden, syncproto.CodeProtocolVersion, syncproto.CodeTokenExpired:
-			return fmt.Errorf("%w: %v", ErrSyncRefused, err)
+			return fmt.Errorf("%w: %w", ErrSyncRefused, err) // the PeerError stays reachable (errors.As)
 		}
 	}
 	return err

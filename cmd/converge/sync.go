@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/converge-sync/converge"
+	"github.com/converge-sync/converge/syncproto"
+	"github.com/converge-sync/converge/transport/ws"
 )
 
 // syncFlags are the flags sync and presence share.
@@ -46,6 +49,9 @@ func (f syncFlags) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 	return pos, nil
 }
+
+// tokenGiven reports whether the command was given a token.
+func (f syncFlags) tokenGiven() bool { return *f.token != "" || *f.tokenFile != "" }
 
 // start opens the replica and starts syncing it.
 func (f syncFlags) start(ctx context.Context, stderr io.Writer, docs []string) (*converge.Replica, *converge.Syncer, error) {
@@ -115,7 +121,7 @@ interrupted.`, stderr)
 			if errors.Is(err, context.DeadlineExceeded) {
 				return fmt.Errorf("not synced after %v: %w", *f.timeout, err)
 			}
-			return err
+			return explainRefusal(err, f.tokenGiven())
 		}
 		st := s.Status()
 		fmt.Fprintf(stdout, "synced with %s in %v; nothing left unacknowledged\n", st.URL, time.Since(start).Round(time.Millisecond))
@@ -125,7 +131,7 @@ interrupted.`, stderr)
 	case <-ctx.Done():
 		return nil
 	case <-s.Done():
-		return s.Err()
+		return explainRefusal(s.Err(), f.tokenGiven())
 	}
 }
 
@@ -196,7 +202,7 @@ synced meanwhile.`, stderr)
 			case <-ctx.Done():
 				return nil
 			case <-s.Done():
-				return s.Err()
+				return explainRefusal(s.Err(), f.tokenGiven())
 			}
 		}
 	}
@@ -206,7 +212,7 @@ synced meanwhile.`, stderr)
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("not synced after %v: %w", *f.timeout, err)
 		}
-		return err
+		return explainRefusal(err, f.tokenGiven())
 	}
 	select {
 	case <-time.After(*settle):
@@ -214,4 +220,30 @@ synced meanwhile.`, stderr)
 	}
 	print(d.Presence())
 	return nil
+}
+
+// explainRefusal turns a server's refusal of this client's token into what
+// to do about it; any other error is returned as it is. tokenGiven: the
+// command was given a token (--token, --token-file or $CONVERGE_TOKEN).
+func explainRefusal(err error, tokenGiven bool) error {
+	code := ""
+	var he *ws.HandshakeError
+	var pe *syncproto.PeerError
+	switch {
+	case errors.As(err, &he) && (he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden):
+		var body struct{ Code string }
+		json.Unmarshal([]byte(he.Body), &body) // a server that is not converge's may answer anything
+		code = body.Code
+	case errors.As(err, &pe) && (pe.Code == syncproto.CodeUnauthorized || pe.Code == syncproto.CodeTokenExpired):
+		code = pe.Code.String()
+	default:
+		return err
+	}
+	switch {
+	case code == "token_expired":
+		return fmt.Errorf("the server refused the token: it has expired; give a new one (converge token issue makes one): %w", err)
+	case !tokenGiven:
+		return fmt.Errorf("the server requires a token: give --token, --token-file or $CONVERGE_TOKEN (converge token issue makes one): %w", err)
+	}
+	return fmt.Errorf("the server refused the token: check that it is whole and was issued with this server's key: %w", err)
 }
