@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/converge-sync/converge"
 )
@@ -141,6 +142,40 @@ func openExisting(fs *flag.FlagSet, dir *string, args []string, min, max int) (*
 	return r, pos, err
 }
 
+// explainFlagError replaces the flag package's "parse error", which says
+// nothing of what was wanted, by the kind of value the flag takes.
+func explainFlagError(fs *flag.FlagSet, err error) string {
+	msg := err.Error()
+	head, ok := strings.CutSuffix(msg, ": parse error")
+	if !ok {
+		return msg
+	}
+	if strings.HasPrefix(head, "invalid boolean value") {
+		return head + ": want true or false (or the flag alone, for true)"
+	}
+	_, name, ok := strings.Cut(head, " for flag -")
+	if !ok {
+		return msg
+	}
+	f := fs.Lookup(name)
+	if f == nil {
+		return msg
+	}
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return msg
+	}
+	switch g.Get().(type) {
+	case time.Duration:
+		return head + ": want a duration such as 500ms, 30s, 5m or 24h"
+	case int, int64, uint, uint64:
+		return head + ": want a whole number"
+	case float64:
+		return head + ": want a number"
+	}
+	return msg
+}
+
 // parseCommand parses a command's flags (see parseArgs) and checks that
 // min..max positional arguments (max < 0: any number) came with them.
 // Asked for help (-h), it returns flag.ErrHelp, which main treats as
@@ -161,7 +196,7 @@ func parseCommand(fs *flag.FlagSet, args []string, min, max int) ([]string, erro
 		return nil, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v (converge %s -h lists the options)", errUsage, err, fs.Name())
+		return nil, fmt.Errorf("%w: %s (converge %s -h lists the options)", errUsage, explainFlagError(fs, err), fs.Name())
 	}
 	if err := wantArgs(fs, pos, min, max); err != nil {
 		return nil, err

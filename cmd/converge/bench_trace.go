@@ -26,10 +26,11 @@ func runBenchTrace(args []string, stdout, stderr io.Writer) error {
 
 Replays editing traces (.json.gz, formats in the traces' README) into converge
 documents and prints one JSON line per trace:
-  {"trace","ops","applyMs","encodeMs","loadMs","openMs","bytes","heapBytes","editUs","ok"}
+  {"trace","ops","applyMs","encodeMs","encodeCpuMs","loadMs","openMs","bytes","heapBytes","editUs","ok"}
 Sequential traces: one change per transaction. Concurrent traces: one replica
 per agent, merging as the parents say (mergeMs: the time spent merging).
-encodeMs/bytes: saving the document with full history; loadMs: loading those
+encodeMs/bytes: saving the document with full history (encodeCpuMs: the
+process's CPU time meanwhile, on all cores); loadMs: loading those
 bytes until the text can be read; openMs: loading them into an editable
 document with full history; editUs: one keystroke change on that document
 (mean of 1,000 at random places); heapBytes: Go heap held by the document.

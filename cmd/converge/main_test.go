@@ -63,7 +63,10 @@ func TestUsageMistakesAreShort(t *testing.T) {
 	}{
 		{[]string{"doc", "get", "--replica", dir, "d", "--bogus"}, 1, []string{"-bogus", "converge doc get -h"}},
 		{[]string{"serve", "--addr"}, 1, []string{"flag needs an argument: -addr", "converge serve -h"}},
-		{[]string{"token", "issue", "--ttl", "5"}, 1, []string{`invalid value "5" for flag -ttl`}},
+		{[]string{"token", "issue", "--ttl", "5"}, 1, []string{`invalid value "5" for flag -ttl: want a duration such as`}},
+		{[]string{"serve", "--max-frame", "1.5"}, 1, []string{`invalid value "1.5" for flag -max-frame: want a whole number`}},
+		{[]string{"bench", "sync", "--rate", "fast"}, 1, []string{`for flag -rate: want a number`}},
+		{[]string{"serve", "--insecure-no-auth=maybe"}, 1, []string{`invalid boolean value "maybe" for -insecure-no-auth: want true or false`}},
 		{[]string{"doc", "set", "--replica", dir, "d", "/x"}, 2, []string{"Usage: converge doc set --replica DIR DOC PATH JSON", "expected 3 arguments, got 2"}},
 		{[]string{"doc", "text", "--replica", dir, "d", "/t", "hello", "world"}, 2, []string{`expected 2 to 3 arguments, got 4 (left over: "world")`}},
 		{[]string{"import", "--replica", dir}, 2, []string{"expected at least 1 argument, got 0"}},
