@@ -84,7 +84,7 @@ func runDoc(args []string, stdout, stderr io.Writer) error {
 func runDocCommand(c docCommand, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("doc "+c.name, "doc "+c.name+" --replica DIR "+c.args+"\n\n"+c.summary+".", stderr)
 	dir := replicaFlag(fs)
-	asJSON := fs.Bool("json", false, "print as JSON (history, ls)")
+	asJSON := fs.Bool("json", false, "print as JSON (history, origins, ls; the others print JSON anyway, or nothing)")
 	open := openCommand
 	if c.readOnly() {
 		open = openExisting
