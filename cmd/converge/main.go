@@ -30,8 +30,8 @@ func commands() []command {
 	}
 }
 
-// errUsage marks errors that are the caller's words being off; main prints
-// the usage after them.
+// errUsage marks errors that are the caller's words being off; main exits
+// with status 2 for them (1 for any other failure).
 var errUsage = errors.New("usage")
 
 func main() {
