@@ -47,6 +47,10 @@ func TestEveryCommandHelp(t *testing.T) {
 				t.Errorf("converge %s %s: exit %d, output %q", c.name, h, code, all)
 			}
 		}
+		var out, errb bytes.Buffer
+		if code := run([]string{"help", c.name}, &out, &errb); code != 0 || !strings.Contains(out.String()+errb.String(), "Usage: converge "+c.name) {
+			t.Errorf("converge help %s: exit %d, output %q", c.name, code, out.String()+errb.String())
+		}
 	}
 }
 
