@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -156,8 +157,12 @@ func TestServePortInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	_, errs, code := cli(t, "serve", "--data", t.TempDir(), "--addr", ln.Addr().String())
+	data := filepath.Join(t.TempDir(), "data")
+	_, errs, code := cli(t, "serve", "--data", data, "--addr", ln.Addr().String())
 	if code != 1 || !strings.Contains(errs, "address already in use") || !strings.Contains(errs, "give another --addr") || strings.Count(errs, "\n") != 1 {
 		t.Fatalf("exit %d: %q", code, errs)
+	}
+	if _, err := os.Stat(data); err == nil {
+		t.Fatal("a start that failed on its address made the data folder")
 	}
 }
