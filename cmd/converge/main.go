@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // command is one subcommand: its name, a one-line summary, and its body.
@@ -54,7 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 				if errors.As(err, &sub) {
 					name = sub.name
 				}
-				fmt.Fprintf(stderr, "converge %s: %v\n", name, err)
+				// The library's errors start "converge: " too; once is enough.
+				fmt.Fprintf(stderr, "converge %s: %s\n", name, strings.TrimPrefix(err.Error(), "converge: "))
 				if errors.Is(err, errUsage) {
 					return 2
 				}

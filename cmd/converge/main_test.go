@@ -110,6 +110,7 @@ func TestErrorsNameTheSubcommand(t *testing.T) {
 		{[]string{"token", "issue", "--sub", "a"}, 2, "converge token issue: usage: at least one --allow"},
 		{[]string{"token", "frob"}, 2, `converge token: usage: unknown token command "frob"`},
 		{[]string{"bench", "trace", "--runs", "0", "f"}, 2, "converge bench trace: usage: --runs"},
+		{[]string{"sync", "--replica", dir, "--server", "127.0.0.1:7878"}, 1, `converge sync: server URL "127.0.0.1:7878" has no scheme`},
 	}
 	for _, c := range cases {
 		_, errs, code := cli(t, c.args...)
