@@ -208,7 +208,17 @@ func openReplica(ctx context.Context, dir string) (*converge.Replica, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("%w: --replica DIR is required (or set CONVERGE_REPLICA)", errUsage)
 	}
-	return converge.Open(ctx, dir, converge.WithCompactAfter(0))
+	r, err := converge.Open(ctx, dir, converge.WithCompactAfter(0))
+	return r, lockedHint(err)
+}
+
+// lockedHint adds what to do to the error of a folder another process has
+// open; other errors are returned as they are.
+func lockedHint(err error) error {
+	if errors.Is(err, converge.ErrLocked) {
+		return fmt.Errorf("%w (one process at a time opens a folder: stop the converge sync, presence or serve, or the application, that has it open, then try again)", err)
+	}
+	return err
 }
 
 // mustBeReplica refuses a folder that holds no replica, for the commands

@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/converge-sync/converge"
 )
 
 // cli runs converge in-process and returns stdout, stderr and the exit code.
@@ -215,5 +218,25 @@ func TestReadCommandsNeedAReplica(t *testing.T) {
 	mustCLI(t, "doc", "set", "--replica", typo, "d", "/x", "1")
 	if got := mustCLI(t, "doc", "ls", "--replica", typo); got != "d\n" {
 		t.Fatalf("ls: %q", got)
+	}
+}
+
+// A folder another process has open is answered with what to do.
+func TestLockedReplicaSaysWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	r, err := converge.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, args := range [][]string{
+		{"doc", "ls", "--replica", dir},
+		{"doc", "set", "--replica", dir, "d", "/x", "1"},
+		{"sync", "--replica", dir, "--server", "http://127.0.0.1:1", "--once"},
+	} {
+		_, errs, code := cli(t, args...)
+		if code != 1 || !strings.Contains(errs, "locked by another process") || !strings.Contains(errs, "stop the converge sync, presence or serve") || strings.Count(errs, "\n") != 1 {
+			t.Errorf("converge %s: exit %d, stderr %q", strings.Join(args, " "), code, errs)
+		}
 	}
 }

@@ -134,7 +134,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	srv, err := server.New(cfg)
 	if err != nil {
 		ln.Close()
-		return err
+		return lockedHint(err)
 	}
 	if *pprofAddr != "" {
 		stopProfiler, err := serveProfiler(*pprofAddr, slog.New(h))

@@ -69,7 +69,7 @@ func (f syncFlags) start(ctx context.Context, stderr io.Writer, docs []string) (
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	r, err := converge.Open(ctx, *f.dir, converge.WithCompactAfter(0), converge.WithLogger(log))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, lockedHint(err)
 	}
 	opts := []converge.SyncOption{converge.SyncName("converge-cli")}
 	if token != "" {
