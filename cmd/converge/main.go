@@ -26,7 +26,7 @@ func commands() []command {
 		{"presence", "see who is present in a document, and be present", runPresence},
 		{"compact", "fold each document's change log into its saved copy", runCompact},
 		{"serve", "run a sync server: WebSocket sync, documents as JSON, health and metrics", runServe},
-		{"token", "issue access tokens for a server: `converge token issue --sub NAME --allow 'notes/*:rw' ...`", runToken},
+		{"token", "issue access tokens for a server: `converge token issue --secret-file F --sub NAME --allow 'notes/*:rw'`", runToken},
 		{"bench", "benchmarks: `bench trace FILE...` replays editing traces; `bench sync` loads a sync server", runBench},
 	}
 }
