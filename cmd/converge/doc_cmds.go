@@ -82,7 +82,7 @@ func runDoc(args []string, stdout, stderr io.Writer) error {
 }
 
 func runDocCommand(c docCommand, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("doc "+c.name, "doc "+c.name+" --replica DIR "+c.args+"\n\n"+c.summary+".", stderr)
+	fs := newFlags("doc "+c.name, "doc "+c.name+" --replica DIR "+c.args+"\n\n"+strings.ToUpper(c.summary[:1])+c.summary[1:]+".", stderr)
 	dir := replicaFlag(fs)
 	asJSON := fs.Bool("json", false, "print as JSON (history, origins, ls; the others print JSON anyway, or nothing)")
 	open := openCommand
