@@ -8,6 +8,7 @@ import (
 	"net/http"
 	neturl "net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -159,6 +160,11 @@ const SyncPath = "/v1/sync"
 // its sync endpoint: http becomes ws and https wss, and an address with no
 // path gets SyncPath ("http://127.0.0.1:7878" → "ws://127.0.0.1:7878/v1/sync").
 func SyncURL(raw string) (string, error) {
+	if !strings.Contains(raw, "://") {
+		// "127.0.0.1:7878" would fail to parse with a message about path
+		// segments, and "localhost:7878" parse with the scheme "localhost".
+		return "", fmt.Errorf("converge: server URL %q has no scheme: want http://, https://, ws:// or wss://, as in http://%s", raw, raw)
+	}
 	u, err := neturl.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("converge: server URL %q: %w", raw, err)
@@ -355,7 +361,7 @@ func (s *Syncer) connect(ctx context.Context) error {
 	if err != nil {
 		var he *ws.HandshakeError
 		if errors.As(err, &he) && (he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden) {
-			return fmt.Errorf("%w: %v", ErrSyncRefused, err)
+			return fmt.Errorf("%w: %w", ErrSyncRefused, err) // the HandshakeError stays reachable (errors.As)
 		}
 		return err
 	}
@@ -384,7 +390,7 @@ func refusal(err error) error {
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case syncproto.CodeUnauthorized, syncproto.CodeForbidden, syncproto.CodeProtocolVersion, syncproto.CodeTokenExpired:
-			return fmt.Errorf("%w: %v", ErrSyncRefused, err)
+			return fmt.Errorf("%w: %w", ErrSyncRefused, err) // the PeerError stays reachable (errors.As)
 		}
 	}
 	return err

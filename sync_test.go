@@ -283,6 +283,12 @@ func TestSyncURL(t *testing.T) {
 			t.Errorf("SyncURL(%q) accepted", bad)
 		}
 	}
+	// An address without a scheme, the likeliest slip, is answered with the URL meant.
+	for _, bare := range []string{"127.0.0.1:7878", "localhost:7878"} {
+		if _, err := SyncURL(bare); err == nil || !strings.Contains(err.Error(), "no scheme") || !strings.Contains(err.Error(), "http://"+bare) {
+			t.Errorf("SyncURL(%q): %v", bare, err)
+		}
+	}
 }
 
 func TestBackoffGrowsWithJitterWithinBounds(t *testing.T) {

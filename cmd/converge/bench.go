@@ -20,9 +20,9 @@ Run 'converge bench trace -h' or 'converge bench sync -h' for the options.`)
 	}
 	switch args[0] {
 	case "trace":
-		return runBenchTrace(args[1:], stdout, stderr)
+		return inSubcommand("bench trace", runBenchTrace(args[1:], stdout, stderr))
 	case "sync":
-		return runBenchSync(args[1:], stdout, stderr)
+		return inSubcommand("bench sync", runBenchSync(args[1:], stdout, stderr))
 	}
 	return fmt.Errorf("%w: unknown benchmark %q", errUsage, args[0])
 }

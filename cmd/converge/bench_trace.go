@@ -22,14 +22,15 @@ func runBenchTrace(args []string, stdout, stderr io.Writer) error {
 	repeat := fs.Int("repeat", 1, "replay each sequential trace this many times in a row in one document (a long document from a real history)")
 	history := fs.String("history", "compact", "change log of the documents: compact (encoding.History) or slice (crdt.SliceHistory)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, `Usage: converge bench trace [--runs N] [--warmup N] [--repeat N] [--history compact|slice] FILE...
+		fmt.Fprintln(fs.Output(), `Usage: converge bench trace [--runs N] [--warmup N] [--repeat N] [--history compact|slice] FILE...
 
 Replays editing traces (.json.gz, formats in the traces' README) into converge
 documents and prints one JSON line per trace:
-  {"trace","ops","applyMs","encodeMs","loadMs","openMs","bytes","heapBytes","editUs","ok"}
+  {"trace","ops","applyMs","encodeMs","encodeCpuMs","loadMs","openMs","bytes","heapBytes","editUs","ok"}
 Sequential traces: one change per transaction. Concurrent traces: one replica
 per agent, merging as the parents say (mergeMs: the time spent merging).
-encodeMs/bytes: saving the document with full history; loadMs: loading those
+encodeMs/bytes: saving the document with full history (encodeCpuMs: the
+process's CPU time meanwhile, on all cores); loadMs: loading those
 bytes until the text can be read; openMs: loading them into an editable
 document with full history; editUs: one keystroke change on that document
 (mean of 1,000 at random places); heapBytes: Go heap held by the document.
@@ -39,11 +40,9 @@ ok: the final text equals the trace's endContent.
 Flags:`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return nil
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	files, err := parseCommand(fs, args, 0, -1) // flags before or after the files
+	if err != nil {
+		return err
 	}
 	switch *history {
 	case "compact":
@@ -56,9 +55,8 @@ Flags:`)
 	if *runs < 1 || *repeat < 1 || *warmup < 0 {
 		return fmt.Errorf("%w: --runs and --repeat are at least 1, --warmup at least 0", errUsage)
 	}
-	files := fs.Args()
 	if len(files) == 0 {
-		fs.Usage()
+		fmt.Fprintln(stderr, synopsis(fs))
 		return fmt.Errorf("%w: name at least one trace file (e.g. ../shared/traces/*.json.gz)", errUsage)
 	}
 	failed := 0

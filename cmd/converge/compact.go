@@ -9,7 +9,7 @@ import (
 func runCompact(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("compact", "compact --replica DIR\n\nFolds every document's change log into its saved copy (history is kept).", stderr)
 	dir := replicaFlag(fs)
-	r, _, err := openCommand(fs, dir, args, 0, 0)
+	r, _, err := openExisting(fs, dir, args, 0, 0)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -13,14 +12,10 @@ import (
 
 // runDemo walks through the merge model with two in-memory replicas: what a
 // newcomer should see converge do in a minute.
-func runDemo(args []string, stdout, _ io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	fs.Usage = func() {
-		fmt.Fprintln(stdout, "Usage: converge demo\n\nTwo replicas, alice and bob, edit one document offline, merge,\nsee a conflict and resolve it. Everything runs in memory.")
-	}
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+func runDemo(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("demo", "demo\n\nTwo replicas, alice and bob, edit one document offline, merge,\nsee a conflict and resolve it. Everything runs in memory.", stderr)
+	if _, err := parseCommand(fs, args, 0, 0); err != nil {
+		return err
 	}
 	d := demo{w: stdout, now: time.Now()}
 	return d.run()

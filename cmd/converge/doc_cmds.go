@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -48,6 +49,16 @@ func docCommands() []docCommand {
 	}
 }
 
+// readOnly reports whether the command only reads the replica, and so
+// needs one to be there already.
+func (c docCommand) readOnly() bool {
+	switch c.name {
+	case "get", "conflicts", "history", "origins", "ls":
+		return true
+	}
+	return false
+}
+
 func runDoc(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(stdout, "Usage: converge doc COMMAND --replica DIR ARGS\n\nPaths are JSON Pointers (\"/todo/0/title\"); values are JSON literals.\n\nCommands:")
@@ -61,17 +72,24 @@ func runDoc(args []string, stdout, stderr io.Writer) error {
 	}
 	for _, c := range docCommands() {
 		if c.name == args[0] {
-			return runDocCommand(c, args[1:], stdout, stderr)
+			return inSubcommand("doc "+c.name, runDocCommand(c, args[1:], stdout, stderr))
 		}
 	}
-	return fmt.Errorf("%w: unknown doc command %q (try 'converge doc help')", errUsage, args[0])
+	if strings.HasPrefix(args[0], "-") {
+		return fmt.Errorf("%w: name the doc command before %s: converge doc get %s ... (converge doc help lists the commands)", errUsage, args[0], args[0])
+	}
+	return fmt.Errorf("%w: unknown doc command %q (converge doc help lists the commands)", errUsage, args[0])
 }
 
 func runDocCommand(c docCommand, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("doc "+c.name, "doc "+c.name+" --replica DIR "+c.args+"\n\n"+c.summary+".", stderr)
+	fs := newFlags("doc "+c.name, "doc "+c.name+" --replica DIR "+c.args+"\n\n"+strings.ToUpper(c.summary[:1])+c.summary[1:]+".", stderr)
 	dir := replicaFlag(fs)
-	asJSON := fs.Bool("json", false, "print as JSON (history, ls)")
-	r, pos, err := openCommand(fs, dir, args, c.min, c.max)
+	asJSON := fs.Bool("json", false, "print as JSON (history, origins, ls; the others print JSON anyway, or nothing)")
+	open := openCommand
+	if c.readOnly() {
+		open = openExisting
+	}
+	r, pos, err := open(fs, dir, args, c.min, c.max)
 	if err != nil {
 		return err
 	}
@@ -279,7 +297,7 @@ func docList(ctx context.Context, c *docCall) error {
 func runExport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("export", "export --replica DIR DOC FILE\n\nWrites the document with its full history to FILE, in the portable binary format.", stderr)
 	dir := replicaFlag(fs)
-	r, pos, err := openCommand(fs, dir, args, 2, 2)
+	r, pos, err := openExisting(fs, dir, args, 2, 2)
 	if err != nil {
 		return err
 	}
@@ -307,19 +325,38 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	return writeFileAtomic(pos[1], b)
 }
 
+// writeFileAtomic writes b to path through a temporary file beside it, so
+// that path holds either its old content or all of b. A failure leaves no
+// temporary file behind and names path, not the temporary file.
 func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%s is a folder: name the file to write", path)
 	}
-	return os.Rename(tmp, path)
+	tmp := path + ".tmp"
+	err := os.WriteFile(tmp, b, 0o644)
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		var le *os.LinkError
+		if errors.As(err, &le) {
+			err = le.Err
+		}
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
 }
 
 func runImport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("import", "import --replica DIR [--doc ID] FILE...\n\nMerges documents saved by `converge export` into the replica. The document ID\nis --doc, or the file's name without its extension.", stderr)
 	dir := replicaFlag(fs)
 	docID := fs.String("doc", "", "document ID to import into (only with one FILE)")
-	r, pos, err := openCommand(fs, dir, args, 1, 1<<20)
+	r, pos, err := openCommand(fs, dir, args, 1, -1)
 	if err != nil {
 		return err
 	}

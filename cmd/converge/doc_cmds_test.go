@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/converge-sync/converge"
 )
 
 // cli runs converge in-process and returns stdout, stderr and the exit code.
@@ -133,5 +137,106 @@ func TestCompactKeepsEverything(t *testing.T) {
 	var hist []any
 	if err := json.Unmarshal([]byte(mustCLI(t, "doc", "history", "--json", "--replica", dir, "a")), &hist); err != nil || len(hist) != 5 {
 		t.Fatalf("history after compaction: %d %v", len(hist), err)
+	}
+}
+
+// Export to a place it cannot write fails naming that place and leaves no
+// temporary file; damaged export files are refused one line each, and the
+// replica they were imported into is unchanged.
+func TestExportImportBadFiles(t *testing.T) {
+	dir, out := t.TempDir(), t.TempDir()
+	mustCLI(t, "doc", "set", "--replica", dir, "d", "/x", `1`)
+	for _, dst := range []string{out, filepath.Join(out, "no", "such", "folder", "d.converge")} {
+		_, errs, code := cli(t, "export", "--replica", dir, "d", dst)
+		if code != 1 || !strings.Contains(errs, dst) || strings.Contains(errs, ".tmp") || strings.Count(errs, "\n") != 1 {
+			t.Errorf("export to %s: exit %d, stderr %q", dst, code, errs)
+		}
+	}
+	if ents, _ := os.ReadDir(out); len(ents) != 0 {
+		t.Fatalf("failed exports left %v behind", ents)
+	}
+	if _, err := os.Stat(out + ".tmp"); err == nil {
+		t.Fatalf("the export to a folder left %s.tmp behind", out)
+	}
+
+	good := filepath.Join(out, "d.converge")
+	mustCLI(t, "export", "--replica", dir, "d", good)
+	b, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := append([]byte(nil), b...)
+	flipped[len(flipped)/2] ^= 0xff
+	bad := map[string][]byte{"truncated": b[:len(b)/2], "flipped": flipped, "empty": nil, "text": []byte("hello\n")}
+	other := t.TempDir()
+	mustCLI(t, "doc", "set", "--replica", other, "d", "/y", `2`)
+	for name, content := range bad {
+		f := filepath.Join(out, name+".converge")
+		if err := os.WriteFile(f, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, errs, code := cli(t, "import", "--replica", other, "--doc", "d", f)
+		if code != 1 || !strings.Contains(errs, f) || strings.Count(errs, "\n") != 1 {
+			t.Errorf("import %s: exit %d, stderr %q", name, code, errs)
+		}
+	}
+	if got := mustCLI(t, "doc", "get", "--replica", other, "d"); got != `{"y":2}`+"\n" {
+		t.Fatalf("failed imports changed the document: %s", got)
+	}
+}
+
+// The commands that only read a replica refuse a folder that holds none,
+// instead of making an empty replica there and printing nothing.
+func TestReadCommandsNeedAReplica(t *testing.T) {
+	base := t.TempDir()
+	typo := filepath.Join(base, "typo")
+	empty := t.TempDir()
+	file := filepath.Join(base, "file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	for _, dir := range []string{typo, empty, file} {
+		for _, args := range [][]string{
+			{"doc", "get", "--replica", dir, "d"},
+			{"doc", "ls", "--replica", dir},
+			{"doc", "history", "--replica", dir, "d"},
+			{"doc", "conflicts", "--replica", dir, "d"},
+			{"export", "--replica", dir, "d", filepath.Join(base, "d.converge")},
+			{"compact", "--replica", dir},
+		} {
+			_, errs, code := cli(t, args...)
+			if code != 1 || !strings.Contains(errs, "no replica at "+dir) || strings.Count(errs, "\n") != 1 {
+				t.Errorf("converge %s: exit %d, stderr %q", strings.Join(args, " "), code, errs)
+			}
+		}
+	}
+	if _, err := os.Stat(typo); err == nil {
+		t.Error("a read command made the replica folder")
+	}
+	if ents, _ := os.ReadDir(empty); len(ents) != 0 {
+		t.Errorf("a read command wrote %v into an empty folder", ents)
+	}
+	// A write makes the replica; then the reads work.
+	mustCLI(t, "doc", "set", "--replica", typo, "d", "/x", "1")
+	if got := mustCLI(t, "doc", "ls", "--replica", typo); got != "d\n" {
+		t.Fatalf("ls: %q", got)
+	}
+}
+
+// A folder another process has open is answered with what to do.
+func TestLockedReplicaSaysWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	r, err := converge.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, args := range [][]string{
+		{"doc", "ls", "--replica", dir},
+		{"doc", "set", "--replica", dir, "d", "/x", "1"},
+		{"sync", "--replica", dir, "--server", "http://127.0.0.1:1", "--once"},
+	} {
+		_, errs, code := cli(t, args...)
+		if code != 1 || !strings.Contains(errs, "locked by another process") || !strings.Contains(errs, "stop the converge sync, presence or serve") || strings.Count(errs, "\n") != 1 {
+			t.Errorf("converge %s: exit %d, stderr %q", strings.Join(args, " "), code, errs)
+		}
 	}
 }

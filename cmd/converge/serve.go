@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -116,21 +118,32 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	// Refuse an exposed address before opening the data folder.
+	// Refuse an exposed address, and take the port, before opening the data
+	// folder: a start that fails on its address leaves no folder behind and
+	// does not wait for a large store to open first.
 	if err := cfg.CheckAddr(cfg.Addr); err != nil {
 		return err
 	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("server: %w (something else listens on %s: stop it, or give another --addr; port 0 takes any free one)", err, *addr)
+	}
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
-		return err
+		ln.Close()
+		return lockedHint(err)
 	}
 	if *pprofAddr != "" {
 		stopProfiler, err := serveProfiler(*pprofAddr, slog.New(h))
 		if err != nil {
+			ln.Close()
 			srv.Close()
 			return err
 		}
 		defer stopProfiler()
 	}
-	return srv.ListenAndServe(ctx)
+	return srv.Serve(ctx, ln)
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -145,5 +147,22 @@ func TestServeUsage(t *testing.T) {
 		if _, errs, code := cli(t, args...); code != 2 {
 			t.Errorf("%v: exit %d: %s", args, code, errs)
 		}
+	}
+}
+
+// A port already taken is reported with what to do about it.
+func TestServePortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	data := filepath.Join(t.TempDir(), "data")
+	_, errs, code := cli(t, "serve", "--data", data, "--addr", ln.Addr().String())
+	if code != 1 || !strings.Contains(errs, "address already in use") || !strings.Contains(errs, "give another --addr") || strings.Count(errs, "\n") != 1 {
+		t.Fatalf("exit %d: %q", code, errs)
+	}
+	if _, err := os.Stat(data); err == nil {
+		t.Fatal("a start that failed on its address made the data folder")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/converge-sync/converge"
+	"github.com/converge-sync/converge/syncproto"
+	"github.com/converge-sync/converge/transport/ws"
 )
 
 // syncFlags are the flags sync and presence share.
@@ -23,13 +26,15 @@ type syncFlags struct {
 	timeout                       *time.Duration
 }
 
-func addSyncFlags(fs *flag.FlagSet) syncFlags {
+// addSyncFlags adds them; timeoutUsage says what --timeout bounds in the
+// command at hand.
+func addSyncFlags(fs *flag.FlagSet, timeoutUsage string) syncFlags {
 	return syncFlags{
 		dir:       replicaFlag(fs),
 		server:    fs.String("server", os.Getenv("CONVERGE_SERVER"), "server URL, such as http://127.0.0.1:7878 (default $CONVERGE_SERVER)"),
 		token:     fs.String("token", os.Getenv("CONVERGE_TOKEN"), "access token (default $CONVERGE_TOKEN)"),
 		tokenFile: fs.String("token-file", "", "read the access token from this file"),
-		timeout:   fs.Duration("timeout", 30*time.Second, "with --once: give up after this long"),
+		timeout:   fs.Duration("timeout", 30*time.Second, timeoutUsage),
 	}
 }
 
@@ -45,6 +50,9 @@ func (f syncFlags) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	return pos, nil
 }
 
+// tokenGiven reports whether the command was given a token.
+func (f syncFlags) tokenGiven() bool { return *f.token != "" || *f.tokenFile != "" }
+
 // start opens the replica and starts syncing it.
 func (f syncFlags) start(ctx context.Context, stderr io.Writer, docs []string) (*converge.Replica, *converge.Syncer, error) {
 	if *f.server == "" {
@@ -54,14 +62,14 @@ func (f syncFlags) start(ctx context.Context, stderr io.Writer, docs []string) (
 	if *f.tokenFile != "" {
 		b, err := os.ReadFile(*f.tokenFile)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("--token-file: %w", err)
 		}
 		token = strings.TrimSpace(string(b))
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	r, err := converge.Open(ctx, *f.dir, converge.WithCompactAfter(0), converge.WithLogger(log))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, lockedHint(err)
 	}
 	opts := []converge.SyncOption{converge.SyncName("converge-cli")}
 	if token != "" {
@@ -91,7 +99,7 @@ Syncs the replica's documents (or only the named ones) with a converge
 server, both ways. With --once it exits 0 as soon as both sides hold
 everything; without, it keeps syncing, reconnecting after failures, until
 interrupted.`, stderr)
-	f := addSyncFlags(fs)
+	f := addSyncFlags(fs, "with --once: give up after this long")
 	once := fs.Bool("once", false, "exit once both sides hold everything")
 	docs, err := f.parse(fs, args)
 	if err != nil {
@@ -113,7 +121,7 @@ interrupted.`, stderr)
 			if errors.Is(err, context.DeadlineExceeded) {
 				return fmt.Errorf("not synced after %v: %w", *f.timeout, err)
 			}
-			return err
+			return explainRefusal(err, f.tokenGiven())
 		}
 		st := s.Status()
 		fmt.Fprintf(stdout, "synced with %s in %v; nothing left unacknowledged\n", st.URL, time.Since(start).Round(time.Millisecond))
@@ -123,7 +131,7 @@ interrupted.`, stderr)
 	case <-ctx.Done():
 		return nil
 	case <-s.Done():
-		return s.Err()
+		return explainRefusal(s.Err(), f.tokenGiven())
 	}
 }
 
@@ -135,7 +143,7 @@ this replica is present with the given JSON state (a name, a cursor) while
 the command runs. With --watch it prints the list again at every change
 until interrupted; without, it prints it once and exits. The document is
 synced meanwhile.`, stderr)
-	f := addSyncFlags(fs)
+	f := addSyncFlags(fs, "without --watch: give up if the document is not synced after this long")
 	setState := fs.String("set", "", "be present with this JSON state, e.g. '{\"name\":\"ada\"}'")
 	watch := fs.Bool("watch", false, "keep printing the presence at every change")
 	settle := fs.Duration("wait", 500*time.Millisecond, "without --watch: how long to gather presence after syncing")
@@ -194,14 +202,17 @@ synced meanwhile.`, stderr)
 			case <-ctx.Done():
 				return nil
 			case <-s.Done():
-				return s.Err()
+				return explainRefusal(s.Err(), f.tokenGiven())
 			}
 		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, *f.timeout)
 	defer cancel()
 	if err := s.WaitSynced(wctx); err != nil {
-		return err
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("not synced after %v: %w", *f.timeout, err)
+		}
+		return explainRefusal(err, f.tokenGiven())
 	}
 	select {
 	case <-time.After(*settle):
@@ -209,4 +220,30 @@ synced meanwhile.`, stderr)
 	}
 	print(d.Presence())
 	return nil
+}
+
+// explainRefusal turns a server's refusal of this client's token into what
+// to do about it; any other error is returned as it is. tokenGiven: the
+// command was given a token (--token, --token-file or $CONVERGE_TOKEN).
+func explainRefusal(err error, tokenGiven bool) error {
+	code := ""
+	var he *ws.HandshakeError
+	var pe *syncproto.PeerError
+	switch {
+	case errors.As(err, &he) && (he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden):
+		var body struct{ Code string }
+		json.Unmarshal([]byte(he.Body), &body) // a server that is not converge's may answer anything
+		code = body.Code
+	case errors.As(err, &pe) && (pe.Code == syncproto.CodeUnauthorized || pe.Code == syncproto.CodeTokenExpired):
+		code = pe.Code.String()
+	default:
+		return err
+	}
+	switch {
+	case code == "token_expired":
+		return fmt.Errorf("the server refused the token: it has expired; give a new one (converge token issue makes one): %w", err)
+	case !tokenGiven:
+		return fmt.Errorf("the server requires a token: give --token, --token-file or $CONVERGE_TOKEN (converge token issue makes one): %w", err)
+	}
+	return fmt.Errorf("the server refused the token: check that it is whole and was issued with this server's key: %w", err)
 }

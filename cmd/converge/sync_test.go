@@ -77,6 +77,17 @@ func TestSyncUsageErrors(t *testing.T) {
 	if _, errs, code := cli(t, "sync", "--replica", t.TempDir(), "--server", "http://127.0.0.1:1", "--once", "--timeout", "300ms"); code != 1 || !strings.Contains(errs, "not synced") {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
+	// presence too, and its --timeout is not said to need --once (it has none).
+	if _, errs, code := cli(t, "presence", "--replica", t.TempDir(), "--server", "http://127.0.0.1:1", "--timeout", "300ms", "d"); code != 1 || !strings.Contains(errs, "not synced after 300ms") {
+		t.Fatalf("presence: exit %d: %s", code, errs)
+	}
+	if _, errs, _ := cli(t, "presence", "-h"); !strings.Contains(errs, "-timeout") || strings.Contains(errs, "--once") {
+		t.Fatalf("presence -h: %s", errs)
+	}
+	// An unreadable --token-file is named as such.
+	if _, errs, code := cli(t, "sync", "--replica", t.TempDir(), "--server", "http://127.0.0.1:1", "--once", "--token-file", "/nonexistent/token"); code != 1 || !strings.HasPrefix(errs, "converge sync: --token-file: ") {
+		t.Fatalf("token file: exit %d: %s", code, errs)
+	}
 }
 
 func TestPresenceCommand(t *testing.T) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -19,14 +18,18 @@ segment and ** across them: --allow 'notes/*:rw' --allow 'public/**:r'.
 Clients send it with converge sync --token, or as Authorization: Bearer.`
 
 func runToken(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "issue" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintf(stderr, "Usage: converge %s\n", tokenSynopsis)
-			return flag.ErrHelp
-		}
-		fmt.Fprintf(stderr, "Usage: converge %s\n", tokenSynopsis)
-		return fmt.Errorf("%w: expected 'token issue'", errUsage)
+	switch {
+	case len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
+		return runTokenIssue([]string{"-h"}, stdout, stderr) // issue is the one token command: its usage, flags included
+	case len(args) == 0:
+		return fmt.Errorf("%w: name a token command: converge token issue ... (converge token -h lists its options)", errUsage)
+	case args[0] != "issue":
+		return fmt.Errorf("%w: unknown token command %q: the one there is is 'converge token issue' (converge token -h lists its options)", errUsage, args[0])
 	}
+	return inSubcommand("token issue", runTokenIssue(args[1:], stdout, stderr))
+}
+
+func runTokenIssue(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("token issue", tokenSynopsis, stderr)
 	secretFile := fs.String("secret-file", "", "sign with the HMAC secret in this file (HS256)")
 	keyFile := fs.String("private-key-file", "", "sign with the Ed25519 private key in this PEM file (EdDSA)")
@@ -41,7 +44,7 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 		grants = append(grants, g)
 		return nil
 	})
-	if _, err := parseCommand(fs, args[1:], 0, 0); err != nil {
+	if _, err := parseCommand(fs, args, 0, 0); err != nil {
 		return err
 	}
 	if strings.TrimSpace(*sub) == "" {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/converge-sync/converge/auth"
 	"github.com/converge-sync/converge/server"
@@ -86,6 +87,27 @@ func TestServeWithTokens(t *testing.T) {
 	// No token, or a document outside it: refused, and sync says so.
 	if _, errs, code := cli(t, "sync", "--replica", b, "--server", url, "--once", "notes/trip"); code == 0 || !strings.Contains(errs, "401") {
 		t.Fatalf("sync without a token: exit %d: %s", code, errs)
+	}
+	// A refused token is answered with what to do, in the command's last line.
+	signer, err := auth.NewHMACSigner([]byte("a-secret-for-the-cli-test-0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant, _ := auth.ParseGrant("notes/*:rw")
+	expired, err := signer.Issue(auth.Claims{Subject: "ann", Expires: time.Now().Add(-time.Minute), Grants: []auth.Grant{grant}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ token, want string }{
+		{"", "the server requires a token: give --token"},
+		{"not-a-token", "the server refused the token: check that it is whole"},
+		{expired, "the server refused the token: it has expired"},
+	} {
+		_, errs, code := cli(t, "sync", "--replica", b, "--server", url, "--once", "--token", c.token, "notes/trip")
+		lines := strings.Split(strings.TrimSpace(errs), "\n")
+		if last := lines[len(lines)-1]; code != 1 || !strings.HasPrefix(last, "converge sync: "+c.want) {
+			t.Errorf("sync with token %.12q: exit %d, last line %q", c.token, code, last)
+		}
 	}
 	mustCLI(t, "doc", "set", "--replica", b, "private/x", "/v", `1`)
 	if _, errs, code := cli(t, "sync", "--replica", b, "--server", url, "--once", "--token", ann, "private/x"); code == 0 || !strings.Contains(errs, "forbidden") {
