@@ -2,6 +2,7 @@ package converge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -121,6 +122,18 @@ func TestFailedChangeLeavesNothing(t *testing.T) {
 	}
 	if err := d.Change(ctx, func(tx *Txn) error { return tx.Set("/c", make(chan int)) }); !errors.Is(err, ErrBadValue) {
 		t.Fatalf("set of a channel: %v", err)
+	}
+	// A JSON whole number past int64 is refused, not rounded to a float;
+	// written as a float it is one.
+	if err := d.Change(ctx, func(tx *Txn) error {
+		return tx.Set("/big", json.Number("123456789012345678901234567890"))
+	}); !errors.Is(err, ErrBadValue) {
+		t.Fatalf("set of a whole number past int64: %v", err)
+	}
+	setT(t, d, "/f", json.Number("1.5e29"))
+	setT(t, d, "/i", json.Number("-9223372036854775808"))
+	if got := jsonT(t, d); got != `{"f":1.5e+29,"i":-9223372036854775808}` {
+		t.Fatalf("doc %s", got)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 
 	"github.com/converge-sync/converge/crdt"
 )
@@ -37,6 +38,11 @@ func scalar(v any) (crdt.Value, bool, error) {
 	case json.Number:
 		if n, err := x.Int64(); err == nil {
 			return crdt.Int(n), true, nil
+		}
+		if !strings.ContainsAny(string(x), ".eE") {
+			// A whole number past int64 would come back as the nearest
+			// float, silently not the number given.
+			return crdt.Value{}, false, fmt.Errorf("converge: %s does not fit an int64 (store it as a string, or as a float by writing it with a decimal point or an exponent): %w", x, ErrBadValue)
 		}
 		f, err := x.Float64()
 		if err != nil {
