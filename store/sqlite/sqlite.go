@@ -201,7 +201,7 @@ func checkHeader(path string) (salvage string, err error) {
 		return "", fmt.Errorf("store/sqlite: %w", err)
 	}
 	if valid && fi.Size() < pages*pageSize {
-		return fmt.Sprintf("%s is truncated (%d bytes of %d); it is open read-only so that the intact documents can be read", path, fi.Size(), pages*pageSize), nil
+		return fmt.Sprintf("%s is truncated (%d bytes of %d)", path, fi.Size(), pages*pageSize), nil
 	}
 	return "", nil
 }
@@ -209,7 +209,12 @@ func checkHeader(path string) (salvage string, err error) {
 // Salvage returns why the store was opened read-only ("" if it was not):
 // a truncated file is opened for reading what is left, and every write
 // fails with store.ErrCorrupt.
-func (s *Store) Salvage() string { return s.salvage }
+func (s *Store) Salvage() string {
+	if s.salvage == "" {
+		return ""
+	}
+	return s.salvage + "; it is open read-only so that the intact documents can be read"
+}
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
@@ -221,6 +226,11 @@ func syncDir(dir string) error {
 }
 
 func (s *Store) openError(err error) error {
+	if s.salvage != "" {
+		// Truncated so far that not even the schema can be read (SQLite
+		// says "no such table").
+		return fmt.Errorf("store/sqlite: %s, too short to hold even its tables (%v): %w", s.salvage, err, store.ErrCorrupt)
+	}
 	if c := s.drv.code(err); c == codeCorrupt || c == codeNotADB {
 		return fmt.Errorf("store/sqlite: %s is damaged: %w: %w", s.path, store.ErrCorrupt, err)
 	}
@@ -315,7 +325,7 @@ func (s *Store) write(ctx context.Context, doc string, fn func(t *txn) error) er
 func (s *Store) writeReq(req *writeReq) error {
 	ctx := req.ctx
 	if s.salvage != "" {
-		return fmt.Errorf("store/sqlite: %s: %w", s.salvage, store.ErrCorrupt)
+		return fmt.Errorf("store/sqlite: %s: %w", s.Salvage(), store.ErrCorrupt)
 	}
 	req.done = make(chan error, 1)
 	select {

@@ -397,6 +397,20 @@ func TestTruncatedFile(t *testing.T) {
 	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "truncated") {
 		t.Fatalf("Append to a truncated store: %v, want ErrCorrupt saying it is truncated", err)
 	}
+	s.Close()
+
+	// Cut within its first page, the schema is gone too: Open says so.
+	if err := os.Truncate(path, 1000); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(context.Background(), path)
+	t.Logf("open: %v", err)
+	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("Open of a store cut to 1,000 bytes: %v, want ErrCorrupt saying it is truncated", err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 1000 {
+		t.Fatalf("the refused file changed: %v, %v", fi, err)
+	}
 }
 
 func TestGarbageFile(t *testing.T) {
