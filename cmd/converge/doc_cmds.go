@@ -295,7 +295,7 @@ func docList(ctx context.Context, c *docCall) error {
 }
 
 func runExport(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("export", "export --replica DIR DOC FILE\n\nWrites the document with its full history to FILE, in the portable binary format.", stderr)
+	fs := newFlags("export", "export --replica DIR DOC FILE\n\nWrites the document with its full history to FILE (- for standard output), in the portable binary format.", stderr)
 	dir := replicaFlag(fs)
 	r, pos, err := openExisting(fs, dir, args, 2, 2)
 	if err != nil {
@@ -320,6 +320,10 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	}
 	b, err := d.Save()
 	if err != nil {
+		return err
+	}
+	if pos[1] == "-" {
+		_, err := stdout.Write(b)
 		return err
 	}
 	return writeFileAtomic(pos[1], b)

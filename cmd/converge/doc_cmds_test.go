@@ -89,6 +89,10 @@ func TestConflictThroughExportImport(t *testing.T) {
 	mustCLI(t, "doc", "set", "--replica", a, "trip", "/dest", `"Porto"`)
 	mustCLI(t, "doc", "set", "--replica", b, "trip", "/dest", `"Lisbon"`)
 	mustCLI(t, "export", "--replica", a, "trip", file)
+	// - is standard output: the same bytes.
+	if saved, err := os.ReadFile(file); err != nil || mustCLI(t, "export", "--replica", a, "trip", "-") != string(saved) {
+		t.Fatalf("export to - differs from export to a file (%v)", err)
+	}
 	mustCLI(t, "import", "--replica", b, file)
 	var conflicts []struct {
 		Path       string
