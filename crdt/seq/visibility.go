@@ -7,8 +7,23 @@ import (
 )
 
 // HideAt finds the runs as Spans does, into a buffer it reuses, and hides
-// each the way SetVisible does, without reporting them again.
+// each the way SetVisible does, without reporting them again. The usual
+// delete (a keystroke, a selection within what was typed in one go) lies
+// in one run: it is hidden where the descent by index found it, without
+// looking the run up again by ID.
 func (f *Fast) HideAt(i, n int) ([]Run, error) {
+	if n > 0 && i >= 0 && i+n <= f.vis {
+		c := f.cursorAtVis(i)
+		if r := c.run(); c.off+n <= r.len() {
+			runs := append(f.hideBuf[:0], Run{Index: i, Len: n})
+			f.actors.setID(&runs[0].Start, r.at(c.off))
+			f.hideBuf = runs[:0]
+			f.loc = cursor{c.l, c.ri, 0}
+			f.ver++
+			f.setVis(c, n, false)
+			return runs, nil
+		}
+	}
 	runs, err := f.spans(f.hideBuf[:0], i, n)
 	if err != nil {
 		return nil, err
