@@ -566,6 +566,12 @@ func (p *peer) handle(ev syncproto.Event) {
 }
 
 func (p *peer) refuse(doc string, code syncproto.Code, msg string) {
+	if code == syncproto.CodeUnavailable {
+		// This side's fault (its store failed to load or write the
+		// document), not the peer's: the peer only sees the refusal, so
+		// the operator must see it here.
+		p.cfg.log.Error("sync: document refused to the peer: the store failed", "peer", p.conn.RemoteAddr(), "doc", doc, "err", msg)
+	}
 	p.unfollow(doc)
 	p.s.Refuse(doc, code, msg)
 	if p.cfg.metrics != nil {

@@ -1,0 +1,109 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/converge-sync/converge"
+	"github.com/converge-sync/converge/store"
+	"github.com/converge-sync/converge/store/memory"
+)
+
+// logBuffer collects a server's log lines (slog text) for assertions.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// line returns the first log line holding every one of parts, or "".
+func (l *logBuffer) line(parts ...string) string {
+next:
+	for _, ln := range strings.Split(l.String(), "\n") {
+		for _, p := range parts {
+			if !strings.Contains(ln, p) {
+				continue next
+			}
+		}
+		return ln
+	}
+	return ""
+}
+
+// failingStore is a store whose writes fail while fail is set, as a full
+// or broken disk makes them.
+type failingStore struct {
+	store.Store
+	fail atomic.Bool
+}
+
+var errDiskFull = errors.New("disk full (injected)")
+
+func (s *failingStore) Append(ctx context.Context, doc string, changes []store.Change) error {
+	if s.fail.Load() {
+		return errDiskFull
+	}
+	return s.Store.Append(ctx, doc, changes)
+}
+
+// A store write that fails on the server is the server's fault: the client
+// is refused the document (unavailable) and acknowledged nothing, and the
+// operator reads an error line naming the document, the peer and the cause.
+// Once the store works again, the client's next connection delivers it all.
+func TestStoreFailureLoggedNothingAcknowledged(t *testing.T) {
+	fs := &failingStore{Store: memory.New()}
+	logs := &logBuffer{}
+	ts := startT(t, t.TempDir(), Config{Logger: logs.logger(), ReplicaOptions: []converge.Option{converge.WithStore(fs)}})
+
+	a := openT(t)
+	da := docT(t, a, "notes/disk")
+	setT(t, da, "/before", 1)
+	sa := syncT(t, a, ts)
+	waitSynced(t, sa)
+
+	fs.fail.Store(true)
+	setT(t, da, "/during", 2)
+	eventually(t, "the refusal", func() bool { return sa.Status().LastErr != nil })
+	if st := sa.Status(); st.Unacknowledged == 0 {
+		t.Fatalf("a change the server failed to store was acknowledged: %+v", st)
+	}
+	ln := logs.line("level=ERROR", "store failed", "doc=notes/disk", "disk full (injected)", "peer=")
+	if ln == "" {
+		t.Fatalf("no error line naming the document and the cause; log:\n%s", logs)
+	}
+	_, _, text := get(t, ts.url(MetricsPath))
+	if !strings.Contains(text, `converge_refusals_total{code="unavailable"} 1`) {
+		t.Errorf("the refusal is not counted as unavailable:\n%s", text)
+	}
+
+	// The disk is back: a new connection resends what the server lacks.
+	fs.fail.Store(false)
+	sa.Stop()
+	sa2 := syncT(t, a, ts)
+	waitSynced(t, sa2)
+	b := openT(t)
+	db := docT(t, b, "notes/disk")
+	waitSynced(t, syncT(t, b, ts))
+	eventually(t, "the change to reach another replica", func() bool { return jsonT(t, db) == `{"before":1,"during":2}` })
+}
