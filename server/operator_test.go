@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,4 +111,76 @@ func TestStoreFailureLoggedNothingAcknowledged(t *testing.T) {
 	db := docT(t, b, "notes/disk")
 	waitSynced(t, syncT(t, b, ts))
 	eventually(t, "the change to reach another replica", func() bool { return jsonT(t, db) == `{"before":1,"during":2}` })
+}
+
+// A data folder deleted (or its database replaced) under a running server
+// does not stop SQLite, which goes on writing to the file it holds open,
+// and that no restart will find: the health check says so.
+func TestHealthStoreFileDeleted(t *testing.T) {
+	dir := t.TempDir()
+	logs := &logBuffer{}
+	srv, err := New(Config{DataDir: dir, Logger: logs.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	health := func() (int, string) {
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", HealthPath, nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := health(); code != http.StatusOK {
+		t.Fatalf("healthz: %d %q", code, body)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	code, body := health()
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "deleted or replaced") {
+		t.Fatalf("healthz with the data folder deleted: %d %q", code, body)
+	}
+	if logs.line("level=ERROR", "deleted or replaced", "replica.db") == "" {
+		t.Fatalf("no error line; log:\n%s", logs)
+	}
+}
+
+// A truncated database opens read-only (salvage mode): the server starts,
+// so that the intact documents can be read out, but says at once that
+// every write will fail, and reports unhealthy.
+func TestSalvageModeLoggedAndUnhealthy(t *testing.T) {
+	dir := t.TempDir()
+	r, err := converge.Open(context.Background(), dir, converge.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		d := docT(t, r, fmt.Sprintf("doc/%d", i))
+		setT(t, d, "/text", strings.Repeat("x", 2000))
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "replica.db")
+	fi, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(db, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+
+	logs := &logBuffer{}
+	srv, err := New(Config{DataDir: dir, Logger: logs.logger()})
+	if err != nil {
+		t.Fatalf("a truncated store should open for salvage: %v", err)
+	}
+	defer srv.Close()
+	if logs.line("level=ERROR", "salvage mode", "every write fails", "truncated") == "" {
+		t.Fatalf("no error line at start naming salvage mode; log:\n%s", logs)
+	}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", HealthPath, nil))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "salvage") {
+		t.Fatalf("healthz in salvage mode: %d %q", rec.Code, rec.Body.String())
+	}
 }
