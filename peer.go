@@ -216,6 +216,11 @@ func (p *peer) run(ctx context.Context) error {
 				return p.endErr
 			}
 			p.conn.Close(transport.CloseNormal, "")
+			if errors.Is(err, transport.ErrTooBig) && p.cfg.metrics != nil {
+				// Refused by the socket's read limit before the session saw
+				// it: counted as the session counts a frame too large.
+				p.cfg.metrics.Refused(syncproto.CodeFrameTooLarge)
+			}
 			var ce *transport.CloseError
 			if !errors.As(err, &ce) || ce.Code != transport.CloseNormal {
 				err = fmt.Errorf("converge: sync connection to %s: %w", p.conn.RemoteAddr(), err)

@@ -18,6 +18,9 @@ import (
 	"github.com/converge-sync/converge"
 	"github.com/converge-sync/converge/store"
 	"github.com/converge-sync/converge/store/memory"
+	"github.com/converge-sync/converge/syncproto"
+	"github.com/converge-sync/converge/transport"
+	"github.com/converge-sync/converge/transport/ws"
 )
 
 // logBuffer collects a server's log lines (slog text) for assertions.
@@ -182,5 +185,31 @@ func TestSalvageModeLoggedAndUnhealthy(t *testing.T) {
 	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", HealthPath, nil))
 	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "salvage") {
 		t.Fatalf("healthz in salvage mode: %d %q", rec.Code, rec.Body.String())
+	}
+}
+
+// A frame over --max-frame is cut by the WebSocket's read limit, before the
+// session sees it: it is counted with the session's own frame_too_large
+// refusals, and the connection's end is logged with the cause.
+func TestFrameOverReadLimitCounted(t *testing.T) {
+	logs := &logBuffer{}
+	limits := syncproto.DefaultLimits
+	limits.MaxFrame = 4096
+	ts := startT(t, t.TempDir(), Config{Logger: logs.logger(), Limits: limits})
+	conn, err := ws.Dial(context.Background(), ts.syncURL(), ws.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(transport.CloseNormal, "")
+	go conn.Read(context.Background()) // answers the server's close at once
+	if err := conn.Write(context.Background(), make([]byte, 10_000)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the connection's end", func() bool {
+		return logs.line("sync connection closed", "read limit") != ""
+	})
+	_, _, text := get(t, ts.url(MetricsPath))
+	if !strings.Contains(text, `converge_refusals_total{code="frame_too_large"} 1`) {
+		t.Errorf("the frame over the limit is not counted:\n%s", text)
 	}
 }
