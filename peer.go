@@ -556,7 +556,7 @@ func (p *peer) handle(ev syncproto.Event) {
 		if ev.Doc != "" {
 			p.unfollow(ev.Doc)
 		}
-		p.cfg.log.Warn("sync: peer refused", "peer", p.conn.RemoteAddr(), "doc", ev.Doc, "code", ev.Code, "msg", ev.Message)
+		p.cfg.log.Warn("sync: peer refused", "peer", p.conn.RemoteAddr(), "doc", ev.Doc, "code", ev.Code.String(), "reason", ev.Message)
 	case syncproto.PresenceReceived:
 		if p.cfg.guard != nil { // relayed to every subscriber: it costs like a change
 			if code, msg := p.cfg.guard.admit(p.r.now(), 1); code != 0 {

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -211,5 +212,36 @@ func TestFrameOverReadLimitCounted(t *testing.T) {
 	_, _, text := get(t, ts.url(MetricsPath))
 	if !strings.Contains(text, `converge_refusals_total{code="frame_too_large"} 1`) {
 		t.Errorf("the frame over the limit is not counted:\n%s", text)
+	}
+}
+
+// A refused request is logged (at debug) as one JSON object whose keys are
+// unique (its reason used to be logged under "msg", the key of the line's
+// own message, so JSON readers kept one of the two), and whose code is the
+// code's name, as in the response (it was logged as a number in JSON).
+func TestRefusalLogKeysUnique(t *testing.T) {
+	var buf logBuffer
+	lg := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := New(Config{DataDir: t.TempDir(), Logger: lg, Auth: verifierT(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	req := httptest.NewRequest("GET", DocsPath+"a", nil)
+	req.Header.Set("Authorization", "Bearer not-a-token")
+	srv.Handler().ServeHTTP(httptest.NewRecorder(), req)
+	ln := buf.line(`"code":"unauthorized"`)
+	if ln == "" {
+		t.Fatalf("no refusal logged:\n%s", buf.String())
+	}
+	if n := strings.Count(ln, `"msg":`); n != 1 {
+		t.Fatalf("%d msg keys in %s", n, ln)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(ln), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec["msg"] != "request refused" || !strings.Contains(fmt.Sprint(rec["reason"]), "token") {
+		t.Fatalf("refusal line %s", ln)
 	}
 }
