@@ -50,7 +50,7 @@ func newMetrics(loaded func() int) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14), // 0.5ms to 4s
 		}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "converge_refusals_total", Help: "Requests and sessions of peers refused or ended, by protocol error code (unavailable and going_away are the server's side: a store failure or a client too slow to read, and a shutdown)."},
+			Name: "converge_refusals_total", Help: "Requests and sessions of peers refused or ended, by protocol error code (unavailable: a store failure, or a client too slow to read or silent for three heartbeats; going_away: a shutdown)."},
 			[]string{"code"}),
 		evictions: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "converge_evictions_total", Help: "Documents unloaded from memory to keep within the budget."}),
