@@ -216,6 +216,11 @@ func (p *peer) run(ctx context.Context) error {
 				return p.endErr
 			}
 			p.conn.Close(transport.CloseNormal, "")
+			if errors.Is(err, transport.ErrTooBig) && p.cfg.metrics != nil {
+				// Refused by the socket's read limit before the session saw
+				// it: counted as the session counts a frame too large.
+				p.cfg.metrics.Refused(syncproto.CodeFrameTooLarge)
+			}
 			var ce *transport.CloseError
 			if !errors.As(err, &ce) || ce.Code != transport.CloseNormal {
 				err = fmt.Errorf("converge: sync connection to %s: %w", p.conn.RemoteAddr(), err)
@@ -551,7 +556,7 @@ func (p *peer) handle(ev syncproto.Event) {
 		if ev.Doc != "" {
 			p.unfollow(ev.Doc)
 		}
-		p.cfg.log.Warn("sync: peer refused", "peer", p.conn.RemoteAddr(), "doc", ev.Doc, "code", ev.Code, "msg", ev.Message)
+		p.cfg.log.Warn("sync: peer refused", "peer", p.conn.RemoteAddr(), "doc", ev.Doc, "code", ev.Code.String(), "reason", ev.Message)
 	case syncproto.PresenceReceived:
 		if p.cfg.guard != nil { // relayed to every subscriber: it costs like a change
 			if code, msg := p.cfg.guard.admit(p.r.now(), 1); code != 0 {
@@ -566,6 +571,12 @@ func (p *peer) handle(ev syncproto.Event) {
 }
 
 func (p *peer) refuse(doc string, code syncproto.Code, msg string) {
+	if code == syncproto.CodeUnavailable {
+		// This side's fault (its store failed to load or write the
+		// document), not the peer's: the peer only sees the refusal, so
+		// the operator must see it here.
+		p.cfg.log.Error("sync: document refused to the peer: the store failed", "peer", p.conn.RemoteAddr(), "doc", doc, "err", msg)
+	}
 	p.unfollow(doc)
 	p.s.Refuse(doc, code, msg)
 	if p.cfg.metrics != nil {

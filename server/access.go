@@ -111,7 +111,7 @@ func (s *Server) refuse(w http.ResponseWriter, req *http.Request, r *refusal) {
 	if r.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="converge"`)
 	}
-	s.log.Debug("refused", "path", req.URL.EscapedPath(), "remote", req.RemoteAddr, "code", r.code, "msg", r.msg)
+	s.log.Debug("request refused", "path", req.URL.EscapedPath(), "remote", req.RemoteAddr, "code", r.code.String(), "reason", r.msg)
 	writeError(w, r.status, r.code.String(), r.msg)
 }
 

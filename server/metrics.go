@@ -36,7 +36,7 @@ func newMetrics(loaded func() int) *metrics {
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "converge_connections_total", Help: "Sync connections accepted."}),
 		changesIn: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "converge_changes_in_total", Help: "Changes received from peers and applied."}),
+			Name: "converge_changes_in_total", Help: "Changes received from peers that were new to the server, merged and stored (a change already held is not counted)."}),
 		changesOut: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "converge_changes_out_total", Help: "Changes sent to peers."}),
 		fanOut: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -50,7 +50,7 @@ func newMetrics(loaded func() int) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14), // 0.5ms to 4s
 		}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "converge_refusals_total", Help: "Requests of peers refused, by protocol error code."},
+			Name: "converge_refusals_total", Help: "Requests and sessions of peers refused or ended, by protocol error code (unavailable: a store failure, or a client too slow to read or silent for three heartbeats; going_away: a shutdown)."},
 			[]string{"code"}),
 		evictions: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "converge_evictions_total", Help: "Documents unloaded from memory to keep within the budget."}),

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -139,6 +140,15 @@ type Server struct {
 
 	tls *tls.Config // nil: plain HTTP
 
+	// dbPath and dbFile are the store's file and its identity when it was
+	// opened (empty and nil for a store that is not a file): the health
+	// check compares them, as a file deleted or replaced under the server
+	// takes every write that follows to a file no one can open again.
+	dbPath string
+	dbFile os.FileInfo
+	// salvage is why the store was opened read-only ("" if it was not).
+	salvage string
+
 	mu      sync.Mutex
 	closing bool
 	conns   map[transport.Conn]struct{}
@@ -200,6 +210,16 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, replica: r, conns: map[transport.Conn]struct{}{},
 		perAddr: map[string]int{}, tls: tlsCfg, evictDone: make(chan struct{})}
+	if f, ok := r.Store().(interface{ Path() string }); ok {
+		if fi, err := os.Stat(f.Path()); err == nil {
+			s.dbPath, s.dbFile = f.Path(), fi
+		}
+	}
+	if sv, ok := r.Store().(interface{ Salvage() string }); ok && sv.Salvage() != "" {
+		s.salvage = sv.Salvage()
+		s.log.Error("the data folder's store is damaged: it is open read-only (salvage mode) and every write fails; read the intact documents out, then move the folder away and restart (clients refill an empty one)",
+			"data", cfg.DataDir, "why", s.salvage)
+	}
 	s.metrics = newMetrics(r.Loaded)
 	s.lru = newRecency(r, cfg.MaxDocsInMemory, s.metrics.evictions.Inc)
 	if cfg.syncGrace > 0 {
@@ -530,7 +550,8 @@ func (s *Server) logAccess(addr string) {
 const healthID = "\x00converge-healthz"
 
 // serveHealth answers 200 "ok" if the store answers within a second or
-// two, 503 otherwise (also while shutting down).
+// two, 503 otherwise: also while shutting down, when the store is
+// read-only (salvage mode), and when its file was deleted or replaced.
 func (s *Server) serveHealth(w http.ResponseWriter, req *http.Request) {
 	s.mu.Lock()
 	closing := s.closing
@@ -539,10 +560,22 @@ func (s *Server) serveHealth(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	if s.salvage != "" {
+		http.Error(w, "store read-only (salvage mode): "+s.salvage, http.StatusServiceUnavailable)
+		return
+	}
+	if s.dbFile != nil {
+		if fi, err := os.Stat(s.dbPath); err != nil || !os.SameFile(fi, s.dbFile) {
+			s.log.Error("health check: the store's file was deleted or replaced while the server runs; what it writes now goes to a file no one can open again: restart the server",
+				"file", s.dbPath)
+			http.Error(w, "store file deleted or replaced: "+s.dbPath, http.StatusServiceUnavailable)
+			return
+		}
+	}
 	ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
 	defer cancel()
 	if _, err := s.replica.Store().Version(ctx, healthID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.log.Warn("health check: the store does not answer", "err", err)
+		s.log.Warn("health check: the store does not answer a read", "err", err)
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
 		return
 	}

@@ -1,0 +1,247 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/converge-sync/converge"
+	"github.com/converge-sync/converge/store"
+	"github.com/converge-sync/converge/store/memory"
+	"github.com/converge-sync/converge/syncproto"
+	"github.com/converge-sync/converge/transport"
+	"github.com/converge-sync/converge/transport/ws"
+)
+
+// logBuffer collects a server's log lines (slog text) for assertions.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// line returns the first log line holding every one of parts, or "".
+func (l *logBuffer) line(parts ...string) string {
+next:
+	for _, ln := range strings.Split(l.String(), "\n") {
+		for _, p := range parts {
+			if !strings.Contains(ln, p) {
+				continue next
+			}
+		}
+		return ln
+	}
+	return ""
+}
+
+// failingStore is a store whose writes fail while fail is set, as a full
+// or broken disk makes them.
+type failingStore struct {
+	store.Store
+	fail atomic.Bool
+}
+
+var errDiskFull = errors.New("disk full (injected)")
+
+func (s *failingStore) Append(ctx context.Context, doc string, changes []store.Change) error {
+	if s.fail.Load() {
+		return errDiskFull
+	}
+	return s.Store.Append(ctx, doc, changes)
+}
+
+// A store write that fails on the server is the server's fault: the client
+// is refused the document (unavailable) and acknowledged nothing, and the
+// operator reads an error line naming the document, the peer and the cause.
+// Once the store works again, the client's next connection delivers it all.
+func TestStoreFailureLoggedNothingAcknowledged(t *testing.T) {
+	fs := &failingStore{Store: memory.New()}
+	logs := &logBuffer{}
+	ts := startT(t, t.TempDir(), Config{Logger: logs.logger(), ReplicaOptions: []converge.Option{converge.WithStore(fs)}})
+
+	a := openT(t)
+	da := docT(t, a, "notes/disk")
+	setT(t, da, "/before", 1)
+	sa := syncT(t, a, ts)
+	waitSynced(t, sa)
+
+	fs.fail.Store(true)
+	setT(t, da, "/during", 2)
+	eventually(t, "the refusal", func() bool { return sa.Status().LastErr != nil })
+	if st := sa.Status(); st.Unacknowledged == 0 {
+		t.Fatalf("a change the server failed to store was acknowledged: %+v", st)
+	}
+	ln := logs.line("level=ERROR", "store failed", "doc=notes/disk", "disk full (injected)", "peer=")
+	if ln == "" {
+		t.Fatalf("no error line naming the document and the cause; log:\n%s", logs)
+	}
+	_, _, text := get(t, ts.url(MetricsPath))
+	if !strings.Contains(text, `converge_refusals_total{code="unavailable"} 1`) {
+		t.Errorf("the refusal is not counted as unavailable:\n%s", text)
+	}
+
+	// The disk is back: a new connection resends what the server lacks.
+	fs.fail.Store(false)
+	sa.Stop()
+	sa2 := syncT(t, a, ts)
+	waitSynced(t, sa2)
+	b := openT(t)
+	db := docT(t, b, "notes/disk")
+	waitSynced(t, syncT(t, b, ts))
+	eventually(t, "the change to reach another replica", func() bool { return jsonT(t, db) == `{"before":1,"during":2}` })
+}
+
+// A data folder deleted (or its database replaced) under a running server
+// does not stop SQLite, which goes on writing to the file it holds open,
+// and that no restart will find: the health check says so.
+func TestHealthStoreFileDeleted(t *testing.T) {
+	dir := t.TempDir()
+	logs := &logBuffer{}
+	srv, err := New(Config{DataDir: dir, Logger: logs.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	health := func() (int, string) {
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", HealthPath, nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := health(); code != http.StatusOK {
+		t.Fatalf("healthz: %d %q", code, body)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	code, body := health()
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "deleted or replaced") {
+		t.Fatalf("healthz with the data folder deleted: %d %q", code, body)
+	}
+	if logs.line("level=ERROR", "deleted or replaced", "replica.db") == "" {
+		t.Fatalf("no error line; log:\n%s", logs)
+	}
+}
+
+// A truncated database opens read-only (salvage mode): the server starts,
+// so that the intact documents can be read out, but says at once that
+// every write will fail, and reports unhealthy.
+func TestSalvageModeLoggedAndUnhealthy(t *testing.T) {
+	dir := t.TempDir()
+	r, err := converge.Open(context.Background(), dir, converge.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		d := docT(t, r, fmt.Sprintf("doc/%d", i))
+		setT(t, d, "/text", strings.Repeat("x", 2000))
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "replica.db")
+	fi, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(db, fi.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+
+	logs := &logBuffer{}
+	srv, err := New(Config{DataDir: dir, Logger: logs.logger()})
+	if err != nil {
+		t.Fatalf("a truncated store should open for salvage: %v", err)
+	}
+	defer srv.Close()
+	if logs.line("level=ERROR", "salvage mode", "every write fails", "truncated") == "" {
+		t.Fatalf("no error line at start naming salvage mode; log:\n%s", logs)
+	}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", HealthPath, nil))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "salvage") {
+		t.Fatalf("healthz in salvage mode: %d %q", rec.Code, rec.Body.String())
+	}
+}
+
+// A frame over --max-frame is cut by the WebSocket's read limit, before the
+// session sees it: it is counted with the session's own frame_too_large
+// refusals, and the connection's end is logged with the cause.
+func TestFrameOverReadLimitCounted(t *testing.T) {
+	logs := &logBuffer{}
+	limits := syncproto.DefaultLimits
+	limits.MaxFrame = 4096
+	ts := startT(t, t.TempDir(), Config{Logger: logs.logger(), Limits: limits})
+	conn, err := ws.Dial(context.Background(), ts.syncURL(), ws.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(transport.CloseNormal, "")
+	go conn.Read(context.Background()) // answers the server's close at once
+	if err := conn.Write(context.Background(), make([]byte, 10_000)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the connection's end", func() bool {
+		return logs.line("sync connection closed", "read limit") != ""
+	})
+	_, _, text := get(t, ts.url(MetricsPath))
+	if !strings.Contains(text, `converge_refusals_total{code="frame_too_large"} 1`) {
+		t.Errorf("the frame over the limit is not counted:\n%s", text)
+	}
+}
+
+// A refused request is logged (at debug) as one JSON object whose keys are
+// unique (its reason used to be logged under "msg", the key of the line's
+// own message, so JSON readers kept one of the two), and whose code is the
+// code's name, as in the response (it was logged as a number in JSON).
+func TestRefusalLogKeysUnique(t *testing.T) {
+	var buf logBuffer
+	lg := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := New(Config{DataDir: t.TempDir(), Logger: lg, Auth: verifierT(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	req := httptest.NewRequest("GET", DocsPath+"a", nil)
+	req.Header.Set("Authorization", "Bearer not-a-token")
+	srv.Handler().ServeHTTP(httptest.NewRecorder(), req)
+	ln := buf.line(`"code":"unauthorized"`)
+	if ln == "" {
+		t.Fatalf("no refusal logged:\n%s", buf.String())
+	}
+	if n := strings.Count(ln, `"msg":`); n != 1 {
+		t.Fatalf("%d msg keys in %s", n, ln)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(ln), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec["msg"] != "request refused" || !strings.Contains(fmt.Sprint(rec["reason"]), "token") {
+		t.Fatalf("refusal line %s", ln)
+	}
+}
