@@ -34,6 +34,9 @@ everything, so the server listens on loopback addresses only, unless given
 func runServe(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal shuts the server down gracefully (up to its
+	// shutdown timeout); no longer caught, a second ends it at once.
+	context.AfterFunc(ctx, stop)
 	return serve(ctx, args, stderr)
 }
 

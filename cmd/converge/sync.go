@@ -107,6 +107,7 @@ interrupted.`, stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop) // a second signal ends it at once (see runServe)
 	r, s, err := f.start(ctx, stderr, docs)
 	if err != nil {
 		return err
@@ -162,6 +163,7 @@ synced meanwhile.`, stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop) // a second signal ends it at once (see runServe)
 	r, s, err := f.start(ctx, stderr, pos)
 	if err != nil {
 		return err
