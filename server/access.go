@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -168,24 +169,46 @@ func (s *Server) clientAddr(req *http.Request) string {
 	return host
 }
 
+// limitKey is what the per-address limit counts addr as: an IPv6
+// address by its /64 prefix, the block one subscriber is usually given
+// (counted address by address, a client could take a fresh one per
+// connection); an IPv4 address, or an IPv4 address written as IPv6, as
+// itself; anything unparsable as it is.
+func limitKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	if ip = ip.Unmap(); ip.Is4() {
+		return ip.String()
+	}
+	p, err := ip.WithZone("").Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
+}
+
 // admitConn counts a new sync connection from addr, or refuses it when
-// addr has MaxConnsPerAddr already. The caller releases it with
-// releaseConn.
+// addr (its IPv6 /64) has MaxConnsPerAddr already. The caller releases
+// it with releaseConn.
 func (s *Server) admitConn(addr string) *refusal {
+	key := limitKey(addr)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if max := s.cfg.MaxConnsPerAddr; max > 0 && s.perAddr[addr] >= max {
+	if max := s.cfg.MaxConnsPerAddr; max > 0 && s.perAddr[key] >= max {
 		return &refusal{http.StatusTooManyRequests, syncproto.CodeTooManyConns,
-			fmt.Sprintf("at most %d sync connections per address", max)}
+			fmt.Sprintf("at most %d sync connections per address (per /64 for IPv6)", max)}
 	}
-	s.perAddr[addr]++
+	s.perAddr[key]++
 	return nil
 }
 
 func (s *Server) releaseConn(addr string) {
+	key := limitKey(addr)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.perAddr[addr]--; s.perAddr[addr] <= 0 {
-		delete(s.perAddr, addr)
+	if s.perAddr[key]--; s.perAddr[key] <= 0 {
+		delete(s.perAddr, key)
 	}
 }

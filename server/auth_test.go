@@ -324,6 +324,26 @@ func TestConnectionsPerAddress(t *testing.T) {
 	if err := dial("203.0.113.8"); err != nil {
 		t.Fatalf("another address: %v", err)
 	}
+	// IPv6 counts by /64: a client cannot take a fresh address of its
+	// block per connection; another block is another client.
+	for _, a := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9"} {
+		if err := dial(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dial("2001:db8:1:2:abcd::1"); !errors.As(err, &he) || he.Status != http.StatusTooManyRequests {
+		t.Fatalf("third connection from one /64: %v", err)
+	}
+	if err := dial("2001:db8:1:3::1"); err != nil {
+		t.Fatalf("another /64: %v", err)
+	}
+	// An IPv4 address written as IPv6 is that IPv4 address.
+	if err := dial("::ffff:203.0.113.8"); err != nil {
+		t.Fatalf("203.0.113.8's second connection, written as IPv6: %v", err)
+	}
+	if err := dial("203.0.113.8"); !errors.As(err, &he) || he.Status != http.StatusTooManyRequests {
+		t.Fatalf("third connection from 203.0.113.8, one written as IPv6: %v", err)
+	}
 	// A replica's Syncer retries a refused connection (it is not a refusal
 	// of its token).
 	r := openT(t)

@@ -93,9 +93,9 @@ type Config struct {
 	// TLS (https, wss). Without them, terminate TLS in a reverse proxy.
 	TLSCertFile, TLSKeyFile string
 
-	// MaxConnsPerAddr bounds the sync connections from one client address
-	// (DefaultMaxConnsPerAddr if 0; negative: no limit); past it the
-	// upgrade is refused with 429 too_many_connections.
+	// MaxConnsPerAddr bounds the sync connections from one client address,
+	// an IPv6 one by its /64 (DefaultMaxConnsPerAddr if 0; negative: no
+	// limit); past it the upgrade is refused with 429 too_many_connections.
 	MaxConnsPerAddr int
 	// ClientIPHeader names a header that a reverse proxy in front of the
 	// server sets to the client's address (such as X-Forwarded-For; the

@@ -52,7 +52,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	insecure := fs.Bool("insecure-no-auth", false, "with no token key, serve addresses other than loopback anyway: anyone who reaches the server may read and write every document")
 	tlsCert := fs.String("tls-cert", "", "serve TLS (https, wss) with this PEM certificate (chain)")
 	tlsKey := fs.String("tls-key", "", "the PEM private key of --tls-cert")
-	connsPerAddr := fs.Int("max-conns-per-addr", server.DefaultMaxConnsPerAddr, "sync connections from one client address (-1: no limit)")
+	connsPerAddr := fs.Int("max-conns-per-addr", server.DefaultMaxConnsPerAddr, "sync connections from one client address, an IPv6 one by its /64 (-1: no limit)")
 	ipHeader := fs.String("client-ip-header", "", "behind a reverse proxy: the header it sets to the client's address (e.g. X-Forwarded-For), for --max-conns-per-addr")
 	rate := fs.Float64("max-changes-per-second", server.DefaultChangesPerSecond, "changes one connection may send per second, sustained (-1: no limit)")
 	burst := fs.Int("change-burst", converge.DefaultChangeBurst, "changes one connection may send at once")
