@@ -208,6 +208,24 @@ func TestRule6CounterIncrementsAddUp(t *testing.T) {
 	}
 }
 
+// Counters created concurrently at one key are rival values: the one shown
+// counts only its own increments.
+func TestRule6CountersCreatedConcurrentlyAreRivals(t *testing.T) {
+	a, b := two(t, nil)
+	for _, d := range []*Doc{a, b} {
+		change(t, d, func(tx *Txn) error { _, err := tx.Put(Root, "n", Counter(1)); return err })
+		change(t, d, func(tx *Txn) error { return tx.Increment(Root, "n", 5) })
+	}
+	syncAll(t, a, b)
+	mustEqualDocs(t, a, b)
+	if jsonOf(a) != `{"n":6}` {
+		t.Fatalf("got %s, want one counter's 6, not the two added up", jsonOf(a))
+	}
+	if vals := a.Values(Root, "n"); len(vals) != 2 {
+		t.Fatalf("%d values at n, want both counters", len(vals))
+	}
+}
+
 func TestRule7ListSetSurvivesConcurrentRemove(t *testing.T) {
 	a, b := two(t, func(tx *Txn) error {
 		l, err := tx.Put(Root, "l", NewList())

@@ -40,7 +40,7 @@ func docCommands() []docCommand {
 		{"del", "DOC PATH", "delete a map key or list element", 2, 2, docDel},
 		{"text", "DOC PATH [INITIAL]", "create a collaborative text", 2, 3, docText},
 		{"splice", "DOC PATH POS DEL TEXT", "delete DEL characters at POS of a text and insert TEXT", 5, 5, docSplice},
-		{"incr", "DOC PATH N", "add N to a counter (created at N if absent)", 3, 3, docIncr},
+		{"incr", "DOC PATH N", "add N to a counter (created at N if absent: create it on one replica before others add, or concurrent creations are rival counters)", 3, 3, docIncr},
 		{"conflicts", "DOC [PATH]", "unresolved conflicts (or every value at PATH), as JSON", 1, 2, docConflicts},
 		{"resolve", "DOC PATH OP", "end the conflict at PATH, keeping the value written by OP", 3, 3, docResolve},
 		{"history", "DOC", "the document's changes: actor, time, message", 1, 1, docHistory},
