@@ -335,7 +335,7 @@ func (s *Syncer) loop(ctx context.Context) {
 		s.notify()
 		s.mu.Unlock()
 		wait := backoff(s.cfg.minBackoff, s.cfg.maxBackoff, attempt)
-		s.r.log.Info("sync disconnected; retrying", "url", s.url, "in", wait.Round(time.Millisecond), "err", err)
+		s.r.log.Info("sync disconnected; retrying", "url", s.url, "in", wait.Round(time.Millisecond).String(), "err", err) // a string: JSON logs print a Duration in nanoseconds
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():

@@ -313,7 +313,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.log.Warn("HTTP requests still running at shutdown", "err", serr)
 	}
 	err = errors.Join(err, s.Close())
-	s.log.Info("shut down", "addr", addr, "took", time.Since(start).Round(time.Millisecond))
+	s.log.Info("shut down", "addr", addr, "took", time.Since(start).Round(time.Millisecond).String()) // "2ms", not nanoseconds in JSON logs
 	return err
 }
 
