@@ -3,10 +3,12 @@ package server
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/converge-sync/converge"
@@ -112,8 +114,40 @@ func (s *Server) refuse(w http.ResponseWriter, req *http.Request, r *refusal) {
 	if r.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="converge"`)
 	}
-	s.log.Debug("request refused", "path", req.URL.EscapedPath(), "remote", req.RemoteAddr, "code", r.code.String(), "reason", r.msg)
+	level := slog.LevelDebug
+	var since int
+	if shown, skipped := s.refusals.sample(time.Now()); shown {
+		level, since = slog.LevelWarn, skipped
+	}
+	s.log.Log(req.Context(), level, "request refused", "path", req.URL.EscapedPath(), "remote", req.RemoteAddr,
+		"code", r.code.String(), "reason", r.msg, "refusedSinceLastWarning", since)
 	writeError(w, r.status, r.code.String(), r.msg)
+}
+
+// refusalSampler lets one refused request in refusalLogEvery be logged at
+// warn level, saying how many were refused since the last one so logged;
+// the others are logged at debug. Refusals (a wrong token, too many
+// connections) are what an operator wants to hear of, but a client that
+// retries a bad token, or a scan, must not flood the log.
+type refusalSampler struct {
+	mu      sync.Mutex
+	last    time.Time
+	skipped int
+}
+
+const refusalLogEvery = 10 * time.Second
+
+// sample reports whether the refusal at now is the one to log at warn,
+// and how many were refused since the last one that was.
+func (r *refusalSampler) sample(now time.Time) (shown bool, skipped int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.last.IsZero() && now.Sub(r.last) < refusalLogEvery {
+		r.skipped++
+		return false, 0
+	}
+	skipped, r.skipped, r.last = r.skipped, 0, now
+	return true, skipped
 }
 
 // connAccess is the Access of a sync connection: what its token allows

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/converge-sync/converge"
 	"github.com/converge-sync/converge/store"
@@ -243,5 +244,48 @@ func TestRefusalLogKeysUnique(t *testing.T) {
 	}
 	if rec["msg"] != "request refused" || !strings.Contains(fmt.Sprint(rec["reason"]), "token") {
 		t.Fatalf("refusal line %s", ln)
+	}
+}
+
+// Refused requests reach an info-level log, one per refusalLogEvery, saying
+// how many were refused meanwhile: an operator hears of wrong tokens and
+// full connection limits, and a client retrying a bad token does not flood
+// the log.
+func TestRefusalsLoggedAtWarnSampled(t *testing.T) {
+	var buf logBuffer
+	srv, err := New(Config{DataDir: t.TempDir(), Logger: buf.logger(), Auth: verifierT(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for range 5 {
+		req := httptest.NewRequest("GET", DocsPath+"a", nil)
+		req.Header.Set("Authorization", "Bearer not-a-token")
+		srv.Handler().ServeHTTP(httptest.NewRecorder(), req)
+	}
+	if n := strings.Count(buf.String(), "request refused"); n != 1 {
+		t.Fatalf("%d refusals at info level or above, want the first only:\n%s", n, buf.String())
+	}
+	if buf.line("level=WARN", "request refused", "code=unauthorized") == "" {
+		t.Fatalf("the first refusal is not at warn:\n%s", buf.String())
+	}
+
+	var r refusalSampler
+	t0 := time.Now()
+	for i, c := range []struct {
+		at      time.Duration
+		shown   bool
+		skipped int
+	}{
+		{0, true, 0},
+		{time.Second, false, 0},
+		{refusalLogEvery - time.Millisecond, false, 0},
+		{refusalLogEvery, true, 2},
+		{refusalLogEvery + time.Second, false, 0},
+		{3 * refusalLogEvery, true, 1},
+	} {
+		if shown, skipped := r.sample(t0.Add(c.at)); shown != c.shown || skipped != c.skipped {
+			t.Fatalf("refusal %d at %v: shown %v, %d skipped; want %v, %d", i, c.at, shown, skipped, c.shown, c.skipped)
+		}
 	}
 }

@@ -153,7 +153,9 @@ type Server struct {
 	closing bool
 	conns   map[transport.Conn]struct{}
 	perAddr map[string]int // sync connections per client address
-	wg      sync.WaitGroup // sync connections being served
+
+	refusals refusalSampler // which refused requests are logged at warn
+	wg       sync.WaitGroup // sync connections being served
 
 	closeOnce sync.Once
 	closeErr  error
