@@ -144,6 +144,12 @@ type failingStore struct {
 	fail bool
 }
 
+func (f *failingStore) setFailing(fail bool) {
+	f.mu.Lock()
+	f.fail = fail
+	f.mu.Unlock()
+}
+
 func (f *failingStore) Append(ctx context.Context, doc string, cs []store.Change) error {
 	f.mu.Lock()
 	fail := f.fail

@@ -103,6 +103,7 @@ type syncDoc struct {
 	peerHave  causal.VersionVector
 	acked     causal.VersionVector
 	err       error // the peer refused the document
+	retries   int   // unavailable refusals since the document was last exchanged
 }
 
 // Sync starts keeping the replica's documents in sync with the peer at url
@@ -417,7 +418,7 @@ func (s *Syncer) event(p *peer, ev syncproto.Event) {
 	case syncproto.HaveReceived:
 		s.mu.Lock()
 		d := s.doc(ev.Doc)
-		d.exchanged, d.peerHave = true, ev.Have.Clone()
+		d.exchanged, d.peerHave, d.retries = true, ev.Have.Clone(), 0
 		if ev.Role == syncproto.RoleServer {
 			d.acked.Merge(ev.Have) // a server holds only what is durable
 		}
@@ -442,7 +443,17 @@ func (s *Syncer) event(p *peer, ev syncproto.Event) {
 	case syncproto.ErrorReceived:
 		s.mu.Lock()
 		if ev.Doc != "" {
-			s.doc(ev.Doc).err = fmt.Errorf("converge: sync of %q refused: %s: %s", ev.Doc, ev.Code, ev.Message)
+			d := s.doc(ev.Doc)
+			d.err = fmt.Errorf("converge: sync of %q refused: %s: %s", ev.Doc, ev.Code, ev.Message)
+			if ev.Code == syncproto.CodeUnavailable {
+				// The peer's store failed (a full disk, an I/O error): not
+				// the document's fault, and it may pass. The document is
+				// asked for again on this connection, after a backoff,
+				// rather than left out until the next connection.
+				d.retries++
+				doc, wait := ev.Doc, backoff(s.cfg.minBackoff, s.cfg.maxBackoff, d.retries)
+				time.AfterFunc(wait, func() { p.do(func() { s.subscribe(p, doc) }) })
+			}
 		}
 		s.status.LastErr = fmt.Errorf("peer refused: %s: %s", ev.Code, ev.Message)
 		s.notify()

@@ -340,7 +340,11 @@ func (s *Session) peerError(m *Error) {
 		return
 	}
 	if d := s.docs[m.Doc]; d != nil {
-		d.live, d.subscribed = false, false
+		// The peer refused the document: what was sent to it since the
+		// last exchange may not have been kept (its store may have failed
+		// to take it), so nothing is taken as its any more. A later
+		// Subscribe learns again what it has.
+		d.live, d.subscribed, d.peerHas = false, false, nil
 	}
 	s.events = append(s.events, ErrorReceived{*m})
 }
