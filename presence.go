@@ -33,7 +33,15 @@ type presenceHub struct {
 	docs     map[string]map[causal.ActorID]*presenceEntry
 	peers    map[string]map[*peer]bool // connections streaming each document
 	watchers map[string][]*presenceWatcher
+	lastTick time.Time // when tick last walked the entries
+	walks    int       // how many times it has (for tests)
 }
+
+// presenceTickEvery is how often tick walks the entries at most. Every
+// connection's heartbeat step calls tick, about once a second each: a
+// server's thousands of connections walked every entry of every document
+// thousands of times a second, under the hub's lock.
+const presenceTickEvery = time.Second
 
 type presenceEntry struct {
 	state    []byte
@@ -161,6 +169,12 @@ func (h *presenceHub) gone(p *peer) {
 // replica's own.
 func (h *presenceHub) tick(now time.Time) {
 	h.mu.Lock()
+	if !h.lastTick.IsZero() && now.Sub(h.lastTick) < presenceTickEvery && !now.Before(h.lastTick) {
+		h.mu.Unlock()
+		return // another connection's step walked them this second
+	}
+	h.lastTick = now
+	h.walks++
 	var notes []func()
 	for doc, entries := range h.docs {
 		for who, e := range entries {
