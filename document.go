@@ -89,19 +89,25 @@ func (d *Doc) load(ctx context.Context) error {
 //
 // Subscribers are called after Change has released the document, in order;
 // a subscriber may read the document but must not change it synchronously.
+//
+// fn must not keep tx, nor call the document's other methods: the
+// document is locked while fn runs. If fn panics, nothing of it is kept,
+// the document stays usable, and the panic goes on to the caller. A nil fn
+// is an error.
 func (d *Doc) Change(ctx context.Context, fn func(tx *Txn) error, opts ...ChangeOption) error {
 	co := crdt.ChangeOptions{Time: d.r.now().UnixMilli()}
 	for _, o := range opts {
 		o(&co)
+	}
+	if fn == nil {
+		return errNilFunc
 	}
 	d.mu.Lock()
 	if err := d.usable(); err != nil {
 		d.mu.Unlock()
 		return err
 	}
-	c, patches, err := d.doc.Change(co, func(tx *crdt.Txn) error {
-		return fn(&Txn{tx: tx, doc: d.doc})
-	})
+	c, patches, err := d.changeLocked(co, fn)
 	if err != nil || c == nil {
 		d.mu.Unlock()
 		return err
@@ -112,6 +118,29 @@ func (d *Doc) Change(ctx context.Context, fn func(tx *Txn) error, opts ...Change
 	}
 	d.publish(Event{Doc: d.id, Local: true, Patches: patches}) // unlocks d.mu
 	return nil
+}
+
+// errNilFunc is Change's error for a nil function: a caller's mistake,
+// said rather than a nil dereference with the document locked.
+var errNilFunc = errors.New("converge: Doc.Change needs a function (fn is nil)")
+
+// changeLocked runs fn as a change of the document model. Called with d.mu
+// held. If fn panics, the document model has rolled the change back; the
+// lock is released before the panic goes on, so that a caller that
+// recovers (an HTTP server does) still has a usable document instead of
+// one locked for ever.
+func (d *Doc) changeLocked(co crdt.ChangeOptions, fn func(tx *Txn) error) (*crdt.Change, []crdt.Patch, error) {
+	done := false
+	defer func() {
+		if !done {
+			d.mu.Unlock()
+		}
+	}()
+	c, patches, err := d.doc.Change(co, func(tx *crdt.Txn) error {
+		return fn(&Txn{tx: tx, doc: d.doc})
+	})
+	done = true
+	return c, patches, err
 }
 
 // usable says why the document cannot take changes, if it cannot. Called

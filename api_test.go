@@ -1,0 +1,72 @@
+package converge_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/converge-sync/converge"
+	"github.com/converge-sync/converge/store/memory"
+)
+
+// openMem opens a replica on a memory store, closed when the test ends.
+func openMem(t *testing.T) *converge.Replica {
+	t.Helper()
+	r, err := converge.Open(context.Background(), "", converge.WithStore(memory.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// A function that panics inside Change must leave the document usable
+// for a caller that recovers (as net/http does for a handler): the change
+// is not kept, and the document is not left locked.
+func TestChangePanicLeavesDocUsable(t *testing.T) {
+	ctx := context.Background()
+	d, err := openMem(t).Doc(ctx, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the panic did not reach the caller")
+			}
+		}()
+		_ = d.Change(ctx, func(tx *converge.Txn) error {
+			if err := tx.Set("/a", 1); err != nil {
+				return err
+			}
+			panic("boom")
+		})
+	}()
+	done := make(chan error, 1)
+	go func() {
+		done <- d.Change(ctx, func(tx *converge.Txn) error { return tx.Set("/b", 2) })
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the document stayed locked after the panic")
+	}
+	b, _ := d.JSON("")
+	if string(b) != `{"b":2}` {
+		t.Fatalf("document is %s, want {\"b\":2}", b)
+	}
+}
+
+func TestChangeNilFunc(t *testing.T) {
+	ctx := context.Background()
+	d, _ := openMem(t).Doc(ctx, "d")
+	if err := d.Change(ctx, nil); err == nil {
+		t.Fatal("Change(nil) returned nil")
+	}
+	if err := d.Change(ctx, func(tx *converge.Txn) error { return tx.Set("/a", 1) }); err != nil {
+		t.Fatal(err)
+	}
+}
