@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -272,9 +273,18 @@ func (r *Replica) Flush(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Close flushes, waits for background compactions, and closes the store.
-// The replica cannot be used afterwards.
+// Close stops the replica's Syncers (as Syncer.Stop does), flushes, waits
+// for background compactions, and closes the store. The replica cannot be
+// used afterwards; its methods return ErrClosed. Close must not be called
+// from a subscriber (Doc.Subscribe), which may run on a Syncer's
+// connection. Closing a closed replica does nothing.
 func (r *Replica) Close() error {
+	r.mu.Lock()
+	syncers := slices.Clone(r.syncers)
+	r.mu.Unlock()
+	for _, s := range syncers {
+		s.Stop() // a Syncer left running would use the closed store
+	}
 	flushErr := r.Flush(context.Background())
 	r.mu.Lock()
 	if r.closed {

@@ -108,7 +108,7 @@ type syncDoc struct {
 
 // Sync starts keeping the replica's documents in sync with the peer at url
 // (a converge server's WebSocket endpoint, ws:// or wss://), in the
-// background, until ctx ends or Stop is called. It returns at once; the
+// background, until ctx ends, Stop is called or the replica is closed. It returns at once; the
 // Syncer reports its status and can wait until everything is exchanged.
 func (r *Replica) Sync(ctx context.Context, url string, opts ...SyncOption) (*Syncer, error) {
 	if err := r.checkOpen(); err != nil {
@@ -309,6 +309,13 @@ func (s *Syncer) loop(ctx context.Context) {
 		s.r.mu.Lock()
 		s.r.syncers = slices.DeleteFunc(s.r.syncers, func(x *Syncer) bool { return x == s })
 		s.r.mu.Unlock()
+	}()
+	defer func() {
+		// Stopped: no longer connected, whichever way it ended.
+		s.mu.Lock()
+		s.status.Connected, s.conn = false, nil
+		s.notify()
+		s.mu.Unlock()
 	}()
 	attempt := 0
 	for ctx.Err() == nil {
