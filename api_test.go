@@ -2,6 +2,8 @@ package converge_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,5 +70,32 @@ func TestChangeNilFunc(t *testing.T) {
 	}
 	if err := d.Change(ctx, func(tx *converge.Txn) error { return tx.Set("/a", 1) }); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A nil subscriber or presence watcher is ignored, not called (and
+// crashing) at the next change.
+func TestNilSubscriberIgnored(t *testing.T) {
+	ctx := context.Background()
+	d, _ := openMem(t).Doc(ctx, "d")
+	cancel := d.Subscribe(nil)
+	stop := d.WatchPresence(nil)
+	if err := d.Change(ctx, func(tx *converge.Txn) error { return tx.Set("/a", 1) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetPresence("here"); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	stop()
+}
+
+func TestSetPresenceBadValue(t *testing.T) {
+	d, _ := openMem(t).Doc(context.Background(), "d")
+	if err := d.SetPresence(make(chan int)); !errors.Is(err, converge.ErrBadValue) {
+		t.Errorf("a channel: %v, want ErrBadValue", err)
+	}
+	if err := d.SetPresence(strings.Repeat("x", 1<<20)); !errors.Is(err, converge.ErrBadValue) {
+		t.Errorf("1 MiB: %v, want ErrBadValue", err)
 	}
 }

@@ -242,8 +242,15 @@ func (d *Doc) publish(ev Event) {
 }
 
 // Subscribe calls fn with every later change's patches, local or remote,
-// in order. The returned function ends the subscription.
+// in order. The returned function ends the subscription. fn runs on the
+// goroutine that made the change: the caller of Change or Merge, or a
+// Syncer's connection for remote changes; a slow fn delays them. A nil fn
+// subscribes to nothing (it would otherwise fail later, on whichever
+// goroutine made the next change).
 func (d *Doc) Subscribe(fn func(Event)) (cancel func()) {
+	if fn == nil {
+		return func() {}
+	}
 	s := &subscription{fn: fn}
 	d.mu.Lock()
 	d.subs = append(d.subs, s)

@@ -14,7 +14,8 @@ var (
 	ErrNotFound  = crdt.ErrNotFound
 	ErrWrongKind = crdt.ErrWrongKind
 	// ErrBadValue: a Go value that has no document equivalent (a channel, a
-	// map with non-string keys, …).
+	// map with non-string keys, …), or a presence state that is not JSON or
+	// is too large (Doc.SetPresence).
 	ErrBadValue = crdt.ErrBadValue
 	// ErrLocked: another process has the replica folder open.
 	ErrLocked = store.ErrLocked
