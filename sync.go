@@ -439,11 +439,14 @@ func (s *Syncer) event(p *peer, ev syncproto.Event) {
 		s.mu.Unlock()
 	case syncproto.ChangesReceived:
 		s.mu.Lock()
-		if p.s.PeerRole() == syncproto.RoleServer {
-			d := s.doc(ev.Doc) // a server sends only what it holds durably
-			for _, c := range ev.Changes {
-				d.acked.Observe(c.ID())
-			}
+		// Any peer sends only what it holds durably (a replica's feeds
+		// and catch-up read its durable changes), so what it sent needs
+		// no acknowledgement; without this, a replica synced with
+		// another replica (not a server) never became Synced after
+		// receiving changes it had nothing to answer with.
+		d := s.doc(ev.Doc)
+		for _, c := range ev.Changes {
+			d.acked.Observe(c.ID())
 		}
 		s.notify()
 		s.mu.Unlock()

@@ -42,3 +42,21 @@ func TestCloseStopsSyncers(t *testing.T) {
 		t.Fatal("connected after Close")
 	}
 }
+
+// Syncing from a replica (not a server) that holds changes this side
+// lacks, with nothing to send back: what the peer sent needs no
+// acknowledgement, so WaitSynced returns.
+func TestSyncFromReplicaWaitSynced(t *testing.T) {
+	h := newHub(t, ServeConfig{}) // RoleReplica
+	setT(t, docT(t, h.r, "d"), "/from", "hub")
+	a := openT(t, "", WithStore(memory.New()))
+	docT(t, a, "d")
+	s := syncT(t, a, h)
+	waitSynced(t, s)
+	if got := jsonT(t, docT(t, a, "d")); got != `{"from":"hub"}` {
+		t.Fatalf("a holds %s", got)
+	}
+	if st := s.Status(); st.Unacknowledged != 0 {
+		t.Fatalf("status %+v", st)
+	}
+}
