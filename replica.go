@@ -283,7 +283,12 @@ func (r *Replica) Close() error {
 	syncers := slices.Clone(r.syncers)
 	r.mu.Unlock()
 	for _, s := range syncers {
-		s.Stop() // a Syncer left running would use the closed store
+		s.cancel()
+	}
+	for _, s := range syncers {
+		if s.looping {
+			<-s.done // a Syncer left running would use the closed store
+		}
 	}
 	flushErr := r.Flush(context.Background())
 	r.mu.Lock()

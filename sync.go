@@ -89,6 +89,9 @@ type Syncer struct {
 	cfg    syncConfig
 	cancel context.CancelFunc
 	done   chan struct{}
+	// looping: a goroutine runs loop, which closes done when it ends (not
+	// so for a Syncer whose connections a test drives itself).
+	looping bool
 
 	mu      sync.Mutex
 	conn    *peer
@@ -139,6 +142,7 @@ func (r *Replica) Sync(ctx context.Context, url string, opts ...SyncOption) (*Sy
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := r.newSyncer(url, cfg, cancel)
+	s.looping = true
 	go s.loop(ctx)
 	return s, nil
 }
