@@ -77,9 +77,24 @@ type SyncStatus struct {
 }
 
 // ErrSyncRefused wraps an error that reconnecting would not cure: a token
-// refused, a document forbidden, a protocol version the server does not
-// speak. The Syncer stops.
+// refused or expired, a protocol version the server does not speak. The
+// Syncer stops, and Err returns it. (A refusal of one document does not
+// stop the Syncer: see DocRefusedError.)
 var ErrSyncRefused = errors.New("converge: sync refused")
+
+// DocRefusedError is a peer's refusal of one document (forbidden,
+// read_only, invalid_change, unavailable, …): Syncer.WaitSynced returns
+// it, for errors.As. The Syncer goes on syncing the other documents; an
+// unavailable document is asked for again after a backoff.
+type DocRefusedError struct {
+	Doc     string
+	Code    syncproto.Code
+	Message string // the peer's words, for people
+}
+
+func (e *DocRefusedError) Error() string {
+	return fmt.Sprintf("converge: sync of %q refused: %s: %s", e.Doc, e.Code, e.Message)
+}
 
 // Syncer keeps a replica's documents in sync with one peer, in the
 // background, reconnecting after failures. Local edits never wait for it.
@@ -458,7 +473,7 @@ func (s *Syncer) event(p *peer, ev syncproto.Event) {
 		s.mu.Lock()
 		if ev.Doc != "" {
 			d := s.doc(ev.Doc)
-			d.err = fmt.Errorf("converge: sync of %q refused: %s: %s", ev.Doc, ev.Code, ev.Message)
+			d.err = &DocRefusedError{Doc: ev.Doc, Code: ev.Code, Message: ev.Message}
 			if ev.Code == syncproto.CodeUnavailable {
 				// The peer's store failed (a full disk, an I/O error): not
 				// the document's fault, and it may pass. The document is
