@@ -57,7 +57,10 @@ func SyncBackoff(min, max time.Duration) SyncOption {
 func SyncHeartbeat(d time.Duration) SyncOption { return func(c *syncConfig) { c.heartbeat = d } }
 
 // SyncDialer makes connections with dial instead of dialling a WebSocket
-// URL: for other transports, and tests (transport/pipe).
+// URL: for other transports, and tests (transport/pipe). dial is called
+// for every connection, reconnections included, so it must return a new
+// connection each time; the url given to Sync is then only a name for
+// logs and SyncStatus.
 func SyncDialer(dial func(ctx context.Context) (transport.Conn, error)) SyncOption {
 	return func(c *syncConfig) { c.dial = dial }
 }
@@ -81,6 +84,10 @@ type SyncStatus struct {
 // Syncer stops, and Err returns it. (A refusal of one document does not
 // stop the Syncer: see DocRefusedError.)
 var ErrSyncRefused = errors.New("converge: sync refused")
+
+// ErrSyncStopped is what WaitSynced returns when the Syncer was stopped
+// (Stop, its context, or Replica.Close) before everything was exchanged.
+var ErrSyncStopped = errors.New("converge: sync stopped")
 
 // DocRefusedError is a peer's refusal of one document (forbidden,
 // read_only, invalid_change, unavailable, …): Syncer.WaitSynced returns
@@ -125,7 +132,8 @@ type syncDoc struct {
 }
 
 // Sync starts keeping the replica's documents in sync with the peer at url
-// (a converge server's WebSocket endpoint, ws:// or wss://), in the
+// (a converge server: http://, https://, ws:// or wss://, made a sync
+// endpoint by SyncURL; an invalid url is an error now, not a retry), in the
 // background, until ctx ends, Stop is called or the replica is closed. It returns at once; the
 // Syncer reports its status and can wait until everything is exchanged.
 func (r *Replica) Sync(ctx context.Context, url string, opts ...SyncOption) (*Syncer, error) {
@@ -261,8 +269,10 @@ func (s *Syncer) localVersion(id string) causal.VersionVector {
 
 // WaitSynced waits until every synced document is current on both sides:
 // this replica holds everything the peer had when they exchanged, and the
-// peer has acknowledged everything this replica holds. It returns the
-// refusal if the Syncer stops, or ctx's error.
+// peer has acknowledged everything this replica holds. It returns a
+// document's refusal (*DocRefusedError), the refusal that stopped the
+// Syncer (wrapping ErrSyncRefused), ErrSyncStopped if it was stopped
+// otherwise, or ctx's error (with the last connection error, if any).
 func (s *Syncer) WaitSynced(ctx context.Context) error {
 	for {
 		s.mu.Lock()
@@ -280,7 +290,7 @@ func (s *Syncer) WaitSynced(ctx context.Context) error {
 			if err := s.Err(); err != nil {
 				return err
 			}
-			return errors.New("converge: sync stopped")
+			return ErrSyncStopped
 		case <-ctx.Done():
 			st := s.Status()
 			if st.LastErr != nil {
@@ -584,8 +594,14 @@ type ServeConfig struct {
 
 // Serve runs the answering side of a sync session on an accepted
 // connection, until it ends or ctx is done (then the peer is told the
-// server is going away). Any replica can serve: this is both how the
-// server works and how two replicas sync directly.
+// server is going away), and closes conn. Any replica can serve: this is
+// both how the server works and how two replicas sync directly.
+//
+// It returns nil when the session ended cleanly (the peer left, or ctx
+// ended it), ErrClosed if the replica is closed, or why the session
+// failed: a *syncproto.PeerError when the peer ended it with an error, a
+// *syncproto.LocalError when this side did (a limit, an invalid message),
+// or the connection's error.
 func (r *Replica) Serve(ctx context.Context, conn transport.Conn, cfg ServeConfig) error {
 	if err := r.checkOpen(); err != nil {
 		conn.Close(transport.CloseGoingAway, "replica closed")

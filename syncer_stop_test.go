@@ -1,11 +1,14 @@
 package converge
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/converge-sync/converge/store/memory"
 	"github.com/converge-sync/converge/syncproto"
+	"github.com/converge-sync/converge/transport"
 )
 
 // A stopped Syncer does not report itself connected.
@@ -58,5 +61,21 @@ func TestSyncFromReplicaWaitSynced(t *testing.T) {
 	}
 	if st := s.Status(); st.Unacknowledged != 0 {
 		t.Fatalf("status %+v", st)
+	}
+}
+
+// WaitSynced on a Syncer stopped before it synced says so, for errors.Is.
+func TestWaitSyncedStopped(t *testing.T) {
+	r := openT(t, "", WithStore(memory.New()))
+	s, err := r.Sync(context.Background(), "nowhere", SyncBackoff(time.Millisecond, time.Millisecond),
+		SyncDialer(func(context.Context) (transport.Conn, error) { return nil, errors.New("no network") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.WaitSynced(ctx); !errors.Is(err, ErrSyncStopped) {
+		t.Fatalf("WaitSynced = %v, want ErrSyncStopped", err)
 	}
 }
