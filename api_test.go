@@ -99,3 +99,25 @@ func TestSetPresenceBadValue(t *testing.T) {
 		t.Errorf("1 MiB: %v, want ErrBadValue", err)
 	}
 }
+
+// A handle to a deleted document refuses changes: stored after the
+// deletion, a change would depend on changes the store no longer has,
+// and the document reopened would not show it.
+func TestDeletedDocHandleRefusesChanges(t *testing.T) {
+	ctx := context.Background()
+	r := openMem(t)
+	d, _ := r.Doc(ctx, "x")
+	if err := d.Change(ctx, func(tx *converge.Txn) error { return tx.Set("/a", 1) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Delete(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	err := d.Change(ctx, func(tx *converge.Txn) error { return tx.Set("/b", 2) })
+	if !errors.Is(err, converge.ErrEvicted) {
+		t.Fatalf("change through the deleted handle: %v, want ErrEvicted", err)
+	}
+	if infos, _ := r.Docs(ctx); len(infos) != 0 {
+		t.Fatalf("the store holds %v after the deletion", infos)
+	}
+}

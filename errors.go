@@ -20,7 +20,8 @@ var (
 	// ErrLocked: another process has the replica folder open.
 	ErrLocked = store.ErrLocked
 	// ErrEvicted: a Doc handle used for a change after Replica.Evict
-	// unloaded it; open the document again with Replica.Doc.
+	// unloaded it (or Replica.Delete deleted it); open the document again
+	// with Replica.Doc.
 	ErrEvicted = errors.New("converge: document was unloaded from memory; open it again")
 	// ErrBadDocID: an empty, too long, or non-UTF-8 document ID.
 	ErrBadDocID = store.ErrBadDocID

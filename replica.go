@@ -245,9 +245,17 @@ func (r *Replica) Docs(ctx context.Context) ([]DocInfo, error) {
 }
 
 // Delete removes a document from the replica. (Other replicas keep theirs:
-// deleting here is forgetting, not a change that syncs.)
+// deleting here is forgetting, not a change that syncs.) A *Doc handle to
+// it refuses changes afterwards (ErrEvicted), as after Evict: its changes
+// would otherwise be stored after the deletion, depending on changes the
+// store no longer has.
 func (r *Replica) Delete(ctx context.Context, id string) error {
 	r.mu.Lock()
+	if d := r.docs[id]; d != nil {
+		d.mu.Lock()
+		d.evicted = true
+		d.mu.Unlock()
+	}
 	delete(r.docs, id)
 	closed := r.closed
 	r.mu.Unlock()
