@@ -38,7 +38,7 @@ type Doc struct {
 
 // Event is what subscribers receive after each change to a document.
 type Event struct {
-	Doc     string
+	Doc     string       // the document's ID
 	Local   bool         // made by this replica, not received from another
 	Patches []crdt.Patch // what changed, in order (see crdt.Patch)
 }
@@ -569,7 +569,9 @@ func (d *Doc) read(fn func(doc *crdt.Doc)) {
 
 // Get returns the value at pointer ("" for the whole document) as plain Go
 // values: map[string]any, []any, string (scalar strings and texts), int64
-// (ints and counters), float64, bool, []byte, nil.
+// (ints and counters), float64, bool, []byte, nil. Nothing at pointer is
+// an error wrapping ErrNotFound; a step into a scalar or a text, one
+// wrapping ErrWrongKind.
 func (d *Doc) Get(pointer string) (v any, err error) {
 	d.read(func(doc *crdt.Doc) {
 		var val crdt.Value
@@ -600,11 +602,11 @@ type Conflict struct {
 // Candidate is one of a conflict's values, who wrote it and when. The last
 // candidate of a conflict is the one shown.
 type Candidate struct {
-	Value any         `json:"value"`
-	Op    causal.OpID `json:"-"`
-	OpID  string      `json:"op"`
-	Actor string      `json:"actor"`
-	Time  int64       `json:"time"` // Unix milliseconds
+	Value any         `json:"value"` // as Doc.Get gives it
+	Op    causal.OpID `json:"-"`     // the op that wrote it: what Txn.Resolve keeps
+	OpID  string      `json:"op"`    // Op as text ("counter@actor")
+	Actor string      `json:"actor"` // who wrote it (Op's actor, as text)
+	Time  int64       `json:"time"`  // when, in Unix milliseconds (the writer's clock)
 }
 
 func candidatesOf(doc *crdt.Doc, cs []crdt.Candidate) []Candidate {
@@ -690,7 +692,8 @@ func (d *Doc) Save() ([]byte, error) {
 }
 
 // Import merges a saved document (from Doc.Save or `converge export`) into
-// the replica's document id.
+// the replica's document id. Bytes that are not a saved document give the
+// encoding package's error (wrapped) and change nothing.
 func (r *Replica) Import(ctx context.Context, id string, saved []byte) error {
 	dec, err := encoding.DecodeDocument(saved)
 	if err != nil {

@@ -16,9 +16,9 @@ import (
 // document's other peers, never stored, and gone when the peer leaves, its
 // connection ends, or it sends nothing for its TTL.
 type Presence struct {
-	Peer  causal.ActorID
-	State json.RawMessage
-	Self  bool // this replica's own presence
+	Peer  causal.ActorID  // the peer's actor ID
+	State json.RawMessage // what it set, as JSON
+	Self  bool            // this replica's own presence
 }
 
 // PresenceTTL is how long a peer's presence lasts without an update. A

@@ -75,7 +75,8 @@ const actorFile = "actor"
 
 // Open opens the replica in folder dir, creating the folder and an empty
 // replica if there is none. Only one process may have a folder open; a
-// second gets ErrLocked.
+// second gets ErrLocked. A damaged actor file is an error, not a new
+// actor in its place.
 func Open(ctx context.Context, dir string, opts ...Option) (*Replica, error) {
 	cfg := config{log: slog.Default(), now: time.Now, compact: 1000}
 	for _, o := range opts {

@@ -67,7 +67,7 @@ func SyncDialer(dial func(ctx context.Context) (transport.Conn, error)) SyncOpti
 
 // SyncStatus is where a Syncer stands.
 type SyncStatus struct {
-	URL       string
+	URL       string // the sync endpoint, as SyncURL made it (or the name given with SyncDialer)
 	Connected bool
 	// Unacknowledged counts the changes this replica holds that the peer
 	// has not acknowledged as durable (over the synced documents that have
@@ -567,7 +567,8 @@ type ServeConfig struct {
 	// Role announced to the peer: syncproto.RoleServer for a server (its
 	// Have then counts as an acknowledgement), RoleReplica (the default)
 	// for a replica serving another directly.
-	Role      syncproto.Role
+	Role syncproto.Role
+	// Name is this side's name, given to the peer for its logs.
 	Name      string
 	Limits    syncproto.Limits // what the connection accepts (DefaultLimits)
 	Heartbeat time.Duration    // syncproto.DefaultHeartbeat if zero

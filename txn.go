@@ -9,7 +9,15 @@ import (
 )
 
 // Txn is an open change to one document, addressed by JSON Pointers. Reads
-// through it see its own writes. See Doc.Change.
+// through it see its own writes. See Doc.Change; a Txn is valid only
+// inside the function given to Change.
+//
+// Its methods' errors wrap ErrNotFound (nothing at the pointer),
+// ErrWrongKind (a value of another kind there), crdt.ErrOutOfRange (an
+// index or a text position past the end) or ErrBadValue (a Go value with
+// no document equivalent), for errors.Is. A failed call may have written
+// part of its value (a nested list or map up to the bad element): return
+// its error from the function to discard the whole change.
 type Txn struct {
 	tx  *crdt.Txn
 	doc *crdt.Doc
