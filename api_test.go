@@ -121,3 +121,9 @@ func TestDeletedDocHandleRefusesChanges(t *testing.T) {
 		t.Fatalf("the store holds %v after the deletion", infos)
 	}
 }
+
+func TestServeNilConn(t *testing.T) {
+	if err := openMem(t).Serve(context.Background(), nil, converge.ServeConfig{}); err == nil {
+		t.Fatal("Serve(nil conn) returned nil")
+	}
+}

@@ -604,6 +604,9 @@ type ServeConfig struct {
 // *syncproto.LocalError when this side did (a limit, an invalid message),
 // or the connection's error.
 func (r *Replica) Serve(ctx context.Context, conn transport.Conn, cfg ServeConfig) error {
+	if conn == nil {
+		return errors.New("converge: Serve needs a connection (conn is nil)")
+	}
 	if err := r.checkOpen(); err != nil {
 		conn.Close(transport.CloseGoingAway, "replica closed")
 		return err
