@@ -21,7 +21,7 @@
 // converge server (or any replica answering with Replica.Serve) in the
 // background; Doc.SetPresence shares who is where in a document. Doc.Save
 // and Replica.Import carry a document as a file. Errors wrap the sentinels
-// of errors.go (ErrNotFound, ErrWrongKind, …) for errors.Is.
+// of this package (ErrNotFound, ErrWrongKind, …) for errors.Is.
 //
 // The lower layers are usable on their own: causal (IDs and clocks), crdt
 // (the document model), encoding (the binary format) and store (durable
