@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/converge-sync/converge"
+	"github.com/converge-sync/converge/crdt"
 	"github.com/converge-sync/converge/store/memory"
 )
 
@@ -125,5 +126,22 @@ func TestDeletedDocHandleRefusesChanges(t *testing.T) {
 func TestServeNilConn(t *testing.T) {
 	if err := openMem(t).Serve(context.Background(), nil, converge.ServeConfig{}); err == nil {
 		t.Fatal("Serve(nil conn) returned nil")
+	}
+}
+
+// A Txn kept past its Change refuses to be used: the document is no
+// longer locked for it.
+func TestTxnAfterChange(t *testing.T) {
+	ctx := context.Background()
+	d, _ := openMem(t).Doc(ctx, "d")
+	var kept *converge.Txn
+	if err := d.Change(ctx, func(tx *converge.Txn) error { kept = tx; return tx.Set("/a", 1) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kept.Get("/a"); !errors.Is(err, crdt.ErrTxnDone) {
+		t.Errorf("Get: %v, want ErrTxnDone", err)
+	}
+	if err := kept.Set("/b", 2); !errors.Is(err, crdt.ErrTxnDone) {
+		t.Errorf("Set: %v, want ErrTxnDone", err)
 	}
 }

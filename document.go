@@ -136,9 +136,14 @@ func (d *Doc) changeLocked(co crdt.ChangeOptions, fn func(tx *Txn) error) (*crdt
 			d.mu.Unlock()
 		}
 	}()
+	var t *Txn
 	c, patches, err := d.doc.Change(co, func(tx *crdt.Txn) error {
-		return fn(&Txn{tx: tx, doc: d.doc})
+		t = &Txn{tx: tx, doc: d.doc}
+		return fn(t)
 	})
+	if t != nil {
+		t.done = true
+	}
 	done = true
 	return c, patches, err
 }
