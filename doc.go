@@ -15,6 +15,14 @@
 // conflicts for the application to show and resolve; the rules are in
 // docs/semantics.md. Paths are JSON Pointers (RFC 6901).
 //
+// Doc.Subscribe reports every change as patches (local, or received from
+// another replica); Doc.Conflicts lists concurrent writes to one value and
+// Txn.Resolve keeps one. Replica.Sync keeps a replica in sync with a
+// converge server (or any replica answering with Replica.Serve) in the
+// background; Doc.SetPresence shares who is where in a document. Doc.Save
+// and Replica.Import carry a document as a file. Errors wrap the sentinels
+// of this package (ErrNotFound, ErrWrongKind, …) for errors.Is.
+//
 // The lower layers are usable on their own: causal (IDs and clocks), crdt
 // (the document model), encoding (the binary format) and store (durable
 // storage).

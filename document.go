@@ -38,7 +38,7 @@ type Doc struct {
 
 // Event is what subscribers receive after each change to a document.
 type Event struct {
-	Doc     string
+	Doc     string       // the document's ID
 	Local   bool         // made by this replica, not received from another
 	Patches []crdt.Patch // what changed, in order (see crdt.Patch)
 }
@@ -89,19 +89,25 @@ func (d *Doc) load(ctx context.Context) error {
 //
 // Subscribers are called after Change has released the document, in order;
 // a subscriber may read the document but must not change it synchronously.
+//
+// fn must not keep tx, nor call the document's other methods: the
+// document is locked while fn runs. If fn panics, nothing of it is kept,
+// the document stays usable, and the panic goes on to the caller. A nil fn
+// is an error.
 func (d *Doc) Change(ctx context.Context, fn func(tx *Txn) error, opts ...ChangeOption) error {
 	co := crdt.ChangeOptions{Time: d.r.now().UnixMilli()}
 	for _, o := range opts {
 		o(&co)
+	}
+	if fn == nil {
+		return errNilFunc
 	}
 	d.mu.Lock()
 	if err := d.usable(); err != nil {
 		d.mu.Unlock()
 		return err
 	}
-	c, patches, err := d.doc.Change(co, func(tx *crdt.Txn) error {
-		return fn(&Txn{tx: tx, doc: d.doc})
-	})
+	c, patches, err := d.changeLocked(co, fn)
 	if err != nil || c == nil {
 		d.mu.Unlock()
 		return err
@@ -112,6 +118,34 @@ func (d *Doc) Change(ctx context.Context, fn func(tx *Txn) error, opts ...Change
 	}
 	d.publish(Event{Doc: d.id, Local: true, Patches: patches}) // unlocks d.mu
 	return nil
+}
+
+// errNilFunc is Change's error for a nil function: a caller's mistake,
+// said rather than a nil dereference with the document locked.
+var errNilFunc = errors.New("converge: Doc.Change needs a function (fn is nil)")
+
+// changeLocked runs fn as a change of the document model. Called with d.mu
+// held. If fn panics, the document model has rolled the change back; the
+// lock is released before the panic goes on, so that a caller that
+// recovers (an HTTP server does) still has a usable document instead of
+// one locked for ever.
+func (d *Doc) changeLocked(co crdt.ChangeOptions, fn func(tx *Txn) error) (*crdt.Change, []crdt.Patch, error) {
+	done := false
+	defer func() {
+		if !done {
+			d.mu.Unlock()
+		}
+	}()
+	var t *Txn
+	c, patches, err := d.doc.Change(co, func(tx *crdt.Txn) error {
+		t = &Txn{tx: tx, doc: d.doc}
+		return fn(t)
+	})
+	if t != nil {
+		t.done = true
+	}
+	done = true
+	return c, patches, err
 }
 
 // usable says why the document cannot take changes, if it cannot. Called
@@ -213,8 +247,15 @@ func (d *Doc) publish(ev Event) {
 }
 
 // Subscribe calls fn with every later change's patches, local or remote,
-// in order. The returned function ends the subscription.
+// in order. The returned function ends the subscription. fn runs on the
+// goroutine that made the change: the caller of Change or Merge, or a
+// Syncer's connection for remote changes; a slow fn delays them. A nil fn
+// subscribes to nothing (it would otherwise fail later, on whichever
+// goroutine made the next change).
 func (d *Doc) Subscribe(fn func(Event)) (cancel func()) {
+	if fn == nil {
+		return func() {}
+	}
 	s := &subscription{fn: fn}
 	d.mu.Lock()
 	d.subs = append(d.subs, s)
@@ -533,7 +574,9 @@ func (d *Doc) read(fn func(doc *crdt.Doc)) {
 
 // Get returns the value at pointer ("" for the whole document) as plain Go
 // values: map[string]any, []any, string (scalar strings and texts), int64
-// (ints and counters), float64, bool, []byte, nil.
+// (ints and counters), float64, bool, []byte, nil. Nothing at pointer is
+// an error wrapping ErrNotFound; a step into a scalar or a text, one
+// wrapping ErrWrongKind.
 func (d *Doc) Get(pointer string) (v any, err error) {
 	d.read(func(doc *crdt.Doc) {
 		var val crdt.Value
@@ -564,11 +607,11 @@ type Conflict struct {
 // Candidate is one of a conflict's values, who wrote it and when. The last
 // candidate of a conflict is the one shown.
 type Candidate struct {
-	Value any         `json:"value"`
-	Op    causal.OpID `json:"-"`
-	OpID  string      `json:"op"`
-	Actor string      `json:"actor"`
-	Time  int64       `json:"time"` // Unix milliseconds
+	Value any         `json:"value"` // as Doc.Get gives it
+	Op    causal.OpID `json:"-"`     // the op that wrote it: what Txn.Resolve keeps
+	OpID  string      `json:"op"`    // Op as text ("counter@actor")
+	Actor string      `json:"actor"` // who wrote it (Op's actor, as text)
+	Time  int64       `json:"time"`  // when, in Unix milliseconds (the writer's clock)
 }
 
 func candidatesOf(doc *crdt.Doc, cs []crdt.Candidate) []Candidate {
@@ -654,7 +697,8 @@ func (d *Doc) Save() ([]byte, error) {
 }
 
 // Import merges a saved document (from Doc.Save or `converge export`) into
-// the replica's document id.
+// the replica's document id. Bytes that are not a saved document give the
+// encoding package's error (wrapped) and change nothing.
 func (r *Replica) Import(ctx context.Context, id string, saved []byte) error {
 	dec, err := encoding.DecodeDocument(saved)
 	if err != nil {

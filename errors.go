@@ -10,16 +10,24 @@ import (
 // Errors for errors.Is. Errors from the document model and the store wrap
 // theirs, so errors.Is(err, crdt.ErrOutOfRange) works too.
 var (
-	ErrClosed    = errors.New("converge: replica is closed")
-	ErrNotFound  = crdt.ErrNotFound
+	// ErrClosed: the replica was closed (Replica.Close).
+	ErrClosed = errors.New("converge: replica is closed")
+	// ErrNotFound: no value at a pointer (a missing key, an index that is
+	// not a number), or a pointer that does not start with '/'.
+	ErrNotFound = crdt.ErrNotFound
+	// ErrWrongKind: the value at a pointer is not of the kind the call
+	// needs (Splice on a scalar, Increment on a string, a step into a
+	// text).
 	ErrWrongKind = crdt.ErrWrongKind
 	// ErrBadValue: a Go value that has no document equivalent (a channel, a
-	// map with non-string keys, …).
+	// map with non-string keys, …), or a presence state that is not JSON or
+	// is too large (Doc.SetPresence).
 	ErrBadValue = crdt.ErrBadValue
 	// ErrLocked: another process has the replica folder open.
 	ErrLocked = store.ErrLocked
 	// ErrEvicted: a Doc handle used for a change after Replica.Evict
-	// unloaded it; open the document again with Replica.Doc.
+	// unloaded it (or Replica.Delete deleted it); open the document again
+	// with Replica.Doc.
 	ErrEvicted = errors.New("converge: document was unloaded from memory; open it again")
 	// ErrBadDocID: an empty, too long, or non-UTF-8 document ID.
 	ErrBadDocID = store.ErrBadDocID

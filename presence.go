@@ -16,9 +16,9 @@ import (
 // document's other peers, never stored, and gone when the peer leaves, its
 // connection ends, or it sends nothing for its TTL.
 type Presence struct {
-	Peer  causal.ActorID
-	State json.RawMessage
-	Self  bool // this replica's own presence
+	Peer  causal.ActorID  // the peer's actor ID
+	State json.RawMessage // what it set, as JSON
+	Self  bool            // this replica's own presence
 }
 
 // PresenceTTL is how long a peer's presence lasts without an update. A
@@ -255,14 +255,16 @@ func (h *presenceHub) changed(doc string) func() {
 // SetPresence sets this replica's presence in the document (any value that
 // marshals to JSON: a name, a cursor, a selection) and sends it to every
 // peer the document is synced with. It lasts while the replica is
-// connected; ClearPresence removes it.
+// connected; ClearPresence removes it. A state that does not marshal to
+// JSON, or marshals to more than syncproto.DefaultLimits.MaxPresence
+// bytes, is refused with an error that wraps ErrBadValue.
 func (d *Doc) SetPresence(state any) error {
 	b, err := json.Marshal(state)
 	if err != nil {
-		return fmt.Errorf("converge: presence must marshal to JSON: %w", err)
+		return fmt.Errorf("converge: presence must marshal to JSON: %w: %w", ErrBadValue, err)
 	}
 	if len(b) > syncproto.DefaultLimits.MaxPresence {
-		return fmt.Errorf("converge: presence of %d bytes is over the %d-byte limit", len(b), syncproto.DefaultLimits.MaxPresence)
+		return fmt.Errorf("converge: presence of %d bytes is over the %d-byte limit: %w", len(b), syncproto.DefaultLimits.MaxPresence, ErrBadValue)
 	}
 	d.r.presence.set(d.id, d.r.actor, b)
 	return nil
@@ -281,8 +283,12 @@ func (d *Doc) Presence() []Presence {
 }
 
 // WatchPresence calls fn with the document's presence each time it changes.
-// The returned function stops watching.
+// The returned function stops watching. A nil fn watches nothing (it would
+// otherwise fail later, on a connection's goroutine).
 func (d *Doc) WatchPresence(fn func([]Presence)) (stop func()) {
+	if fn == nil {
+		return func() {}
+	}
 	h := d.r.presence
 	w := &presenceWatcher{fn: fn}
 	h.mu.Lock()

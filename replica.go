@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -74,7 +75,8 @@ const actorFile = "actor"
 
 // Open opens the replica in folder dir, creating the folder and an empty
 // replica if there is none. Only one process may have a folder open; a
-// second gets ErrLocked.
+// second gets ErrLocked. A damaged actor file is an error, not a new
+// actor in its place.
 func Open(ctx context.Context, dir string, opts ...Option) (*Replica, error) {
 	cfg := config{log: slog.Default(), now: time.Now, compact: 1000}
 	for _, o := range opts {
@@ -244,9 +246,17 @@ func (r *Replica) Docs(ctx context.Context) ([]DocInfo, error) {
 }
 
 // Delete removes a document from the replica. (Other replicas keep theirs:
-// deleting here is forgetting, not a change that syncs.)
+// deleting here is forgetting, not a change that syncs.) A *Doc handle to
+// it refuses changes afterwards (ErrEvicted), as after Evict: its changes
+// would otherwise be stored after the deletion, depending on changes the
+// store no longer has.
 func (r *Replica) Delete(ctx context.Context, id string) error {
 	r.mu.Lock()
+	if d := r.docs[id]; d != nil {
+		d.mu.Lock()
+		d.evicted = true
+		d.mu.Unlock()
+	}
 	delete(r.docs, id)
 	closed := r.closed
 	r.mu.Unlock()
@@ -272,9 +282,23 @@ func (r *Replica) Flush(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Close flushes, waits for background compactions, and closes the store.
-// The replica cannot be used afterwards.
+// Close stops the replica's Syncers (as Syncer.Stop does), flushes, waits
+// for background compactions, and closes the store. The replica cannot be
+// used afterwards; its methods return ErrClosed. Close must not be called
+// from a subscriber (Doc.Subscribe), which may run on a Syncer's
+// connection. Closing a closed replica does nothing.
 func (r *Replica) Close() error {
+	r.mu.Lock()
+	syncers := slices.Clone(r.syncers)
+	r.mu.Unlock()
+	for _, s := range syncers {
+		s.cancel()
+	}
+	for _, s := range syncers {
+		if s.looping {
+			<-s.done // a Syncer left running would use the closed store
+		}
+	}
 	flushErr := r.Flush(context.Background())
 	r.mu.Lock()
 	if r.closed {

@@ -57,14 +57,17 @@ func SyncBackoff(min, max time.Duration) SyncOption {
 func SyncHeartbeat(d time.Duration) SyncOption { return func(c *syncConfig) { c.heartbeat = d } }
 
 // SyncDialer makes connections with dial instead of dialling a WebSocket
-// URL: for other transports, and tests (transport/pipe).
+// URL: for other transports, and tests (transport/pipe). dial is called
+// for every connection, reconnections included, so it must return a new
+// connection each time; the url given to Sync is then only a name for
+// logs and SyncStatus.
 func SyncDialer(dial func(ctx context.Context) (transport.Conn, error)) SyncOption {
 	return func(c *syncConfig) { c.dial = dial }
 }
 
 // SyncStatus is where a Syncer stands.
 type SyncStatus struct {
-	URL       string
+	URL       string // the sync endpoint, as SyncURL made it (or the name given with SyncDialer)
 	Connected bool
 	// Unacknowledged counts the changes this replica holds that the peer
 	// has not acknowledged as durable (over the synced documents that have
@@ -77,9 +80,28 @@ type SyncStatus struct {
 }
 
 // ErrSyncRefused wraps an error that reconnecting would not cure: a token
-// refused, a document forbidden, a protocol version the server does not
-// speak. The Syncer stops.
+// refused or expired, a protocol version the server does not speak. The
+// Syncer stops, and Err returns it. (A refusal of one document does not
+// stop the Syncer: see DocRefusedError.)
 var ErrSyncRefused = errors.New("converge: sync refused")
+
+// ErrSyncStopped is what WaitSynced returns when the Syncer was stopped
+// (Stop, its context, or Replica.Close) before everything was exchanged.
+var ErrSyncStopped = errors.New("converge: sync stopped")
+
+// DocRefusedError is a peer's refusal of one document (forbidden,
+// read_only, invalid_change, unavailable, …): Syncer.WaitSynced returns
+// it, for errors.As. The Syncer goes on syncing the other documents; an
+// unavailable document is asked for again after a backoff.
+type DocRefusedError struct {
+	Doc     string
+	Code    syncproto.Code
+	Message string // the peer's words, for people
+}
+
+func (e *DocRefusedError) Error() string {
+	return fmt.Sprintf("converge: sync of %q refused: %s: %s", e.Doc, e.Code, e.Message)
+}
 
 // Syncer keeps a replica's documents in sync with one peer, in the
 // background, reconnecting after failures. Local edits never wait for it.
@@ -89,6 +111,9 @@ type Syncer struct {
 	cfg    syncConfig
 	cancel context.CancelFunc
 	done   chan struct{}
+	// looping: a goroutine runs loop, which closes done when it ends (not
+	// so for a Syncer whose connections a test drives itself).
+	looping bool
 
 	mu      sync.Mutex
 	conn    *peer
@@ -107,8 +132,9 @@ type syncDoc struct {
 }
 
 // Sync starts keeping the replica's documents in sync with the peer at url
-// (a converge server's WebSocket endpoint, ws:// or wss://), in the
-// background, until ctx ends or Stop is called. It returns at once; the
+// (a converge server: http://, https://, ws:// or wss://, made a sync
+// endpoint by SyncURL; an invalid url is an error now, not a retry), in the
+// background, until ctx ends, Stop is called or the replica is closed. It returns at once; the
 // Syncer reports its status and can wait until everything is exchanged.
 func (r *Replica) Sync(ctx context.Context, url string, opts ...SyncOption) (*Syncer, error) {
 	if err := r.checkOpen(); err != nil {
@@ -139,6 +165,7 @@ func (r *Replica) Sync(ctx context.Context, url string, opts ...SyncOption) (*Sy
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := r.newSyncer(url, cfg, cancel)
+	s.looping = true
 	go s.loop(ctx)
 	return s, nil
 }
@@ -242,8 +269,10 @@ func (s *Syncer) localVersion(id string) causal.VersionVector {
 
 // WaitSynced waits until every synced document is current on both sides:
 // this replica holds everything the peer had when they exchanged, and the
-// peer has acknowledged everything this replica holds. It returns the
-// refusal if the Syncer stops, or ctx's error.
+// peer has acknowledged everything this replica holds. It returns a
+// document's refusal (*DocRefusedError), the refusal that stopped the
+// Syncer (wrapping ErrSyncRefused), ErrSyncStopped if it was stopped
+// otherwise, or ctx's error (with the last connection error, if any).
 func (s *Syncer) WaitSynced(ctx context.Context) error {
 	for {
 		s.mu.Lock()
@@ -261,7 +290,7 @@ func (s *Syncer) WaitSynced(ctx context.Context) error {
 			if err := s.Err(); err != nil {
 				return err
 			}
-			return errors.New("converge: sync stopped")
+			return ErrSyncStopped
 		case <-ctx.Done():
 			st := s.Status()
 			if st.LastErr != nil {
@@ -309,6 +338,13 @@ func (s *Syncer) loop(ctx context.Context) {
 		s.r.mu.Lock()
 		s.r.syncers = slices.DeleteFunc(s.r.syncers, func(x *Syncer) bool { return x == s })
 		s.r.mu.Unlock()
+	}()
+	defer func() {
+		// Stopped: no longer connected, whichever way it ended.
+		s.mu.Lock()
+		s.status.Connected, s.conn = false, nil
+		s.notify()
+		s.mu.Unlock()
 	}()
 	attempt := 0
 	for ctx.Err() == nil {
@@ -432,11 +468,14 @@ func (s *Syncer) event(p *peer, ev syncproto.Event) {
 		s.mu.Unlock()
 	case syncproto.ChangesReceived:
 		s.mu.Lock()
-		if p.s.PeerRole() == syncproto.RoleServer {
-			d := s.doc(ev.Doc) // a server sends only what it holds durably
-			for _, c := range ev.Changes {
-				d.acked.Observe(c.ID())
-			}
+		// Any peer sends only what it holds durably (a replica's feeds
+		// and catch-up read its durable changes), so what it sent needs
+		// no acknowledgement; without this, a replica synced with
+		// another replica (not a server) never became Synced after
+		// receiving changes it had nothing to answer with.
+		d := s.doc(ev.Doc)
+		for _, c := range ev.Changes {
+			d.acked.Observe(c.ID())
 		}
 		s.notify()
 		s.mu.Unlock()
@@ -444,7 +483,7 @@ func (s *Syncer) event(p *peer, ev syncproto.Event) {
 		s.mu.Lock()
 		if ev.Doc != "" {
 			d := s.doc(ev.Doc)
-			d.err = fmt.Errorf("converge: sync of %q refused: %s: %s", ev.Doc, ev.Code, ev.Message)
+			d.err = &DocRefusedError{Doc: ev.Doc, Code: ev.Code, Message: ev.Message}
 			if ev.Code == syncproto.CodeUnavailable {
 				// The peer's store failed (a full disk, an I/O error): not
 				// the document's fault, and it may pass. The document is
@@ -528,7 +567,8 @@ type ServeConfig struct {
 	// Role announced to the peer: syncproto.RoleServer for a server (its
 	// Have then counts as an acknowledgement), RoleReplica (the default)
 	// for a replica serving another directly.
-	Role      syncproto.Role
+	Role syncproto.Role
+	// Name is this side's name, given to the peer for its logs.
 	Name      string
 	Limits    syncproto.Limits // what the connection accepts (DefaultLimits)
 	Heartbeat time.Duration    // syncproto.DefaultHeartbeat if zero
@@ -555,9 +595,18 @@ type ServeConfig struct {
 
 // Serve runs the answering side of a sync session on an accepted
 // connection, until it ends or ctx is done (then the peer is told the
-// server is going away). Any replica can serve: this is both how the
-// server works and how two replicas sync directly.
+// server is going away), and closes conn. Any replica can serve: this is
+// both how the server works and how two replicas sync directly.
+//
+// It returns nil when the session ended cleanly (the peer left, or ctx
+// ended it), ErrClosed if the replica is closed, or why the session
+// failed: a *syncproto.PeerError when the peer ended it with an error, a
+// *syncproto.LocalError when this side did (a limit, an invalid message),
+// or the connection's error.
 func (r *Replica) Serve(ctx context.Context, conn transport.Conn, cfg ServeConfig) error {
+	if conn == nil {
+		return errors.New("converge: Serve needs a connection (conn is nil)")
+	}
 	if err := r.checkOpen(); err != nil {
 		conn.Close(transport.CloseGoingAway, "replica closed")
 		return err

@@ -252,6 +252,10 @@ func TestSyncAccessRefusals(t *testing.T) {
 	if err == nil || !errorsContains(err, "read_only") {
 		t.Fatalf("WaitSynced = %v, want a read_only refusal", err)
 	}
+	var de *DocRefusedError
+	if !errors.As(err, &de) || de.Doc != "public" || de.Code != syncproto.CodeReadOnly {
+		t.Fatalf("WaitSynced = %v (%T), want a *DocRefusedError for public, read_only", err, err)
+	}
 	if got := jsonT(t, docT(t, h.r, "public")); got != `{"x":1}` {
 		t.Fatalf("the server stored a refused change: %s", got)
 	}

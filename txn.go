@@ -9,10 +9,29 @@ import (
 )
 
 // Txn is an open change to one document, addressed by JSON Pointers. Reads
-// through it see its own writes. See Doc.Change.
+// through it see its own writes. See Doc.Change; a Txn is valid only
+// inside the function given to Change (later, its methods return an error
+// wrapping crdt.ErrTxnDone).
+//
+// Its methods' errors wrap ErrNotFound (nothing at the pointer),
+// ErrWrongKind (a value of another kind there), crdt.ErrOutOfRange (an
+// index or a text position past the end) or ErrBadValue (a Go value with
+// no document equivalent), for errors.Is. A failed call may have written
+// part of its value (a nested list or map up to the bad element): return
+// its error from the function to discard the whole change.
 type Txn struct {
-	tx  *crdt.Txn
-	doc *crdt.Doc
+	tx   *crdt.Txn
+	doc  *crdt.Doc
+	done bool // Change has returned: the document is no longer locked for it
+}
+
+// open refuses a Txn kept past its Change: its document is no longer
+// locked for it, so even a read through it would race with other calls.
+func (t *Txn) open() error {
+	if t.done {
+		return fmt.Errorf("converge: a Txn used after its Change returned: %w", crdt.ErrTxnDone)
+	}
+	return nil
 }
 
 // place is where a pointer leads: a container and a key or index in it.
@@ -68,6 +87,9 @@ func escape(t string) string { return crdt.Path{crdt.Key(t)}.String()[1:] }
 // Text and Counter create a text and a counter; other values are scalars.
 // "/-" past a list's last index appends.
 func (t *Txn) Set(pointer string, value any) error {
+	if err := t.open(); err != nil {
+		return err
+	}
 	p, err := locate(t.doc, pointer)
 	if err != nil {
 		return err
@@ -87,6 +109,9 @@ func (t *Txn) Set(pointer string, value any) error {
 // Insert inserts value into a list before the element at pointer's index
 // ("-" appends).
 func (t *Txn) Insert(pointer string, value any) error {
+	if err := t.open(); err != nil {
+		return err
+	}
 	p, err := locate(t.doc, pointer)
 	if err != nil {
 		return err
@@ -99,6 +124,9 @@ func (t *Txn) Insert(pointer string, value any) error {
 
 // Delete removes a map key or a list element.
 func (t *Txn) Delete(pointer string) error {
+	if err := t.open(); err != nil {
+		return err
+	}
 	p, err := locate(t.doc, pointer)
 	if err != nil {
 		return err
@@ -116,6 +144,9 @@ func (t *Txn) Delete(pointer string) error {
 // inserts text there. Positions count Unicode code points (see
 // crdt.UTF16ToIndex for offsets from a browser editor).
 func (t *Txn) Splice(pointer string, pos, del int, text string) error {
+	if err := t.open(); err != nil {
+		return err
+	}
 	v, err := t.doc.Lookup(pointer)
 	if err != nil {
 		return err
@@ -129,6 +160,9 @@ func (t *Txn) Splice(pointer string, pos, del int, text string) error {
 // Increment adds delta to the counter at pointer. A map key with no value
 // becomes a counter starting at delta.
 func (t *Txn) Increment(pointer string, delta int64) error {
+	if err := t.open(); err != nil {
+		return err
+	}
 	p, err := locate(t.doc, pointer)
 	if err != nil {
 		return err
@@ -149,6 +183,9 @@ func (t *Txn) Increment(pointer string, delta int64) error {
 // Resolve ends the conflict at pointer by keeping the value written by op
 // keep (one of Doc.ConflictsAt's candidates) and removing the others.
 func (t *Txn) Resolve(pointer string, keep causal.OpID) error {
+	if err := t.open(); err != nil {
+		return err
+	}
 	p, err := locate(t.doc, pointer)
 	if err != nil {
 		return err
@@ -164,6 +201,9 @@ func (t *Txn) Resolve(pointer string, keep causal.OpID) error {
 
 // Get returns the value at pointer as plain Go values (see Doc.Get).
 func (t *Txn) Get(pointer string) (any, error) {
+	if err := t.open(); err != nil {
+		return nil, err
+	}
 	v, err := t.doc.Lookup(pointer)
 	if err != nil {
 		return nil, err
