@@ -270,9 +270,11 @@ func (s *Syncer) localVersion(id string) causal.VersionVector {
 // WaitSynced waits until every synced document is current on both sides:
 // this replica holds everything the peer had when they exchanged, and the
 // peer has acknowledged everything this replica holds. It returns a
-// document's refusal (*DocRefusedError), the refusal that stopped the
-// Syncer (wrapping ErrSyncRefused), ErrSyncStopped if it was stopped
-// otherwise, or ctx's error (with the last connection error, if any).
+// document's refusal (*DocRefusedError; not for unavailable, which the
+// Syncer asks again after a backoff, and WaitSynced waits through), the
+// refusal that stopped the Syncer (wrapping ErrSyncRefused),
+// ErrSyncStopped if it was stopped otherwise, or ctx's error (with the last
+// connection error, if any).
 func (s *Syncer) WaitSynced(ctx context.Context) error {
 	for {
 		s.mu.Lock()
@@ -301,12 +303,14 @@ func (s *Syncer) WaitSynced(ctx context.Context) error {
 	}
 }
 
-// docErr returns a document's refusal, if any.
+// docErr returns a document's refusal, if any but unavailable (a store
+// failing on the peer's side: the document is asked for again).
 func (s *Syncer) docErr() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, d := range s.docs {
-		if d.err != nil {
+		var re *DocRefusedError
+		if d.err != nil && !(errors.As(d.err, &re) && re.Code == syncproto.CodeUnavailable) {
 			return d.err
 		}
 	}

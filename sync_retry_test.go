@@ -2,8 +2,10 @@ package converge
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/converge-sync/converge/store/memory"
 	"github.com/converge-sync/converge/syncproto"
@@ -33,6 +35,13 @@ func TestSyncRetriesADocumentRefusedAsUnavailable(t *testing.T) {
 	fs.setFailing(true)
 	setT(t, docT(t, a, "d"), "/x", 1)
 	eventually(t, "the server's refusal", func() bool { return errorsContains(s.Status().LastErr, "unavailable") })
+	// WaitSynced waits through it (the document is asked for again).
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	err := s.WaitSynced(short)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitSynced during the refusal: %v, want it to wait", err)
+	}
 	fs.setFailing(false)
 	eventually(t, "the change on the server", func() bool { return jsonT(t, docT(t, h.r, "d")) == `{"x":1}` })
 	waitSynced(t, s)
