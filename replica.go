@@ -250,6 +250,12 @@ func (r *Replica) Docs(ctx context.Context) ([]DocInfo, error) {
 // it refuses changes afterwards (ErrEvicted), as after Evict: its changes
 // would otherwise be stored after the deletion, depending on changes the
 // store no longer has.
+//
+// Do not edit a document of the same ID on this replica afterwards unless
+// it first gets the old document back (by syncing it or importing it): a
+// document started afresh numbers this replica's changes from 1 again, the
+// IDs of the changes other replicas already hold from before the deletion,
+// and replicas that hold both would disagree without an error.
 func (r *Replica) Delete(ctx context.Context, id string) error {
 	r.mu.Lock()
 	if d := r.docs[id]; d != nil {
