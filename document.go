@@ -197,6 +197,9 @@ func (d *Doc) persist(ctx context.Context, cs []*crdt.Change, origins []string) 
 func (d *Doc) Flush(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.usable(); err != nil {
+		return err
+	}
 	return d.flushLocked(ctx)
 }
 
@@ -692,7 +695,15 @@ func (d *Doc) ChangesSince(v causal.VersionVector) (out []*crdt.Change) {
 // format (docs/format.md): what `converge export` writes.
 func (d *Doc) Save() ([]byte, error) {
 	var save func() ([]byte, error)
-	d.read(func(doc *crdt.Doc) { save = encoding.SaveDocLater(doc, encoding.Options{Compress: true}) })
+	var err error
+	d.read(func(doc *crdt.Doc) {
+		if err = d.usable(); err == nil {
+			save = encoding.SaveDocLater(doc, encoding.Options{Compress: true})
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
 	return save() // a history out of canonical order is encoded here, the document free meanwhile
 }
 
@@ -700,6 +711,9 @@ func (d *Doc) Save() ([]byte, error) {
 // the replica's document id. Bytes that are not a saved document give the
 // encoding package's error (wrapped) and change nothing.
 func (r *Replica) Import(ctx context.Context, id string, saved []byte) error {
+	if err := r.checkOpen(); err != nil {
+		return err
+	}
 	dec, err := encoding.DecodeDocument(saved)
 	if err != nil {
 		return fmt.Errorf("converge: import %q: %w", id, err)

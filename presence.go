@@ -259,6 +259,9 @@ func (h *presenceHub) changed(doc string) func() {
 // JSON, or marshals to more than syncproto.DefaultLimits.MaxPresence
 // bytes, is refused with an error that wraps ErrBadValue.
 func (d *Doc) SetPresence(state any) error {
+	if err := d.r.checkOpen(); err != nil {
+		return err
+	}
 	b, err := json.Marshal(state)
 	if err != nil {
 		return fmt.Errorf("converge: presence must marshal to JSON: %w: %w", ErrBadValue, err)

@@ -275,6 +275,9 @@ func (r *Replica) Delete(ctx context.Context, id string) error {
 // Flush makes every change made so far durable. Without WithBatchedWrites
 // they already are, and Flush returns at once.
 func (r *Replica) Flush(ctx context.Context) error {
+	if err := r.checkOpen(); err != nil {
+		return err
+	}
 	r.mu.Lock()
 	docs := make([]*Doc, 0, len(r.docs))
 	for _, d := range r.docs {

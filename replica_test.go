@@ -367,3 +367,40 @@ func TestEvict(t *testing.T) {
 		t.Fatalf("reloaded %s", got)
 	}
 }
+
+// After Close, every call that would touch the replica says so
+// (ErrClosed), rather than succeeding on what is left in memory or failing
+// for another reason.
+func TestCallsAfterCloseSayClosed(t *testing.T) {
+	r, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := docT(t, r, "d")
+	setT(t, d, "/x", 1)
+	saved, err := d.Save()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for what, err := range map[string]error{
+		"Replica.Flush":   r.Flush(ctx),
+		"Doc.Flush":       d.Flush(ctx),
+		"Doc.SetPresence": d.SetPresence("here"),
+		"Import":          r.Import(ctx, "e", saved),
+		"Import of junk":  r.Import(ctx, "e", []byte("junk")),
+		"Doc.Change":      d.Change(ctx, func(tx *Txn) error { return tx.Set("/x", 2) }),
+	} {
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", what, err)
+		}
+	}
+	if _, err := d.Save(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Doc.Save after Close: %v, want ErrClosed", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Errorf("a second Close: %v", err)
+	}
+}
