@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,12 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/converge-sync/converge"
+	"github.com/converge-sync/converge/internal/logbuf"
 	"github.com/converge-sync/converge/store"
 	"github.com/converge-sync/converge/store/memory"
 	"github.com/converge-sync/converge/syncproto"
@@ -26,39 +25,11 @@ import (
 )
 
 // logBuffer collects a server's log lines (slog text) for assertions.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+type logBuffer = logbuf.Buffer
 
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger {
+// loggerTo is an info-level text logger writing to l.
+func loggerTo(l *logBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-// line returns the first log line holding every one of parts, or "".
-func (l *logBuffer) line(parts ...string) string {
-next:
-	for _, ln := range strings.Split(l.String(), "\n") {
-		for _, p := range parts {
-			if !strings.Contains(ln, p) {
-				continue next
-			}
-		}
-		return ln
-	}
-	return ""
 }
 
 // failingStore is a store whose writes fail while fail is set, as a full
@@ -84,7 +55,7 @@ func (s *failingStore) Append(ctx context.Context, doc string, changes []store.C
 func TestStoreFailureLoggedNothingAcknowledged(t *testing.T) {
 	fs := &failingStore{Store: memory.New()}
 	logs := &logBuffer{}
-	ts := startT(t, t.TempDir(), Config{Logger: logs.logger(), ReplicaOptions: []converge.Option{converge.WithStore(fs)}})
+	ts := startT(t, t.TempDir(), Config{Logger: loggerTo(logs), ReplicaOptions: []converge.Option{converge.WithStore(fs)}})
 
 	a := openT(t)
 	da := docT(t, a, "notes/disk")
@@ -98,7 +69,7 @@ func TestStoreFailureLoggedNothingAcknowledged(t *testing.T) {
 	if st := sa.Status(); st.Unacknowledged == 0 {
 		t.Fatalf("a change the server failed to store was acknowledged: %+v", st)
 	}
-	ln := logs.line("level=ERROR", "store failed", "doc=notes/disk", "disk full (injected)", "peer=")
+	ln := logs.Line("level=ERROR", "store failed", "doc=notes/disk", "disk full (injected)", "peer=")
 	if ln == "" {
 		t.Fatalf("no error line naming the document and the cause; log:\n%s", logs)
 	}
@@ -124,7 +95,7 @@ func TestStoreFailureLoggedNothingAcknowledged(t *testing.T) {
 func TestHealthStoreFileDeleted(t *testing.T) {
 	dir := t.TempDir()
 	logs := &logBuffer{}
-	srv, err := New(Config{DataDir: dir, Logger: logs.logger()})
+	srv, err := New(Config{DataDir: dir, Logger: loggerTo(logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +115,7 @@ func TestHealthStoreFileDeleted(t *testing.T) {
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "deleted or replaced") {
 		t.Fatalf("healthz with the data folder deleted: %d %q", code, body)
 	}
-	if logs.line("level=ERROR", "deleted or replaced", "replica.db") == "" {
+	if logs.Line("level=ERROR", "deleted or replaced", "replica.db") == "" {
 		t.Fatalf("no error line; log:\n%s", logs)
 	}
 }
@@ -175,12 +146,12 @@ func TestSalvageModeLoggedAndUnhealthy(t *testing.T) {
 	}
 
 	logs := &logBuffer{}
-	srv, err := New(Config{DataDir: dir, Logger: logs.logger()})
+	srv, err := New(Config{DataDir: dir, Logger: loggerTo(logs)})
 	if err != nil {
 		t.Fatalf("a truncated store should open for salvage: %v", err)
 	}
 	defer srv.Close()
-	if logs.line("level=ERROR", "salvage mode", "every write fails", "truncated") == "" {
+	if logs.Line("level=ERROR", "salvage mode", "every write fails", "truncated") == "" {
 		t.Fatalf("no error line at start naming salvage mode; log:\n%s", logs)
 	}
 	rec := httptest.NewRecorder()
@@ -197,7 +168,7 @@ func TestFrameOverReadLimitCounted(t *testing.T) {
 	logs := &logBuffer{}
 	limits := syncproto.DefaultLimits
 	limits.MaxFrame = 4096
-	ts := startT(t, t.TempDir(), Config{Logger: logs.logger(), Limits: limits})
+	ts := startT(t, t.TempDir(), Config{Logger: loggerTo(logs), Limits: limits})
 	conn, err := ws.Dial(context.Background(), ts.syncURL(), ws.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +179,7 @@ func TestFrameOverReadLimitCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the connection's end", func() bool {
-		return logs.line("sync connection closed", "read limit") != ""
+		return logs.Line("sync connection closed", "read limit") != ""
 	})
 	_, _, text := get(t, ts.url(MetricsPath))
 	if !strings.Contains(text, `converge_refusals_total{code="frame_too_large"} 1`) {
@@ -231,7 +202,7 @@ func TestRefusalLogKeysUnique(t *testing.T) {
 	req := httptest.NewRequest("GET", DocsPath+"a", nil)
 	req.Header.Set("Authorization", "Bearer not-a-token")
 	srv.Handler().ServeHTTP(httptest.NewRecorder(), req)
-	ln := buf.line(`"code":"unauthorized"`)
+	ln := buf.Line(`"code":"unauthorized"`)
 	if ln == "" {
 		t.Fatalf("no refusal logged:\n%s", buf.String())
 	}
@@ -253,7 +224,7 @@ func TestRefusalLogKeysUnique(t *testing.T) {
 // the log.
 func TestRefusalsLoggedAtWarnSampled(t *testing.T) {
 	var buf logBuffer
-	srv, err := New(Config{DataDir: t.TempDir(), Logger: buf.logger(), Auth: verifierT(t)})
+	srv, err := New(Config{DataDir: t.TempDir(), Logger: loggerTo(&buf), Auth: verifierT(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +237,7 @@ func TestRefusalsLoggedAtWarnSampled(t *testing.T) {
 	if n := strings.Count(buf.String(), "request refused"); n != 1 {
 		t.Fatalf("%d refusals at info level or above, want the first only:\n%s", n, buf.String())
 	}
-	if buf.line("level=WARN", "request refused", "code=unauthorized") == "" {
+	if buf.Line("level=WARN", "request refused", "code=unauthorized") == "" {
 		t.Fatalf("the first refusal is not at warn:\n%s", buf.String())
 	}
 
