@@ -120,23 +120,24 @@ func countWord(min, max int) string {
 // arguments, and opens the replica named by dir. Asked for help (-h), it
 // returns flag.ErrHelp, which main treats as success.
 func openCommand(fs *flag.FlagSet, dir *string, args []string, min, max int) (*converge.Replica, []string, error) {
-	pos, err := parseCommand(fs, args, min, max)
-	if err != nil {
-		return nil, nil, err
-	}
-	r, err := openReplica(context.Background(), *dir)
-	return r, pos, err
+	return parseAndOpen(fs, dir, args, min, max, false)
 }
 
 // openExisting is openCommand for a command that only reads the replica:
 // the folder must hold one already (mustBeReplica).
 func openExisting(fs *flag.FlagSet, dir *string, args []string, min, max int) (*converge.Replica, []string, error) {
+	return parseAndOpen(fs, dir, args, min, max, true)
+}
+
+func parseAndOpen(fs *flag.FlagSet, dir *string, args []string, min, max int, existing bool) (*converge.Replica, []string, error) {
 	pos, err := parseCommand(fs, args, min, max)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := mustBeReplica(*dir); err != nil {
-		return nil, nil, err
+	if existing {
+		if err := mustBeReplica(*dir); err != nil {
+			return nil, nil, err
+		}
 	}
 	r, err := openReplica(context.Background(), *dir)
 	return r, pos, err
