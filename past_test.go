@@ -292,4 +292,3 @@ func TestBadPastVersions(t *testing.T) {
 		t.Fatalf("a version of another document: %v", err)
 	}
 }
-
