@@ -101,7 +101,15 @@ func runDocCommand(c docCommand, args []string, stdout, stderr io.Writer) error 
 	}
 	call := &docCall{r: r, dir: *dir, args: pos, stdout: stdout, json: *asJSON, at: *at}
 	ctx := context.Background()
-	return errors.Join(c.run(ctx, call), r.Close())
+	if c.readOnly() && c.name != "ls" {
+		// Reading a document that is not there would show it empty, as
+		// if it were: say so instead.
+		err = mustHaveDoc(ctx, r, *dir, pos[0])
+	}
+	if err == nil {
+		err = c.run(ctx, call)
+	}
+	return errors.Join(err, r.Close())
 }
 
 // readsPast reports whether the command takes --at.

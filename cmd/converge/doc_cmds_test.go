@@ -309,3 +309,24 @@ func TestDocGetAt(t *testing.T) {
 		}
 	}
 }
+
+// The read-only doc commands say a document is not there rather than
+// show it empty; an empty document that is there reads as {}.
+func TestReadingAMissingDoc(t *testing.T) {
+	dir := t.TempDir()
+	mustCLI(t, "doc", "set", "--replica", dir, "n", "/x", "1")
+	mustCLI(t, "doc", "del", "--replica", dir, "n", "/x")
+	if got := mustCLI(t, "doc", "get", "--replica", dir, "n"); got != "{}\n" {
+		t.Fatalf("an emptied document: %q", got)
+	}
+	for _, cmd := range []string{"get", "conflicts", "history", "origins"} {
+		out, errs, code := cli(t, "doc", cmd, "--replica", dir, "nope")
+		want := fmt.Sprintf(`converge doc %s: no document "nope" in %s`, cmd, dir)
+		if code != 1 || out != "" || !strings.HasPrefix(errs, want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+			t.Errorf("doc %s of a missing document: exit %d, stdout %q, stderr %q; want exit 1 and %q", cmd, code, out, errs, want)
+		}
+	}
+	if got := mustCLI(t, "doc", "ls", "--replica", dir); got != "n\n" {
+		t.Fatalf("reading a missing document made one: ls says %q", got)
+	}
+}
