@@ -181,7 +181,7 @@ func (d *Doc) persist(ctx context.Context, cs []*crdt.Change, origins []string) 
 		d.unfed = append(d.unfed, cs...)
 		return nil
 	}
-	if err := d.r.st.Append(ctx, d.id, batch); err != nil {
+	if err := d.r.appendToStore(ctx, d.id, batch); err != nil {
 		if lerr := d.load(context.WithoutCancel(ctx)); lerr != nil {
 			err = errors.Join(err, lerr)
 		}
@@ -219,7 +219,7 @@ func (d *Doc) flushLocked(ctx context.Context) error {
 	if len(d.unflushed) == 0 {
 		return nil
 	}
-	if err := d.r.st.Append(ctx, d.id, d.unflushed); err != nil {
+	if err := d.r.appendToStore(ctx, d.id, d.unflushed); err != nil {
 		lost := len(d.unflushed)
 		if lerr := d.load(context.WithoutCancel(ctx)); lerr != nil {
 			err = errors.Join(err, lerr)
@@ -749,7 +749,7 @@ func (d *Doc) compactNow(ctx context.Context, min int) error {
 	if err != nil {
 		return err
 	}
-	if err := d.r.st.SaveSnapshot(ctx, d.id, store.Snapshot{Version: version, Bytes: b}); err != nil {
+	if err := d.r.saveSnapshot(ctx, d.id, store.Snapshot{Version: version, Bytes: b}); err != nil {
 		return err
 	}
 	d.mu.Lock()
