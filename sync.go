@@ -232,8 +232,8 @@ func (s *Syncer) Err() error {
 	return s.stopErr
 }
 
-// Status returns where the Syncer stands. It loads no document: one not
-// in memory is read from the store as its version.
+// Status returns where the Syncer stands. It loads no document: for one
+// not in memory, it asks the store for its version.
 func (s *Syncer) Status() SyncStatus {
 	s.mu.Lock()
 	st := s.status
