@@ -292,3 +292,32 @@ func TestBadPastVersions(t *testing.T) {
 		t.Fatalf("a version of another document: %v", err)
 	}
 }
+
+// Reading the past while the document changes: each snapshot is the
+// document as it was (for the race detector too).
+func TestAtWhileChanging(t *testing.T) {
+	ctx := context.Background()
+	d, _ := openMem(t).Doc(ctx, "d")
+	const n = 200
+	ids := make(chan causal.ChangeID, n)
+	go func() {
+		defer close(ids)
+		for i := 1; i <= n; i++ {
+			if err := d.Change(ctx, func(tx *converge.Txn) error { return tx.Set("/n", i) }); err != nil {
+				t.Error(err)
+				return
+			}
+			h := d.History()
+			ids <- h[len(h)-1].ID
+		}
+	}()
+	for id := range ids {
+		s, err := d.AtChange(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := s.Get("/n"); err != nil || v != int64(id.Seq) {
+			t.Fatalf("after change %v: /n is %v (%v), want %d", id, v, err, id.Seq)
+		}
+	}
+}
