@@ -128,11 +128,14 @@ type VersionError struct {
 }
 
 func (e *VersionError) Error() string {
-	if errors.Is(e.Err, ErrNotCausallyClosed) {
-		return fmt.Sprintf("converge: %q: the version includes change %s but not change %s, which it depends on: %v",
-			e.Doc, e.DependedOnBy, e.Change, e.Err)
+	switch {
+	case errors.Is(e.Err, ErrNotCausallyClosed):
+		return fmt.Sprintf("converge: document %q: the version is not causally closed: it includes change %s but not change %s, which that depends on",
+			e.Doc, e.DependedOnBy, e.Change)
+	case errors.Is(e.Err, ErrUnknownChange):
+		return fmt.Sprintf("converge: document %q: change %s is not held by this replica", e.Doc, e.Change)
 	}
-	return fmt.Sprintf("converge: %q: change %s: %v", e.Doc, e.Change, e.Err)
+	return fmt.Sprintf("converge: document %q: change %s: %v", e.Doc, e.Change, e.Err)
 }
 
 func (e *VersionError) Unwrap() error { return e.Err }

@@ -300,7 +300,7 @@ func TestDocGetAt(t *testing.T) {
 		{[]string{"doc", "get", "--replica", dir, "n", "--at", actor + "/0"}, 2, "want a change as ACTOR/SEQ"},
 		{[]string{"doc", "get", "--replica", dir, "n", "--at", actor + "/x"}, 2, "want a change as ACTOR/SEQ"},
 		{[]string{"doc", "get", "--replica", dir, "n", "--at", "zz/1"}, 1, "no change of document"},
-		{[]string{"doc", "get", "--replica", dir, "n", "--at", actor + "/9"}, 1, "change not held"},
+		{[]string{"doc", "get", "--replica", dir, "n", "--at", actor + "/9"}, 1, "is not held by this replica"},
 		{[]string{"doc", "set", "--replica", dir, "n", "/x", "1", "--at", actor + "/1"}, 2, "flag provided but not defined: -at"},
 	} {
 		_, errs, code := cli(t, c.args...)
