@@ -283,6 +283,10 @@ func TestBadPastVersions(t *testing.T) {
 	if got := mustJSON(t, s.JSON); got != `{"x":2,"y":1}` {
 		t.Fatalf("closed version: %s", got)
 	}
+	// An actor named with no change is no change.
+	if s, err := a.At(causal.VersionVector{a2.Actor: 1, stranger: 0}); err != nil || mustJSON(t, s.JSON) != `{"x":1}` {
+		t.Fatalf("a version with a zero entry: %v", err)
+	}
 	// A missing document has no past but the empty one.
 	empty, _ := ra.Doc(ctx, "nothing")
 	if s, err := empty.At(nil); err != nil || mustJSON(t, s.JSON) != "{}" {
