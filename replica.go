@@ -34,6 +34,7 @@ type Replica struct {
 	syncers []*Syncer
 	closed  bool
 	bg      sync.WaitGroup // background compactions
+	writes  writeLog       // how store writes went (StoreWrites)
 }
 
 type config struct {
