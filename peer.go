@@ -552,6 +552,13 @@ func (p *peer) handle(ev syncproto.Event) {
 		p.merge(ev)
 	case syncproto.Unsubscribed:
 		p.unfollow(ev.Doc)
+	case syncproto.ChangeTooLarge:
+		p.unfollow(ev.Doc)
+		p.cfg.log.Warn("sync: a change is too large to send: the document stops syncing on this connection",
+			"peer", p.conn.RemoteAddr(), "doc", ev.Doc, "change", ev.Change.String(), "bytes", ev.Size, "limit", ev.Limit)
+		if p.cfg.metrics != nil {
+			p.cfg.metrics.Refused(syncproto.CodeFrameTooLarge)
+		}
 	case syncproto.ErrorReceived:
 		if ev.Doc != "" {
 			p.unfollow(ev.Doc)

@@ -103,6 +103,23 @@ func (e *DocRefusedError) Error() string {
 	return fmt.Sprintf("converge: sync of %q refused: %s: %s", e.Doc, e.Code, e.Message)
 }
 
+// ChangeTooLargeError says that a change of Doc cannot be sent to the
+// peer: its encoding alone (Size bytes) is over the largest frame the peer
+// accepts (Limit; a server's --max-frame). The document stops syncing on
+// that connection, both ways, until the next; the change stays on this
+// replica, and the other documents go on. Syncer.WaitSynced returns it,
+// for errors.As.
+type ChangeTooLargeError struct {
+	Doc    string
+	Change causal.ChangeID
+	Size   int
+	Limit  int
+}
+
+func (e *ChangeTooLargeError) Error() string {
+	return fmt.Sprintf("converge: sync of %q stopped: change %v is %d bytes, over the %d bytes a frame to the peer may hold", e.Doc, e.Change, e.Size, e.Limit)
+}
+
 // Syncer keeps a replica's documents in sync with one peer, in the
 // background, reconnecting after failures. Local edits never wait for it.
 type Syncer struct {
@@ -283,8 +300,9 @@ func (s *Syncer) localVersion(id string) causal.VersionVector {
 // this replica holds everything the peer had when they exchanged, and the
 // peer has acknowledged everything this replica holds. It returns a
 // document's refusal (*DocRefusedError; not for unavailable, which the
-// Syncer asks again after a backoff, and WaitSynced waits through), the
-// refusal that stopped the Syncer (wrapping ErrSyncRefused),
+// Syncer asks again after a backoff, and WaitSynced waits through), a
+// change too large to send (*ChangeTooLargeError), the refusal that
+// stopped the Syncer (wrapping ErrSyncRefused),
 // ErrSyncStopped if it was stopped otherwise, or ctx's error (with the last
 // connection error, if any).
 func (s *Syncer) WaitSynced(ctx context.Context) error {
@@ -493,6 +511,13 @@ func (s *Syncer) event(p *peer, ev syncproto.Event) {
 		for _, c := range ev.Changes {
 			d.acked.Observe(c.ID())
 		}
+		s.notify()
+		s.mu.Unlock()
+	case syncproto.ChangeTooLarge:
+		s.mu.Lock()
+		err := &ChangeTooLargeError{Doc: ev.Doc, Change: ev.Change, Size: ev.Size, Limit: ev.Limit}
+		s.doc(ev.Doc).err = err
+		s.status.LastErr = err
 		s.notify()
 		s.mu.Unlock()
 	case syncproto.ErrorReceived:

@@ -1,6 +1,7 @@
 package syncproto
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -165,6 +166,18 @@ type Unsubscribed struct{ Doc string }
 // names a document, that document is no longer live on this connection.
 type ErrorReceived struct{ Error }
 
+// ChangeTooLarge: a change of Doc is not sent because its encoding alone
+// (Size bytes) is over the largest frame the peer accepts (Limit). What
+// follows it in the document cannot be sent without it, so the document
+// stops syncing on this connection, both ways: the peer is told, with a
+// non-fatal frame_too_large Error naming the document. The other
+// documents go on.
+type ChangeTooLarge struct {
+	Doc         string
+	Change      causal.ChangeID
+	Size, Limit int
+}
+
 // Closed: the session is over; send the remaining frames and close the
 // connection. Err says why (a *PeerError when the peer ended it, a
 // *LocalError when this side did; nil for a clean close).
@@ -179,6 +192,7 @@ func (PresenceReceived) isEvent() {}
 func (LeaveReceived) isEvent()    {}
 func (Unsubscribed) isEvent()     {}
 func (ErrorReceived) isEvent()    {}
+func (ChangeTooLarge) isEvent()   {}
 func (Closed) isEvent()           {}
 
 // PeerError is a fatal Error the peer sent.
@@ -595,6 +609,10 @@ func (s *Session) push(d *docState, doc string, changes []*crdt.Change) (sent in
 			continue
 		}
 		b := d.w.Encode(c)
+		if aloneSize(doc, len(b)) > s.peerMax {
+			s.tooLarge(d, doc, c.ID(), len(b))
+			return sent
+		}
 		d.peerHas.Observe(c.ID())
 		size := len(b) + binaryVarintLen
 		if d.changesMsg == nil || d.changesLen+size > budget || len(d.changesMsg.Changes) >= s.peerMaxChanges ||
@@ -607,6 +625,28 @@ func (s *Session) push(d *docState, doc string, changes []*crdt.Change) (sent in
 		sent++
 	}
 	return sent
+}
+
+// tooLarge stops doc on this connection: change id, n bytes encoded, fits
+// in no frame the peer accepts (see ChangeTooLarge). Sending it anyway
+// would end the session, again at every reconnection, for every document.
+// The document's stream writer has moved past the change, so nothing more
+// of the document may be sent on this connection.
+func (s *Session) tooLarge(d *docState, doc string, id causal.ChangeID, n int) {
+	d.live, d.subscribed = false, false
+	s.docError(CodeFrameTooLarge, doc, fmt.Sprintf("change %v is %d bytes, and a frame to the receiving side holds at most %d: the document stops syncing on this connection", id, n, s.peerMax))
+	s.events = append(s.events, ChangeTooLarge{Doc: doc, Change: id, Size: n, Limit: s.peerMax})
+}
+
+// aloneSize is the size of a Changes frame of doc holding one change of n
+// bytes: the smallest that can carry the change.
+func aloneSize(doc string, n int) int {
+	return 1 + uvarintLen(len(doc)) + len(doc) + 1 + uvarintLen(n) + n
+}
+
+func uvarintLen(n int) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], uint64(n))
 }
 
 // binaryVarintLen bounds the length of a varint prefix in a Changes frame.

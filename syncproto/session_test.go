@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -418,5 +419,83 @@ func TestSessionTooManyDocs(t *testing.T) {
 	}
 	if !c.s.Live("a") || !c.s.Live("b") || c.s.Live("c") {
 		t.Fatal("wrong documents live")
+	}
+}
+
+// A change too large for any frame the peer accepts is not sent: sending it
+// would end the session, again at every reconnection, for every document.
+// Its document stops syncing on the connection, the peer is told, and the
+// other documents go on. Both ways: a client pushing to a server with
+// small frames, and a server relaying to a client with small frames.
+func TestSessionChangeTooLargeStopsOnlyItsDocument(t *testing.T) {
+	small := DefaultLimits
+	small.MaxFrame = 4 << 10
+	for _, tc := range []struct {
+		name           string
+		client, server Limits
+		senderIsClient bool
+	}{
+		{"client to a server accepting small frames", Limits{}, small, true},
+		{"server to a client accepting small frames", small, Limits{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newNode(t, RoleReplica, true, tc.client)
+			s := newNode(t, RoleServer, false, tc.server)
+			pump(c, s)
+			from, to := s, c
+			if tc.senderIsClient {
+				from, to = c, s
+			}
+			for _, id := range []string{"big", "small"} {
+				if err := c.s.Subscribe(id, c.doc(id).Version()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pump(c, s)
+			from.edit("small", "a", 1)
+			from.pushLocal("small")
+			if _, _, err := from.doc("big").Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error {
+				_, err := tx.Put(crdt.Root, "blob", crdt.String(strings.Repeat("x", 8<<10)))
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			from.pushLocal("big")
+			from.edit("big", "after", 2) // cannot go either: it follows the big one
+			from.pushLocal("big")
+			pump(c, s)
+
+			for _, n := range []*node{c, s} {
+				if err := n.s.Err(); err != nil {
+					t.Fatalf("the session ended: %v", err)
+				}
+			}
+			ev, ok := findEvent[ChangeTooLarge](from.events)
+			if !ok || ev.Doc != "big" || ev.Change != from.doc("big").Changes()[0].ID() || ev.Size <= small.MaxFrame || ev.Limit != small.MaxFrame {
+				t.Fatalf("sender's event: %+v, %v", ev, ok)
+			}
+			refused, ok := findEvent[ErrorReceived](to.events)
+			if !ok || refused.Doc != "big" || refused.Code != CodeFrameTooLarge || refused.Fatal {
+				t.Fatalf("receiver was told %+v, %v", refused, ok)
+			}
+			if to.doc("big").Len(crdt.Root) != 0 {
+				t.Fatalf("receiver got part of the big document: %s", to.doc("big").JSON())
+			}
+			if from.s.Live("big") || to.s.Live("big") {
+				t.Fatal("the big document is still live")
+			}
+
+			// The other document goes on, both ways.
+			sameJSON(t, c.doc("small"), s.doc("small"))
+			from.edit("small", "b", 2)
+			from.pushLocal("small")
+			to.edit("small", "c", 3)
+			to.pushLocal("small")
+			pump(c, s)
+			sameJSON(t, c.doc("small"), s.doc("small"))
+			if c.doc("small").Len(crdt.Root) != 3 {
+				t.Fatalf("small document: %s", c.doc("small").JSON())
+			}
+		})
 	}
 }
