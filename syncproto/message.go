@@ -120,7 +120,8 @@ type Relay struct {
 	Doc     string
 	Changes [][]byte
 
-	frame []byte // the encoded frame, made once by NewRelay
+	frame   []byte // the encoded frame, made once by NewRelay
+	longest int    // bytes of its largest change
 }
 
 // NewRelay makes the Relay of changes (standalone encodings) of doc, with
@@ -129,6 +130,9 @@ type Relay struct {
 func NewRelay(doc string, changes [][]byte) *Relay {
 	r := &Relay{Doc: doc, Changes: changes}
 	r.frame = Append(nil, r)
+	for _, c := range changes {
+		r.longest = max(r.longest, len(c))
+	}
 	return r
 }
 

@@ -191,3 +191,29 @@ func TestRelayFallsBackToTheStream(t *testing.T) {
 		t.Fatalf("received %d changes, want 4", n)
 	}
 }
+
+// A relayed change over the bound on one change is not relayed (the peer
+// would end the session on it): the document stops on the connection, as
+// for a change pushed.
+func TestRelayOfAChangeTooLarge(t *testing.T) {
+	c, s := subscribed(t, Version)
+	s.s.lim.MaxChangeLen = 8
+	cs := authored(t, 1)
+	if sent := s.s.Relay(relayOf("d", cs), cs); sent != 0 {
+		t.Fatalf("sent %d", sent)
+	}
+	frames, evs := s.s.Ready()
+	if ev, ok := findEvent[ChangeTooLarge](evs); !ok || ev.Doc != "d" || ev.Limit != 8 {
+		t.Fatalf("events %+v", evs)
+	}
+	for _, f := range frames {
+		c.s.Receive(f, t0)
+	}
+	_, evs = c.s.Ready()
+	if e, ok := findEvent[ErrorReceived](evs); !ok || e.Code != CodeFrameTooLarge || e.Doc != "d" || e.Fatal {
+		t.Fatalf("client events %+v", evs)
+	}
+	if err := c.s.Err(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -538,7 +538,8 @@ func (s *Session) Relay(r *Relay, changes []*crdt.Change) int {
 	if s.state == stateClosed || d == nil || !d.live {
 		return 0
 	}
-	if s.peer.Version < 2 || r.frame == nil || len(r.frame) > s.peerMax || len(changes) != len(r.Changes) || len(changes) > s.peerMaxChanges {
+	if s.peer.Version < 2 || r.frame == nil || len(r.frame) > s.peerMax || len(changes) != len(r.Changes) || len(changes) > s.peerMaxChanges ||
+		r.longest > s.lim.MaxChangeLen {
 		return s.push(d, r.Doc, changes)
 	}
 	if d.peerHas == nil {
@@ -609,8 +610,8 @@ func (s *Session) push(d *docState, doc string, changes []*crdt.Change) (sent in
 			continue
 		}
 		b := d.w.Encode(c)
-		if aloneSize(doc, len(b)) > s.peerMax {
-			s.tooLarge(d, doc, c.ID(), len(b))
+		if limit := s.changeLimit(doc); len(b) > limit {
+			s.tooLarge(d, doc, c.ID(), len(b), limit)
 			return sent
 		}
 		d.peerHas.Observe(c.ID())
@@ -632,14 +633,26 @@ func (s *Session) push(d *docState, doc string, changes []*crdt.Change) (sent in
 // would end the session, again at every reconnection, for every document.
 // The document's stream writer has moved past the change, so nothing more
 // of the document may be sent on this connection.
-func (s *Session) tooLarge(d *docState, doc string, id causal.ChangeID, n int) {
+func (s *Session) tooLarge(d *docState, doc string, id causal.ChangeID, n, limit int) {
 	d.live, d.subscribed = false, false
-	s.docError(CodeFrameTooLarge, doc, fmt.Sprintf("change %v is %d bytes, and a frame to the receiving side holds at most %d: the document stops syncing on this connection", id, n, s.peerMax))
-	s.events = append(s.events, ChangeTooLarge{Doc: doc, Change: id, Size: n, Limit: s.peerMax})
+	s.docError(CodeFrameTooLarge, doc, fmt.Sprintf("change %v is %d bytes, over the %d bytes a change sent to this side may have: the document stops syncing on this connection", id, n, limit))
+	s.events = append(s.events, ChangeTooLarge{Doc: doc, Change: id, Size: n, Limit: limit})
 }
 
-// aloneSize is the size of a Changes frame of doc holding one change of n
-// bytes: the smallest that can carry the change.
+// changeLimit is the size of the largest encoded change of doc the peer
+// accepts: one that fits, alone, in a frame the peer accepts, and within
+// the bound on one change. (The peer does not announce that bound; the
+// sides share DefaultLimits' unless a program sets other Limits.)
+func (s *Session) changeLimit(doc string) int {
+	n := s.peerMax - aloneSize(doc, 0) + 1
+	for n > 0 && aloneSize(doc, n) > s.peerMax {
+		n--
+	}
+	return min(n, s.lim.MaxChangeLen)
+}
+
+// aloneSize is the size of a Changes or Relay frame of doc holding one
+// change of n bytes: the smallest that can carry the change.
 func aloneSize(doc string, n int) int {
 	return 1 + uvarintLen(len(doc)) + len(doc) + 1 + uvarintLen(n) + n
 }

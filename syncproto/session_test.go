@@ -430,13 +430,17 @@ func TestSessionTooManyDocs(t *testing.T) {
 func TestSessionChangeTooLargeStopsOnlyItsDocument(t *testing.T) {
 	small := DefaultLimits
 	small.MaxFrame = 4 << 10
+	shortChanges := DefaultLimits
+	shortChanges.MaxChangeLen = 2 << 10
 	for _, tc := range []struct {
 		name           string
 		client, server Limits
 		senderIsClient bool
+		limit          int // the largest change that could go
 	}{
-		{"client to a server accepting small frames", Limits{}, small, true},
-		{"server to a client accepting small frames", small, Limits{}, false},
+		{"client to a server accepting small frames", Limits{}, small, true, small.MaxFrame - aloneSize("big", 0) - 1},
+		{"server to a client accepting small frames", small, Limits{}, false, small.MaxFrame - aloneSize("big", 0) - 1},
+		{"changes over the bound on one change", shortChanges, shortChanges, true, shortChanges.MaxChangeLen},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newNode(t, RoleReplica, true, tc.client)
@@ -471,8 +475,8 @@ func TestSessionChangeTooLargeStopsOnlyItsDocument(t *testing.T) {
 				}
 			}
 			ev, ok := findEvent[ChangeTooLarge](from.events)
-			if !ok || ev.Doc != "big" || ev.Change != from.doc("big").Changes()[0].ID() || ev.Size <= small.MaxFrame || ev.Limit != small.MaxFrame {
-				t.Fatalf("sender's event: %+v, %v", ev, ok)
+			if !ok || ev.Doc != "big" || ev.Change != from.doc("big").Changes()[0].ID() || ev.Size <= ev.Limit || ev.Limit != tc.limit {
+				t.Fatalf("sender's event: %+v, %v; want a limit of %d", ev, ok, tc.limit)
 			}
 			refused, ok := findEvent[ErrorReceived](to.events)
 			if !ok || refused.Doc != "big" || refused.Code != CodeFrameTooLarge || refused.Fatal {
