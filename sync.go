@@ -166,6 +166,10 @@ func (r *Replica) Sync(ctx context.Context, url string, opts ...SyncOption) (*Sy
 			return nil, err
 		}
 	}
+	if max := syncproto.DefaultLimits.MaxString; len(cfg.name) > max {
+		// The peer would end every session at the Hello, for ever.
+		return nil, fmt.Errorf("converge: sync name of %d bytes is over the %d a peer accepts: %w", len(cfg.name), max, ErrBadValue)
+	}
 	if cfg.dial == nil {
 		u, err := SyncURL(url)
 		if err != nil {

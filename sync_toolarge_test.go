@@ -47,3 +47,16 @@ func TestSyncChangeTooLargeForTheServer(t *testing.T) {
 		t.Fatalf("a's connection: %+v", st)
 	}
 }
+
+// A name longer than a peer accepts would end every session at the Hello:
+// Sync refuses it at once.
+func TestSyncNameTooLong(t *testing.T) {
+	h := newHub(t, ServeConfig{Role: syncproto.RoleServer})
+	a := openT(t, t.TempDir())
+	_, err := a.Sync(context.Background(), "pipe", SyncDialer(h.dial), SyncName(strings.Repeat("n", syncproto.DefaultLimits.MaxString+1)))
+	if !errors.Is(err, ErrBadValue) {
+		t.Fatalf("Sync with a name too long: %v", err)
+	}
+	s := syncT(t, a, h, SyncName(strings.Repeat("n", syncproto.DefaultLimits.MaxString)))
+	waitSynced(t, s)
+}
