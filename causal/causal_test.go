@@ -24,7 +24,7 @@ func TestOpIDOrderAndParse(t *testing.T) {
 			t.Errorf("ParseOpID(%q) = %v", bad, err)
 		}
 	}
-	if NewActorID() == NewActorID() || NewActorID().IsZero() {
+	if x, y := NewActorID(), NewActorID(); x == y || x.IsZero() {
 		t.Fatal("actor IDs are not random")
 	}
 }

@@ -100,10 +100,8 @@ func TestGarbageWhileHonestClientsSync(t *testing.T) {
 		syncers[i] = syncT(t, honest[i], ts, converge.SyncToken(good), converge.SyncDocs(sharedDoc))
 	}
 	waitSynced(t, syncers...)
-	var honestSeed []*crdt.Change // a real change of the shared document, to forge from
-	for _, c := range docT(t, honest[0], sharedDoc).ChangesSince(causal.VersionVector{}) {
-		honestSeed = append(honestSeed, c)
-	}
+	// Real changes of the shared document, to forge from.
+	honestSeed := docT(t, honest[0], sharedDoc).ChangesSince(causal.VersionVector{})
 
 	rng := rand.New(rand.NewPCG(7, 7))
 	var rngMu sync.Mutex

@@ -356,7 +356,6 @@ func TestChaos(t *testing.T) {
 	// disk must hold everything it acknowledged. Once, midway, its data
 	// folder is wiped before it restarts.
 	kills, wiped := 0, false
-	var lastFault time.Time
 	for time.Now().Before(until) && !t.Failed() {
 		time.Sleep(time.Duration(1500+rng.IntN(4000)) * time.Millisecond)
 		srv.cmd.Process.Kill()
@@ -385,7 +384,6 @@ func TestChaos(t *testing.T) {
 		l.mu.Unlock()
 		time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
 		srv = startServer(t, data, addr)
-		lastFault = time.Now()
 	}
 	wg.Wait()
 	close(stopNet)
@@ -393,7 +391,7 @@ func TestChaos(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	lastFault = time.Now()
+	lastFault := time.Now() // the last fault is over: the network is whole again
 
 	// Healing: no more faults. Each client syncs until the server has
 	// acknowledged everything, twice round (the later rounds fetch what

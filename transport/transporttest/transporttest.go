@@ -154,7 +154,7 @@ func testFullDuplex(t *testing.T, newPair NewPair) {
 		for i, w := range want {
 			got, err := c.Read(ctx)
 			if err != nil {
-				errs <- fmt.Errorf("Read %d: %w", i, err)
+				errs <- fmt.Errorf("read %d: %w", i, err)
 				return
 			}
 			if !bytes.Equal(got, w) {
