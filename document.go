@@ -102,6 +102,16 @@ func (d *Doc) Change(ctx context.Context, fn func(tx *Txn) error, opts ...Change
 	if fn == nil {
 		return errNilFunc
 	}
+	// The change is encoded once, here: refused if too large (undone
+	// before anything of it is kept), stored as it is if not.
+	var enc []byte
+	co.Check = func(c *crdt.Change) error {
+		enc = encoding.EncodeChange(c)
+		if max := d.r.maxChange; max > 0 && len(enc) > max {
+			return fmt.Errorf("converge: a change of %d bytes is over the %d a change may have to sync (WithMaxChangeSize): %w", len(enc), max, ErrChangeTooLarge)
+		}
+		return nil
+	}
 	d.mu.Lock()
 	if err := d.usable(); err != nil {
 		d.mu.Unlock()
@@ -112,7 +122,7 @@ func (d *Doc) Change(ctx context.Context, fn func(tx *Txn) error, opts ...Change
 		d.mu.Unlock()
 		return err
 	}
-	if err := d.persist(ctx, []*crdt.Change{c}, nil); err != nil {
+	if err := d.persistEncoded(ctx, []*crdt.Change{c}, []store.Change{{ID: c.ID(), Bytes: enc}}); err != nil {
 		d.mu.Unlock()
 		return err
 	}
@@ -176,6 +186,11 @@ func (d *Doc) persist(ctx context.Context, cs []*crdt.Change, origins []string) 
 			batch[i].Origin = origins[i]
 		}
 	}
+	return d.persistEncoded(ctx, cs, batch)
+}
+
+// persistEncoded is persist of changes already encoded, as batch.
+func (d *Doc) persistEncoded(ctx context.Context, cs []*crdt.Change, batch []store.Change) error {
 	if d.r.batched {
 		d.unflushed = append(d.unflushed, batch...)
 		d.unfed = append(d.unfed, cs...)

@@ -29,6 +29,12 @@ var (
 	// unloaded it (or Replica.Delete deleted it); open the document again
 	// with Replica.Doc.
 	ErrEvicted = errors.New("converge: document was unloaded from memory; open it again")
+
+	// ErrChangeTooLarge: a change over the replica's bound on one change
+	// (WithMaxChangeSize); nothing of it was kept. Split it into smaller
+	// changes (a long text inserted a part at a time), or keep large
+	// blobs outside the document.
+	ErrChangeTooLarge = errors.New("converge: change too large")
 	// ErrBadDocID: an empty, too long, or non-UTF-8 document ID.
 	ErrBadDocID = store.ErrBadDocID
 	// ErrUnknownChange: a version or change ID (Doc.At, Doc.AtChange)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/store"
+	"github.com/converge-sync/converge/syncproto"
 )
 
 // Replica is a folder of documents on this device, edited by one actor.
@@ -26,6 +27,8 @@ type Replica struct {
 	now     func() time.Time
 	batched bool
 	compact int
+	// maxChange bounds a local change, encoded (0: no bound).
+	maxChange int
 
 	presence *presenceHub
 
@@ -38,11 +41,12 @@ type Replica struct {
 }
 
 type config struct {
-	store   store.Store
-	log     *slog.Logger
-	now     func() time.Time
-	batched bool
-	compact int
+	store     store.Store
+	log       *slog.Logger
+	now       func() time.Time
+	batched   bool
+	compact   int
+	maxChange int
 }
 
 // Option configures Open.
@@ -71,6 +75,14 @@ func WithBatchedWrites() Option { return func(c *config) { c.batched = true } }
 // 0 disables compaction except on Close).
 func WithCompactAfter(n int) Option { return func(c *config) { c.compact = n } }
 
+// WithMaxChangeSize sets the largest change Doc.Change makes, in bytes
+// encoded; a larger one is refused with ErrChangeTooLarge and nothing of
+// it is kept. The default is the most a change may have to sync (8 MiB,
+// syncproto.DefaultLimits.MaxChangeLen): a larger change would stop its
+// document syncing for good. n ≤ 0 lifts the bound, for a replica that
+// never syncs. (Changes merged from peers are not bounded here.)
+func WithMaxChangeSize(n int) Option { return func(c *config) { c.maxChange = max(n, 0) } }
+
 // actorFile holds the replica's actor ID in its folder.
 const actorFile = "actor"
 
@@ -79,7 +91,7 @@ const actorFile = "actor"
 // second gets ErrLocked. A damaged actor file is an error, not a new
 // actor in its place.
 func Open(ctx context.Context, dir string, opts ...Option) (*Replica, error) {
-	cfg := config{log: slog.Default(), now: time.Now, compact: 1000}
+	cfg := config{log: slog.Default(), now: time.Now, compact: 1000, maxChange: syncproto.DefaultLimits.MaxChangeLen}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -90,7 +102,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Replica, error) {
 		}
 	}
 	r := &Replica{st: cfg.store, log: cfg.log, now: cfg.now, batched: cfg.batched,
-		compact: cfg.compact, docs: make(map[string]*Doc), presence: newPresenceHub(cfg.now)}
+		compact: cfg.compact, maxChange: cfg.maxChange, docs: make(map[string]*Doc), presence: newPresenceHub(cfg.now)}
 	if r.st == nil {
 		if dir == "" {
 			return nil, errors.New("converge: Open needs a folder, or WithStore")

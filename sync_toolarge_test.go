@@ -3,6 +3,7 @@ package converge
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ func TestSyncChangeTooLargeForTheServer(t *testing.T) {
 	h := newHub(t, ServeConfig{Role: syncproto.RoleServer, Limits: lim})
 	a, b := openT(t, t.TempDir()), openT(t, t.TempDir())
 	setT(t, docT(t, a, "notes"), "/x", 1)
-	setT(t, docT(t, a, "blob"), "/x", strings.Repeat("y", 100<<10))
+	setT(t, docT(t, a, "blob"), "/x", incompressible(100<<10))
 	sa := syncT(t, a, h)
 	sb := syncT(t, b, h, SyncDocs("notes"))
 
@@ -59,4 +60,48 @@ func TestSyncNameTooLong(t *testing.T) {
 	}
 	s := syncT(t, a, h, SyncName(strings.Repeat("n", syncproto.DefaultLimits.MaxString)))
 	waitSynced(t, s)
+}
+
+// A local change too large to sync is refused when it is made, with
+// nothing of it kept: a document holding one could never sync again.
+func TestChangeTooLargeRefusedWhenMade(t *testing.T) {
+	r := openT(t, t.TempDir(), WithMaxChangeSize(4<<10))
+	d := docT(t, r, "notes")
+	setT(t, d, "/a", "small")
+	before, _ := d.JSON("")
+	err := d.Change(ctx, func(tx *Txn) error {
+		if err := tx.Set("/b", "also small"); err != nil {
+			return err
+		}
+		return tx.Set("/blob", incompressible(8<<10))
+	})
+	if !errors.Is(err, ErrChangeTooLarge) || !strings.Contains(err.Error(), "4096") {
+		t.Fatalf("a change of 8 KB with a bound of 4 KB: %v", err)
+	}
+	if after, _ := d.JSON(""); string(after) != string(before) {
+		t.Fatalf("the refused change left a trace: %s, was %s", after, before)
+	}
+	setT(t, d, "/c", "next")
+	h := d.History()
+	if len(h) != 2 || h[1].Seq != 2 {
+		t.Fatalf("history after the refusal: %+v", h)
+	}
+
+	// The default bound is what syncs (8 MiB); 0 lifts it.
+	blob := incompressible(9 << 20)
+	err = docT(t, openT(t, t.TempDir()), "big").Change(ctx, func(tx *Txn) error { return tx.Set("/blob", blob) })
+	if !errors.Is(err, ErrChangeTooLarge) {
+		t.Fatalf("a 9 MiB change under the default bound: %v", err)
+	}
+	setT(t, docT(t, openT(t, t.TempDir(), WithMaxChangeSize(0)), "big"), "/blob", blob)
+}
+
+// incompressible returns n bytes of text that the encoding cannot shrink.
+func incompressible(n int) string {
+	b := make([]byte, n)
+	rng := rand.New(rand.NewPCG(1, uint64(n)))
+	for i := range b {
+		b[i] = 'a' + byte(rng.IntN(26))
+	}
+	return string(b)
 }

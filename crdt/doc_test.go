@@ -95,6 +95,50 @@ func TestFailedTxnLeavesNoTrace(t *testing.T) {
 	}
 }
 
+// A change its Check refuses is undone as one whose function failed, in
+// Change and in Edit; the check sees the change as it would be recorded.
+func TestCheckRefusesAChange(t *testing.T) {
+	for _, edit := range []bool{false, true} {
+		d := NewDoc(actorN(1))
+		var text ObjID
+		change(t, d, func(tx *Txn) error {
+			var err error
+			text, err = tx.Put(Root, "t", NewText())
+			if err != nil {
+				return err
+			}
+			return tx.Splice(text, 0, 0, "abc")
+		})
+		before := fingerprint(d)
+		tooBig := errors.New("too big")
+		var seen *Change
+		opts := ChangeOptions{Check: func(c *Change) error {
+			seen = c
+			if len(c.Ops) != 2 || c.Seq != 2 || c.Ops[0].Action != ActDeleteText || c.Ops[1].Text != "XYZ" {
+				t.Errorf("check saw %+v", c)
+			}
+			return tooBig
+		}}
+		fn := func(tx *Txn) error { return tx.Splice(text, 1, 1, "XYZ") }
+		var err error
+		if edit {
+			_, _, err = d.Edit(opts, fn)
+		} else {
+			_, _, err = d.Change(opts, fn)
+		}
+		if !errors.Is(err, tooBig) || seen == nil {
+			t.Fatalf("edit %v: err %v", edit, err)
+		}
+		if after := fingerprint(d); after != before {
+			t.Fatalf("edit %v: refused change left a trace:\n%s\n%s", edit, after, before)
+		}
+		c := change(t, d, func(tx *Txn) error { return tx.Splice(text, 0, 0, "!") })
+		if c.StartOp != 5 || c.Seq != 2 || d.Text(text) != "!abc" {
+			t.Fatalf("edit %v: next change: seq %d start %d, text %q", edit, c.Seq, c.StartOp, d.Text(text))
+		}
+	}
+}
+
 func TestOutOfRangeAndWrongKind(t *testing.T) {
 	d := NewDoc(actorN(1))
 	_, _, err := d.Change(ChangeOptions{}, func(tx *Txn) error {

@@ -14,6 +14,11 @@ import (
 type ChangeOptions struct {
 	Time    int64  // wall-clock time, Unix milliseconds, supplied by the caller
 	Message string // optional, shown in history
+	// Check, if set, sees the change once it is built, before it is
+	// recorded: an error from it undoes the change, as one from the
+	// transaction's function does, and is returned. (A replica refuses
+	// there a change too large to sync.)
+	Check func(*Change) error
 }
 
 // Txn is an open local transaction. Its writes are visible to reads of the
@@ -86,8 +91,8 @@ func (d *Doc) change(opts ChangeOptions, fn func(*Txn) error, keep bool) (*Chang
 	if err := fn(tx); err != nil {
 		return nil, nil, err
 	}
-	ok = true
 	if len(tx.ops) == 0 {
+		ok = true
 		return nil, nil, nil
 	}
 	var c *Change
@@ -106,6 +111,12 @@ func (d *Doc) change(opts ChangeOptions, fn func(*Txn) error, keep bool) (*Chang
 			c.Deps = append(c.Deps, h)
 		}
 	}
+	if opts.Check != nil {
+		if err := opts.Check(c); err != nil {
+			return nil, nil, err
+		}
+	}
+	ok = true
 	d.record(c, tx.next-1)
 	// The buffer is reused: the change owns a copy, or the history has
 	// copied what it needs. (What it still holds, the last ops' strings,
