@@ -57,7 +57,8 @@ func TestLocalEditsAndReads(t *testing.T) {
 	}
 }
 
-func TestFailedTxnLeavesNoTrace(t *testing.T) {
+// abcDoc is a document of one change: a text "abc" at key t.
+func abcDoc(t *testing.T) (*Doc, ObjID) {
 	d := NewDoc(actorN(1))
 	var text ObjID
 	change(t, d, func(tx *Txn) error {
@@ -68,6 +69,11 @@ func TestFailedTxnLeavesNoTrace(t *testing.T) {
 		}
 		return tx.Splice(text, 0, 0, "abc")
 	})
+	return d, text
+}
+
+func TestFailedTxnLeavesNoTrace(t *testing.T) {
+	d, text := abcDoc(t)
 	before := fingerprint(d)
 	boom := errors.New("boom")
 	_, _, err := d.Change(ChangeOptions{}, func(tx *Txn) error {
@@ -99,16 +105,7 @@ func TestFailedTxnLeavesNoTrace(t *testing.T) {
 // Change and in Edit; the check sees the change as it would be recorded.
 func TestCheckRefusesAChange(t *testing.T) {
 	for _, edit := range []bool{false, true} {
-		d := NewDoc(actorN(1))
-		var text ObjID
-		change(t, d, func(tx *Txn) error {
-			var err error
-			text, err = tx.Put(Root, "t", NewText())
-			if err != nil {
-				return err
-			}
-			return tx.Splice(text, 0, 0, "abc")
-		})
+		d, text := abcDoc(t)
 		before := fingerprint(d)
 		tooBig := errors.New("too big")
 		var seen *Change
