@@ -52,17 +52,24 @@ func (d *Doc) ID() string { return d.id }
 
 // load builds the document from the store: its saved copy, then its log.
 func (d *Doc) load(ctx context.Context) error {
+	// The document's changes are written under its incarnation's actor
+	// (see Replica.docActor).
+	deletions, err := d.r.st.Deletions(ctx, d.id)
+	if err != nil {
+		return fmt.Errorf("converge: loading %q: %w", d.id, err)
+	}
+	actor := d.r.docActor(d.id, deletions)
 	snap, log, err := d.r.st.Load(ctx, d.id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("converge: loading %q: %w", d.id, err)
 	}
 	var doc *crdt.Doc
 	if snap != nil {
-		if doc, err = encoding.LoadDoc(snap.Bytes, d.r.actor); err != nil {
+		if doc, err = encoding.LoadDoc(snap.Bytes, actor); err != nil {
 			return &store.CorruptError{Doc: d.id, Detail: "saved copy: " + err.Error(), Err: err}
 		}
 	} else {
-		doc = crdt.NewDoc(d.r.actor, crdt.WithHistory(encoding.NewHistory()))
+		doc = crdt.NewDoc(actor, crdt.WithHistory(encoding.NewHistory()))
 	}
 	changes := make([]*crdt.Change, 0, len(log))
 	for _, sc := range log {

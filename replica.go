@@ -2,6 +2,8 @@ package converge
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/converge-sync/converge/causal"
@@ -32,8 +35,12 @@ type Replica struct {
 	mu      sync.Mutex
 	docs    map[string]*Doc
 	syncers []*Syncer
-	closed  bool
-	bg      sync.WaitGroup // background compactions
+	// closed is set under mu by Close, and read without it by checkOpen,
+	// which documents call with their own lock held: taking mu there
+	// would order the locks doc-then-replica, against Evict and Delete,
+	// which take the replica's lock and then a document's.
+	closed atomic.Bool
+	bg     sync.WaitGroup // background compactions
 }
 
 type config struct {
@@ -181,7 +188,7 @@ func (r *Replica) Doc(ctx context.Context, id string) (*Doc, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
+	if r.closed.Load() {
 		return nil, ErrClosed
 	}
 	if d, ok := r.docs[id]; ok {
@@ -251,25 +258,57 @@ func (r *Replica) Docs(ctx context.Context) ([]DocInfo, error) {
 // would otherwise be stored after the deletion, depending on changes the
 // store no longer has.
 //
-// Do not edit a document of the same ID on this replica afterwards unless
-// it first gets the old document back (by syncing it or importing it): a
-// document started afresh numbers this replica's changes from 1 again, the
-// IDs of the changes other replicas already hold from before the deletion,
-// and replicas that hold both would disagree without an error.
+// The document may be used again afterwards: Doc gives an empty one, and
+// syncing or importing brings the old one back, merged with whatever was
+// written since. The store keeps a tombstone of the deletion (a count,
+// nothing of the document; see store.Store.Deletions), and the replica
+// writes each incarnation of a document under an actor of its own (see
+// docActor): the new document's changes never take the IDs of the old
+// one's, which other replicas hold. Deleting a document the replica does
+// not hold does nothing.
 func (r *Replica) Delete(ctx context.Context, id string) error {
+	// The replica stays locked until the store has deleted the document,
+	// so that no Doc call loads the old document in between, under the
+	// old incarnation's actor.
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return ErrClosed
+	}
 	if d := r.docs[id]; d != nil {
 		d.mu.Lock()
 		d.evicted = true
 		d.mu.Unlock()
 	}
 	delete(r.docs, id)
-	closed := r.closed
-	r.mu.Unlock()
-	if closed {
-		return ErrClosed
-	}
 	return r.st.Delete(ctx, id)
+}
+
+// docActor returns the actor under which the replica writes the n-th
+// incarnation of document id, n being the times the store deleted it
+// (store.Store.Deletions). A document never deleted, as every document was
+// before deletions were counted, keeps the replica's actor. Later
+// incarnations get an actor derived from the replica's actor, the
+// document's ID and n, by SHA-256: as unlikely to collide with any other
+// actor as a random one (the replica's actor is random), and needing
+// nothing stored but the count, which the store keeps anyway to know that
+// a deletion happened; a random actor would have to be stored with the
+// tombstone and kept in step with it.
+func (r *Replica) docActor(id string, n uint64) causal.ActorID {
+	if n == 0 {
+		return r.actor
+	}
+	h := sha256.New()
+	h.Write([]byte("converge: document incarnation\x00"))
+	h.Write(r.actor[:])
+	h.Write(binary.BigEndian.AppendUint64(nil, n))
+	h.Write([]byte(id)) // last: the fields before it have fixed lengths
+	var a causal.ActorID
+	copy(a[:], h.Sum(nil))
+	if a.IsZero() {
+		a[0] = 1 // the zero actor is no one's; chance 2^-128
+	}
+	return a
 }
 
 // Flush makes every change made so far durable. Without WithBatchedWrites
@@ -310,11 +349,11 @@ func (r *Replica) Close() error {
 	}
 	flushErr := r.Flush(context.Background())
 	r.mu.Lock()
-	if r.closed {
+	if r.closed.Load() {
 		r.mu.Unlock()
 		return nil
 	}
-	r.closed = true
+	r.closed.Store(true)
 	r.docs = nil
 	r.mu.Unlock()
 	r.bg.Wait()
@@ -329,9 +368,7 @@ func (r *Replica) closeStore() error {
 }
 
 func (r *Replica) checkOpen() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
+	if r.closed.Load() {
 		return ErrClosed
 	}
 	return nil
