@@ -173,7 +173,9 @@ func writeFileSync(path string, b []byte) error {
 	return nil
 }
 
-// Actor returns the actor ID of this replica's changes.
+// Actor returns the actor ID of this replica's changes. A document
+// deleted and written again is written under an actor of its own (see
+// Delete); every other document's changes are under this one.
 func (r *Replica) Actor() causal.ActorID { return r.actor }
 
 // Store returns the replica's store (for sync and tools).
