@@ -281,6 +281,10 @@ func (r *Replica) Delete(ctx context.Context, id string) error {
 		d.mu.Lock()
 		d.evicted = true
 		d.mu.Unlock()
+		// A compaction under way ends before the deletion; one not yet
+		// started finds the handle evicted and writes nothing.
+		d.saving.Lock()
+		d.saving.Unlock()
 	}
 	delete(r.docs, id)
 	return r.st.Delete(ctx, id)

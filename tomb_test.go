@@ -1,6 +1,7 @@
 package converge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
+	"github.com/converge-sync/converge/store"
 	"github.com/converge-sync/converge/store/memory"
 	"github.com/converge-sync/converge/syncproto"
 )
@@ -301,4 +303,72 @@ func TestDeleteEvictAndChangesTogether(t *testing.T) {
 		}
 	}()
 	wg.Wait()
+}
+
+// snapshotGate is a store whose SaveSnapshot waits to be let through.
+type snapshotGate struct {
+	store.Store
+	started chan struct{} // a SaveSnapshot has begun
+	release chan struct{} // closed: SaveSnapshot goes on
+}
+
+func (g *snapshotGate) SaveSnapshot(ctx context.Context, doc string, snap store.Snapshot) error {
+	select {
+	case g.started <- struct{}{}:
+	default:
+	}
+	<-g.release
+	return g.Store.SaveSnapshot(ctx, doc, snap)
+}
+
+// A compaction that was writing the document's saved copy when Delete
+// was called must not write it after the deletion: that would bring the
+// deleted document back.
+func TestDeleteWaitsForCompaction(t *testing.T) {
+	g := &snapshotGate{Store: memory.New(), started: make(chan struct{}, 1), release: make(chan struct{})}
+	r := openT(t, "", WithStore(g), WithCompactAfter(2))
+	d := docT(t, r, "d")
+	setT(t, d, "/a", 1)
+	setT(t, d, "/b", 2) // the second logged change starts a compaction
+	<-g.started
+	deleted := make(chan error, 1)
+	go func() { deleted <- r.Delete(ctx, "d") }()
+	time.Sleep(20 * time.Millisecond) // a Delete that does not wait is done by now
+	close(g.release)
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	r.bg.Wait() // the compaction has ended
+	if infos, err := r.Docs(ctx); err != nil || len(infos) != 0 {
+		t.Fatalf("Docs after Delete: %+v, %v; want none", infos, err)
+	}
+	if got := jsonT(t, docT(t, r, "d")); got != `{}` {
+		t.Fatalf("the deleted document reads %s", got)
+	}
+}
+
+// The same with a's Syncer connected when the document is deleted and
+// written again; b goes on editing meanwhile. The connection that
+// followed the old document ends; the next one syncs the new one.
+func TestRecreatedDocConvergesAfterReconnecting(t *testing.T) {
+	h := newHub(t, ServeConfig{Role: syncproto.RoleServer})
+	a := openT(t, "", WithStore(memory.New()))
+	b := openT(t, "", WithStore(memory.New()))
+	setT(t, docT(t, a, "d"), "/title", "old")
+	sa, sb := syncT(t, a, h), syncT(t, b, h)
+	waitSynced(t, sa, sb)
+	eventually(t, "b has a's document", func() bool { return jsonT(t, docT(t, b, "d")) == `{"title":"old"}` })
+
+	if err := a.Delete(ctx, "d"); err != nil {
+		t.Fatal(err)
+	}
+	setT(t, docT(t, a, "d"), "/new", 1)
+	setT(t, docT(t, b, "d"), "/fromB", 2)
+	sa.Stop()
+	<-sa.Done()
+	sa = syncT(t, a, h)
+	waitSynced(t, sa, sb)
+	converged(t, map[string]*Replica{"a": a, "b": b, "server": h.r}, "d", func(doc map[string]any) bool {
+		return doc["new"] == int64(1) && doc["fromB"] == int64(2) && doc["title"] == "old"
+	})
 }
