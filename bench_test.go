@@ -226,3 +226,44 @@ func benchEdit(ctx context.Context, d *converge.Doc, i int) error {
 		return tx.Set("/title", "draft "+strconv.Itoa(i))
 	})
 }
+
+// BenchmarkReplicaAtMillionOps: reading the document of
+// BenchmarkReplicaLoadMillionOps as it was just after its first change, its
+// middle one and its last (Doc.AtChange, until the text can be read), with
+// the document loaded; load is loading it (as in
+// BenchmarkReplicaLoadMillionOps), to compare with in the same run. A
+// past version is rebuilt from the history, whose length sets the cost.
+func BenchmarkReplicaAtMillionOps(b *testing.B) {
+	dir := b.TempDir()
+	buildBigDoc(b, dir)
+	r := benchOpen(b, dir)
+	defer r.Close()
+	d := benchDoc(b, r, "big")
+	h := d.History()
+	for _, at := range []struct {
+		name string
+		i    int
+	}{{"first", 0}, {"middle", len(h) / 2}, {"last", len(h) - 1}} {
+		b.Run("at="+at.name, func(b *testing.B) {
+			for range b.N {
+				s, err := d.AtChange(h[at.i].ID)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.Get("/body"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("load", func(b *testing.B) {
+		for range b.N {
+			if !r.Evict("big") {
+				b.Fatal("the document could not be evicted")
+			}
+			if _, err := benchDoc(b, r, "big").Get("/body"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

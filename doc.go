@@ -17,7 +17,8 @@
 //
 // Doc.Subscribe reports every change as patches (local, or received from
 // another replica); Doc.Conflicts lists concurrent writes to one value and
-// Txn.Resolve keeps one. Replica.Sync keeps a replica in sync with a
+// Txn.Resolve keeps one. Doc.History lists the changes, and Doc.At and
+// Doc.AtChange read the document as it was at a past version. Replica.Sync keeps a replica in sync with a
 // converge server (or any replica answering with Replica.Serve) in the
 // background; Doc.SetPresence shares who is where in a document. Doc.Save
 // and Replica.Import carry a document as a file. Errors wrap the sentinels

@@ -194,7 +194,7 @@ func (d *Doc) persist(ctx context.Context, cs []*crdt.Change, origins []string) 
 		d.unfed = append(d.unfed, cs...)
 		return nil
 	}
-	if err := d.r.st.Append(ctx, d.id, batch); err != nil {
+	if err := d.r.appendToStore(ctx, d.id, batch); err != nil {
 		if lerr := d.load(context.WithoutCancel(ctx)); lerr != nil {
 			err = errors.Join(err, lerr)
 		}
@@ -232,7 +232,7 @@ func (d *Doc) flushLocked(ctx context.Context) error {
 	if len(d.unflushed) == 0 {
 		return nil
 	}
-	if err := d.r.st.Append(ctx, d.id, d.unflushed); err != nil {
+	if err := d.r.appendToStore(ctx, d.id, d.unflushed); err != nil {
 		lost := len(d.unflushed)
 		if lerr := d.load(context.WithoutCancel(ctx)); lerr != nil {
 			err = errors.Join(err, lerr)
@@ -594,23 +594,13 @@ func (d *Doc) read(fn func(doc *crdt.Doc)) {
 // an error wrapping ErrNotFound; a step into a scalar or a text, one
 // wrapping ErrWrongKind.
 func (d *Doc) Get(pointer string) (v any, err error) {
-	d.read(func(doc *crdt.Doc) {
-		var val crdt.Value
-		if val, err = doc.Lookup(pointer); err == nil {
-			v = doc.ToGo(val)
-		}
-	})
+	d.read(func(doc *crdt.Doc) { v, err = getValue(doc, pointer) })
 	return v, err
 }
 
 // JSON returns the value at pointer ("" for the whole document) as JSON.
 func (d *Doc) JSON(pointer string) (b []byte, err error) {
-	d.read(func(doc *crdt.Doc) {
-		var val crdt.Value
-		if val, err = doc.Lookup(pointer); err == nil {
-			b = doc.ValueJSON(val)
-		}
-	})
+	d.read(func(doc *crdt.Doc) { b, err = valueJSON(doc, pointer) })
 	return b, err
 }
 
@@ -640,43 +630,27 @@ func candidatesOf(doc *crdt.Doc, cs []crdt.Candidate) []Candidate {
 
 // Conflicts lists every unresolved conflict in the document.
 func (d *Doc) Conflicts() (out []Conflict) {
-	d.read(func(doc *crdt.Doc) {
-		for _, c := range doc.Conflicts() {
-			out = append(out, Conflict{Path: c.Path.String(), Candidates: candidatesOf(doc, c.Candidates)})
-		}
-	})
+	d.read(func(doc *crdt.Doc) { out = conflictsOf(doc) })
 	return out
 }
 
 // ConflictsAt returns every value held at pointer: one if there is no
 // conflict.
 func (d *Doc) ConflictsAt(pointer string) (out []Candidate, err error) {
-	d.read(func(doc *crdt.Doc) {
-		var p place
-		if p, err = locate(doc, pointer); err != nil {
-			return
-		}
-		switch p.kind {
-		case crdt.KindMap:
-			out = candidatesOf(doc, doc.Values(p.obj, p.key))
-		case crdt.KindList:
-			out = candidatesOf(doc, doc.ValuesAt(p.obj, p.index))
-		}
-		if len(out) == 0 {
-			err = &crdt.PathError{Pointer: pointer, Reason: "no value", Err: ErrNotFound}
-		}
-	})
+	d.read(func(doc *crdt.Doc) { out, err = candidatesAt(doc, pointer) })
 	return out, err
 }
 
-// ChangeInfo describes one change of a document's history.
+// ChangeInfo describes one change of a document's history. ID names it
+// for Doc.AtChange: the document just after it.
 type ChangeInfo struct {
-	Actor   string `json:"actor"`
-	Seq     uint64 `json:"seq"`
-	Time    int64  `json:"time"` // Unix milliseconds
-	Message string `json:"message,omitempty"`
-	Ops     int    `json:"ops"`
-	Deps    int    `json:"deps"`
+	ID      causal.ChangeID `json:"-"`
+	Actor   string          `json:"actor"`
+	Seq     uint64          `json:"seq"`
+	Time    int64           `json:"time"` // Unix milliseconds
+	Message string          `json:"message,omitempty"`
+	Ops     int             `json:"ops"`
+	Deps    int             `json:"deps"`
 }
 
 // History lists the document's changes in the order this replica applied
@@ -684,8 +658,7 @@ type ChangeInfo struct {
 func (d *Doc) History() (out []ChangeInfo) {
 	d.read(func(doc *crdt.Doc) {
 		for _, c := range doc.Changes() {
-			out = append(out, ChangeInfo{Actor: c.Actor.String(), Seq: c.Seq, Time: c.Time,
-				Message: c.Message, Ops: len(c.Ops), Deps: len(c.AllDeps())})
+			out = append(out, changeInfo(c))
 		}
 	})
 	return out
@@ -791,7 +764,7 @@ func (d *Doc) compactNow(ctx context.Context, min int) error {
 	if err != nil {
 		return err
 	}
-	if err := d.r.st.SaveSnapshot(ctx, d.id, store.Snapshot{Version: version, Bytes: b}); err != nil {
+	if err := d.r.saveSnapshot(ctx, d.id, store.Snapshot{Version: version, Bytes: b}); err != nil {
 		return err
 	}
 	d.mu.Lock()

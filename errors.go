@@ -31,4 +31,10 @@ var (
 	ErrEvicted = errors.New("converge: document was unloaded from memory; open it again")
 	// ErrBadDocID: an empty, too long, or non-UTF-8 document ID.
 	ErrBadDocID = store.ErrBadDocID
+	// ErrUnknownChange: a version or change ID (Doc.At, Doc.AtChange)
+	// that names a change this replica does not hold.
+	ErrUnknownChange = errors.New("converge: change not held by this replica")
+	// ErrNotCausallyClosed: a version (Doc.At) that includes a change but
+	// not one it depends on.
+	ErrNotCausallyClosed = crdt.ErrNotCausallyClosed
 )

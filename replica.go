@@ -41,6 +41,7 @@ type Replica struct {
 	// which take the replica's lock and then a document's.
 	closed atomic.Bool
 	bg     sync.WaitGroup // background compactions
+	writes writeLog       // how store writes went (StoreWrites)
 }
 
 type config struct {

@@ -232,7 +232,8 @@ func (s *Syncer) Err() error {
 	return s.stopErr
 }
 
-// Status returns where the Syncer stands.
+// Status returns where the Syncer stands. It loads no document: for one
+// not in memory, it asks the store for its version.
 func (s *Syncer) Status() SyncStatus {
 	s.mu.Lock()
 	st := s.status
@@ -259,12 +260,23 @@ func (s *Syncer) Status() SyncStatus {
 	return st
 }
 
+// localVersion is what this replica holds of document id: a loaded
+// document's version (unflushed changes included), or else the store's,
+// which holds all of a document that is not loaded (eviction waits for
+// its changes to be durable). Status must not load documents to answer: a
+// replica that syncs thousands would load them all, and keep them.
 func (s *Syncer) localVersion(id string) causal.VersionVector {
-	d, err := s.r.Doc(context.Background(), id)
-	if err != nil {
-		return causal.VersionVector{}
+	s.r.mu.Lock()
+	d := s.r.docs[id]
+	s.r.mu.Unlock()
+	if d != nil {
+		return d.Version()
 	}
-	return d.Version()
+	v, err := s.r.st.Version(context.Background(), id)
+	if err != nil {
+		return causal.VersionVector{} // none stored (or the replica is closed)
+	}
+	return v
 }
 
 // WaitSynced waits until every synced document is current on both sides:

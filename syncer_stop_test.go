@@ -79,3 +79,38 @@ func TestWaitSyncedStopped(t *testing.T) {
 		t.Fatalf("WaitSynced = %v, want ErrSyncStopped", err)
 	}
 }
+
+// Status answers from what the Syncer knows and the store, without
+// loading documents that are not loaded: the count of unacknowledged
+// changes is the same either way.
+func TestSyncerStatusLoadsNoDocument(t *testing.T) {
+	h := newHub(t, ServeConfig{Role: syncproto.RoleServer})
+	r := openT(t, "", WithStore(memory.New()))
+	d := docT(t, r, "notes/a")
+	if err := d.Change(ctx, func(tx *Txn) error { return tx.Set("/n", 1) }); err != nil {
+		t.Fatal(err)
+	}
+	s := syncT(t, r, h)
+	waitSynced(t, s)
+	h.stop() // the server goes away: what follows is not acknowledged
+	for i := 2; i <= 3; i++ {
+		if err := d.Change(ctx, func(tx *Txn) error { return tx.Set("/n", i) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Stop()
+	loaded := s.Status()
+	if loaded.Unacknowledged != 2 {
+		t.Fatalf("with the document loaded: %+v", loaded)
+	}
+	if !r.Evict("notes/a") || r.Loaded() != 0 {
+		t.Fatalf("the document could not be evicted (%d loaded)", r.Loaded())
+	}
+	unloaded := s.Status()
+	if r.Loaded() != 0 {
+		t.Fatalf("Status loaded %d document(s)", r.Loaded())
+	}
+	if unloaded.Unacknowledged != loaded.Unacknowledged || unloaded.Synced {
+		t.Fatalf("with the document unloaded: %+v; loaded: %+v", unloaded, loaded)
+	}
+}

@@ -149,6 +149,12 @@ type historyWriter struct {
 	// writes it (no prediction): the prediction needs every op before it,
 	// which a window decoded from a checkpoint does not have.
 	right1 *uintCol
+	// typed counts the keystrokes typeOn wrote whose repeated values are
+	// not yet in the open runs of held: each adds the same value again to
+	// each of those runs, so settle lengthens them once for all (see
+	// history_typing.go). Whatever reads or writes a column settles first.
+	typed uint64
+	held  []*uintCol
 }
 
 // cursor predicts the counters of insert origins and deleted characters
@@ -323,6 +329,7 @@ type sectionText struct{ textLen, seg, lit []byte }
 // derivedText computes the text columns of mode 1 (derivable first); ok is
 // false if mode 1 cannot place every visible character in dict.
 func (w *historyWriter) derivedText(dict []byte, places *textPlaces, k *kit) (sectionText, bool) {
+	w.settle()
 	deltas, ok := w.text.derive(w.raw[colText], dict, places, k)
 	return sectionText{textLen: w.text.widths.bytes(), seg: deltas}, ok
 }
@@ -368,6 +375,7 @@ var colKinds = [numCols]int{
 }
 
 func (w *historyWriter) column(i int) []byte {
+	w.settle()
 	switch colKinds[i] {
 	case kindU:
 		return w.u[i].bytes()
@@ -380,6 +388,7 @@ func (w *historyWriter) column(i int) []byte {
 }
 
 func (w *historyWriter) change(c *crdt.Change) {
+	w.settle()
 	w.nChanges++
 	a := w.actors.of(c.Actor)
 	w.fitSeqs()

@@ -42,6 +42,7 @@ func (h *History) startSave(opt Options) (s saving) {
 	if h == nil || h.whole == nil {
 		return s
 	}
+	h.whole.settle() // before the state worker may read the columns
 	// The state's containers were created by ops of the history, so its
 	// actors are already in the table.
 	s.tab, s.renumber = h.savedActors()

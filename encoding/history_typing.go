@@ -111,31 +111,22 @@ func (w *historyWriter) canTypeOn() bool {
 
 // typeOn writes keystroke c, which continues the last change k, itself a
 // keystroke of the same kind that continued the one before it in the same
-// way, as the usual way would (see above), if canTypeOn.
+// way, as the usual way would (see above), if canTypeOn. Of the values it
+// adds, only the time and the character vary; the others lengthen open
+// runs, which it leaves to settle: a keystroke then touches three columns
+// rather than some twenty.
 func (w *historyWriter) typeOn(c *crdt.Change, k *keystroke) {
 	w.nChanges++
 	w.nOps++
-	w.u[colChActor].n++
-	w.s[colChSeq].n++
-	w.s[colChStartOp].n++
-	w.d[colChTime].add(uint64(c.Time))
-	w.u[colChMsgLen].n++
-	w.u[colChDepCount].n++
-	w.u[colChOpCount].n++
-	w.u[colOpAction].n++
-	w.u[colOpObjActor].n++
-	if !k.obj.IsZero() {
-		w.u[colOpObjCtr].n++
+	if w.typed == 0 {
+		w.hold(k)
 	}
+	w.typed++
+	w.d[colChTime].add(uint64(c.Time))
 	w.actor = k.a
 	w.lastSeq[k.a] = c.Seq
 	w.maxOp = c.StartOp
 	if k.kind == keyDelete {
-		// delActor, delCtr (the same code: next to the last deletion, on
-		// the same side), delLen.
-		w.u[colDelActor].n++
-		w.u[colDelCtr].n++
-		w.u[colDelLen].n++
 		elem := c.Ops[0].Elem
 		w.cur.prevDel = elem.Counter
 		if w.text != nil {
@@ -143,22 +134,11 @@ func (w *historyWriter) typeOn(c *crdt.Change, k *keystroke) {
 		}
 		return
 	}
-	w.u[colLeftActor].n++
-	w.s[colLeftCtr].n++
-	w.u[colRightActor].n++
-	if !k.right.IsZero() {
-		w.u[colRightCtr].n++
-		if w.right1 != nil {
-			w.right1.n++
-		}
-	}
-	w.u[colTextLen].n++
 	text := c.Ops[0].Text
 	w.raw[colText] = append(w.raw[colText], text[0])
 	if t := w.text; t != nil {
 		// textTrack.insert's way for a character that extends the last
 		// piece, the previous keystroke's.
-		t.widths.n++
 		t.prevIns.own = c.StartOp
 		p := &t.pieces[len(t.pieces)-1]
 		p.nChars++
@@ -167,4 +147,43 @@ func (w *historyWriter) typeOn(c *crdt.Change, k *keystroke) {
 		t.grow()
 	}
 	w.cur.lastIns = c.StartOp
+}
+
+// hold lists the open runs that each keystroke typing on like k lengthens
+// by one: the change's actor, seq and start-op deltas, message length, dependency
+// and op counts; the op's action and object; for a deletion the deleted
+// character's actor and code and the length; for typing the origins'
+// actors and codes and the text length (in both text modes).
+func (w *historyWriter) hold(k *keystroke) {
+	h := append(w.held[:0], &w.u[colChActor], &w.s[colChSeq].uintCol, &w.s[colChStartOp].uintCol,
+		&w.u[colChMsgLen], &w.u[colChDepCount], &w.u[colChOpCount], &w.u[colOpAction], &w.u[colOpObjActor])
+	if !k.obj.IsZero() {
+		h = append(h, &w.u[colOpObjCtr])
+	}
+	if k.kind == keyDelete {
+		h = append(h, &w.u[colDelActor], &w.u[colDelCtr], &w.u[colDelLen])
+	} else {
+		h = append(h, &w.u[colLeftActor], &w.s[colLeftCtr].uintCol, &w.u[colRightActor], &w.u[colTextLen])
+		if !k.right.IsZero() {
+			h = append(h, &w.u[colRightCtr])
+			if w.right1 != nil {
+				h = append(h, w.right1)
+			}
+		}
+		if w.text != nil {
+			h = append(h, &w.text.widths)
+		}
+	}
+	w.held = h
+}
+
+// settle adds to the held runs what typeOn left for later.
+func (w *historyWriter) settle() {
+	if w.typed == 0 {
+		return
+	}
+	for _, c := range w.held {
+		c.n += w.typed
+	}
+	w.typed = 0
 }

@@ -47,6 +47,7 @@ func stateOf(c *uintCol) colState {
 // intColumn returns the writer's uintCol of integer column i (nil for a
 // raw column), with right1 standing in for rightCtr.
 func (w *historyWriter) intColumn(i int) *uintCol {
+	w.settle()
 	switch {
 	case i == colRightCtr:
 		return w.right1
@@ -69,6 +70,7 @@ func (p *checkpoints) record(w *historyWriter) {
 	if len(p.b) > math.MaxUint32 {
 		panic("encoding: History checkpoints past 4 GB")
 	}
+	w.settle()
 	p.off = append(p.off, uint32(len(p.b)))
 	b := p.b
 	b = binary.AppendUvarint(b, w.maxOp)

@@ -62,6 +62,11 @@ type textTrack struct {
 	// valid history, whose deletes follow what they delete): marked again
 	// when the text is written.
 	pending []pendingDel
+	// markLo is where, in its actor's pieces, the last markRange began:
+	// deletes come in runs (backspacing or deleting forward through older
+	// text), so the next one usually begins in the same piece, found then
+	// without a search. Any index is a safe guess: it is checked.
+	markLo int
 
 	// For predicting right origins: the first character of the latest
 	// insertText op after each element (by its left origin, or by its
@@ -291,6 +296,10 @@ func (t *textTrack) markRange(actor int, ctr, n uint64) {
 	lo, hi := 0, len(ps)
 	if k := len(ps); k > 0 && t.pieces[ps[k-1]].ctr <= ctr {
 		lo = k - 1 // backspacing in the last piece
+	} else if g := t.markLo; g < k {
+		if p := &t.pieces[ps[g]]; p.ctr <= ctr && ctr-p.ctr < uint64(p.nChars) {
+			lo, hi = g, g // the first piece that ends after ctr: no search
+		}
 	}
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
@@ -300,6 +309,7 @@ func (t *textTrack) markRange(actor int, ctr, n uint64) {
 			hi = m
 		}
 	}
+	t.markLo = lo
 	for _, i := range ps[lo:] {
 		p := &t.pieces[i]
 		if p.ctr >= to {

@@ -28,7 +28,7 @@ type metrics struct {
 
 var _ converge.Metrics = (*metrics)(nil)
 
-func newMetrics(loaded func() int) *metrics {
+func newMetrics(loaded func() int, writeErrors func() uint64) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -60,6 +60,9 @@ func newMetrics(loaded func() int) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "converge_docs_in_memory", Help: "Documents loaded in memory."},
 			func() float64 { return float64(loaded()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "converge_store_write_errors_total", Help: "Store writes that failed (a full or broken disk, a read-only store): changes received and not stored, compactions not saved. While the last write failed and none succeeded since, /healthz answers 503."},
+			func() float64 { return float64(writeErrors()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -73,9 +73,16 @@ func TestStoreFailureLoggedNothingAcknowledged(t *testing.T) {
 	if ln == "" {
 		t.Fatalf("no error line naming the document and the cause; log:\n%s", logs)
 	}
+	// The client may have retried, and been refused again, by now.
 	_, _, text := get(t, ts.url(MetricsPath))
-	if !strings.Contains(text, `converge_refusals_total{code="unavailable"} 1`) {
+	if strings.Contains(text, `converge_refusals_total{code="unavailable"} 0`) || !strings.Contains(text, `converge_refusals_total{code="unavailable"} `) {
 		t.Errorf("the refusal is not counted as unavailable:\n%s", text)
+	}
+	if strings.Contains(text, "converge_store_write_errors_total 0") {
+		t.Errorf("the failed store write is not counted:\n%s", text)
+	}
+	if code, _, body := get(t, ts.url(HealthPath)); code != http.StatusServiceUnavailable || !strings.Contains(body, "disk full (injected)") {
+		t.Errorf("healthz while the store's writes fail: %d %q", code, body)
 	}
 
 	// The disk is back: a new connection resends what the server lacks.
@@ -83,6 +90,9 @@ func TestStoreFailureLoggedNothingAcknowledged(t *testing.T) {
 	sa.Stop()
 	sa2 := syncT(t, a, ts)
 	waitSynced(t, sa2)
+	if code, _, body := get(t, ts.url(HealthPath)); code != 200 {
+		t.Errorf("healthz once the store writes again: %d %q", code, body)
+	}
 	b := openT(t)
 	db := docT(t, b, "notes/disk")
 	waitSynced(t, syncT(t, b, ts))
@@ -258,5 +268,79 @@ func TestRefusalsLoggedAtWarnSampled(t *testing.T) {
 		if shown, skipped := r.sample(t0.Add(c.at)); shown != c.shown || skipped != c.skipped {
 			t.Fatalf("refusal %d at %v: shown %v, %d skipped; want %v, %d", i, c.at, shown, skipped, c.shown, c.skipped)
 		}
+	}
+}
+
+// A store that answers reads but fails every write (a full disk) fails
+// the health check, with the cause, and each failure is counted; the check
+// passes again once a write succeeds, or once the last failure is older
+// than storeFailureWindow (a server out of rotation gets no writes that
+// could succeed).
+func TestHealthFailsWhileStoreWritesFail(t *testing.T) {
+	fs := &failingStore{Store: memory.New()}
+	var shift atomic.Int64 // added to the replica's clock
+	clock := func() time.Time { return time.Now().Add(time.Duration(shift.Load())) }
+	srv, err := New(Config{DataDir: t.TempDir(), Logger: loggerTo(&logBuffer{}),
+		ReplicaOptions: []converge.Option{converge.WithStore(fs), converge.WithClock(clock)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	health := func() (int, string) {
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", HealthPath, nil))
+		return rec.Code, rec.Body.String()
+	}
+	writeErrors := func() string {
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", MetricsPath, nil))
+		for _, ln := range strings.Split(rec.Body.String(), "\n") {
+			if strings.HasPrefix(ln, "converge_store_write_errors_total ") {
+				return strings.TrimPrefix(ln, "converge_store_write_errors_total ")
+			}
+		}
+		t.Fatalf("no converge_store_write_errors_total in the metrics:\n%s", rec.Body.String())
+		return ""
+	}
+	d := docT(t, srv.Replica(), "notes/disk")
+	set := func(v int) error {
+		return d.Change(context.Background(), func(tx *converge.Txn) error { return tx.Set("/v", v) })
+	}
+	if err := set(1); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := health(); code != 200 || writeErrors() != "0" {
+		t.Fatalf("healthy store: healthz %d %q, %s write errors", code, body, writeErrors())
+	}
+
+	fs.fail.Store(true)
+	for i := 0; i < 2; i++ {
+		if set(2) == nil {
+			t.Fatal("a write to the failing store succeeded")
+		}
+	}
+	if code, body := health(); code != http.StatusServiceUnavailable || !strings.Contains(body, "store writes failing") || !strings.Contains(body, "disk full (injected)") {
+		t.Fatalf("healthz while writes fail: %d %q", code, body)
+	}
+	if got := writeErrors(); got != "2" {
+		t.Fatalf("write errors counted: %s, want 2", got)
+	}
+
+	fs.fail.Store(false)
+	if err := set(3); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := health(); code != 200 || writeErrors() != "2" {
+		t.Fatalf("after a write succeeded: healthz %d %q, %s write errors", code, body, writeErrors())
+	}
+
+	// A failure older than the window no longer fails the check.
+	fs.fail.Store(true)
+	shift.Store(int64(-2 * storeFailureWindow))
+	if set(4) == nil {
+		t.Fatal("a write to the failing store succeeded")
+	}
+	if code, body := health(); code != 200 || writeErrors() != "3" {
+		t.Fatalf("a failure older than the window: healthz %d %q, %s write errors", code, body, writeErrors())
 	}
 }

@@ -222,7 +222,7 @@ func New(cfg Config) (*Server, error) {
 		s.log.Error("the data folder's store is damaged: it is open read-only (salvage mode) and every write fails; read the intact documents out, then move the folder away and restart (clients refill an empty one)",
 			"data", cfg.DataDir, "why", s.salvage)
 	}
-	s.metrics = newMetrics(r.Loaded)
+	s.metrics = newMetrics(r.Loaded, func() uint64 { return r.StoreWrites().Failed })
 	s.lru = newRecency(r, cfg.MaxDocsInMemory, s.metrics.evictions.Inc)
 	if cfg.syncGrace > 0 {
 		s.lru.syncGrace = cfg.syncGrace
@@ -551,9 +551,19 @@ func (s *Server) logAccess(addr string) {
 // is one indexed lookup, which fails only if the store cannot answer.
 const healthID = "\x00converge-healthz"
 
+// storeFailureWindow is how long a failed store write, with none
+// succeeding after it, makes the health check fail. A check that failed
+// for ever would keep a server taken out of rotation out for good, though
+// its store may work again: once the window is past, the server is tried
+// again, and the next failed write fails the check again.
+const storeFailureWindow = time.Minute
+
 // serveHealth answers 200 "ok" if the store answers within a second or
 // two, 503 otherwise: also while shutting down, when the store is
-// read-only (salvage mode), and when its file was deleted or replaced.
+// read-only (salvage mode), when its file was deleted or replaced, and
+// when its last write failed (less than storeFailureWindow ago) and none
+// succeeded since: a store that reads but no longer writes (a full disk)
+// loses every change sent to the server.
 func (s *Server) serveHealth(w http.ResponseWriter, req *http.Request) {
 	s.mu.Lock()
 	closing := s.closing
@@ -571,6 +581,13 @@ func (s *Server) serveHealth(w http.ResponseWriter, req *http.Request) {
 			s.log.Error("health check: the store's file was deleted or replaced while the server runs; what it writes now goes to a file no one can open again: restart the server",
 				"file", s.dbPath)
 			http.Error(w, "store file deleted or replaced: "+s.dbPath, http.StatusServiceUnavailable)
+			return
+		}
+	}
+	if sw := s.replica.StoreWrites(); sw.LastError != nil {
+		if ago := time.Since(sw.LastErrorTime); ago < storeFailureWindow {
+			http.Error(w, fmt.Sprintf("store writes failing: the last one, %s ago, failed and none succeeded since (%d failed since start): %v",
+				ago.Round(time.Millisecond), sw.Failed, sw.LastError), http.StatusServiceUnavailable)
 			return
 		}
 	}

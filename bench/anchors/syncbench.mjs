@@ -9,7 +9,8 @@
 // by syncload.mjs (node clients); both kinds of client hold only their own
 // edits and decode, without applying, what arrives. Server CPU seconds and
 // peak RSS come from /proc (utime+stime of /proc/PID/stat; VmHWM of
-// /proc/PID/status), so this runs on Linux.
+// /proc/PID/status), so this runs on Linux. `--servers yws-leveldb` adds
+// y-websocket with its LevelDB persistence on (see below).
 import { spawn, execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, appendFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -55,6 +56,22 @@ const servers = {
     start (port) {
       return spawn(process.execPath, [join(here, 'node_modules', 'y-websocket', 'bin', 'server.cjs')],
         { env: { ...process.env, HOST: '127.0.0.1', PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] })
+    },
+    load (port, pid, rate) { return nodeLoad('yws', port, pid, rate) }
+  },
+  // y-websocket keeps its documents in memory only, unless YPERSISTENCE
+  // names a folder: then every update is also written to LevelDB (through
+  // y-leveldb, without waiting for the write or syncing it to disk before
+  // forwarding). Not in the default list: a comparison of servers that
+  // store what they relay, as converge does.
+  'yws-leveldb': {
+    name: 'y-websocket + LevelDB',
+    start (port) {
+      const data = mkdtempSync(join(tmpdir(), 'yws-leveldb-'))
+      const p = spawn(process.execPath, [join(here, 'node_modules', 'y-websocket', 'bin', 'server.cjs')],
+        { env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), YPERSISTENCE: data }, stdio: ['ignore', 'ignore', 'inherit'] })
+      p.cleanup = () => rmSync(data, { recursive: true, force: true })
+      return p
     },
     load (port, pid, rate) { return nodeLoad('yws', port, pid, rate) }
   },

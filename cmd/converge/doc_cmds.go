@@ -28,22 +28,24 @@ type docCommand struct {
 // output.
 type docCall struct {
 	r      *converge.Replica
+	dir    string // the replica folder, for messages
 	args   []string
 	stdout io.Writer
 	json   bool
+	at     string // --at: read the document as it was just after this change
 }
 
 func docCommands() []docCommand {
 	return []docCommand{
-		{"get", "DOC [PATH]", "print the document, or the value at PATH, as JSON", 1, 2, docGet},
+		{"get", "DOC [PATH]", "print the document, or the value at PATH, as JSON (--at CHANGE: as it was then)", 1, 2, docGet},
 		{"set", "DOC PATH JSON", "set a value (objects and arrays become maps and lists)", 3, 3, docSet},
 		{"del", "DOC PATH", "delete a map key or list element", 2, 2, docDel},
 		{"text", "DOC PATH [INITIAL]", "create a collaborative text", 2, 3, docText},
 		{"splice", "DOC PATH POS DEL TEXT", "delete DEL characters at POS of a text and insert TEXT", 5, 5, docSplice},
 		{"incr", "DOC PATH N", "add N to a counter (created at N if absent: create it on one replica before others add, or concurrent creations are rival counters)", 3, 3, docIncr},
-		{"conflicts", "DOC [PATH]", "unresolved conflicts (or every value at PATH), as JSON", 1, 2, docConflicts},
+		{"conflicts", "DOC [PATH]", "unresolved conflicts (or every value at PATH), as JSON (--at CHANGE: then)", 1, 2, docConflicts},
 		{"resolve", "DOC PATH OP", "end the conflict at PATH, keeping the value written by OP", 3, 3, docResolve},
-		{"history", "DOC", "the document's changes: actor, time, message", 1, 1, docHistory},
+		{"history", "DOC", "the document's changes: time, change (ACTOR/SEQ, for --at), ops, message", 1, 1, docHistory},
 		{"origins", "DOC", "who sent the document's changes (a server's audit record)", 1, 1, docOrigins},
 		{"ls", "", "list the replica's documents", 0, 0, docList},
 	}
@@ -85,6 +87,10 @@ func runDocCommand(c docCommand, args []string, stdout, stderr io.Writer) error 
 	fs := newFlags("doc "+c.name, "doc "+c.name+" --replica DIR "+c.args+"\n\n"+strings.ToUpper(c.summary[:1])+c.summary[1:]+".", stderr)
 	dir := replicaFlag(fs)
 	asJSON := fs.Bool("json", false, "print as JSON (history, origins, ls; the others print JSON anyway, or nothing)")
+	at := new(string)
+	if c.readsPast() {
+		fs.StringVar(at, "at", "", "read the document as it was just after `CHANGE`: ACTOR/SEQ as `converge doc history` prints it (ACTOR: the actor ID or a unique start of it)")
+	}
 	open := openCommand
 	if c.readOnly() {
 		open = openExisting
@@ -93,11 +99,89 @@ func runDocCommand(c docCommand, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	call := &docCall{r: r, args: pos, stdout: stdout, json: *asJSON}
-	return errors.Join(c.run(context.Background(), call), r.Close())
+	call := &docCall{r: r, dir: *dir, args: pos, stdout: stdout, json: *asJSON, at: *at}
+	ctx := context.Background()
+	if c.readOnly() && c.name != "ls" {
+		// Reading a document that is not there would show it empty, as
+		// if it were: say so instead.
+		err = mustHaveDoc(ctx, r, *dir, pos[0])
+	}
+	if err == nil {
+		err = c.run(ctx, call)
+	}
+	return errors.Join(err, r.Close())
+}
+
+// readsPast reports whether the command takes --at.
+func (c docCommand) readsPast() bool {
+	switch c.name {
+	case "get", "conflicts", "history":
+		return true
+	}
+	return false
+}
+
+// mustHaveDoc says that the replica has no document id, if it has none.
+func mustHaveDoc(ctx context.Context, r *converge.Replica, dir, id string) error {
+	docs, err := r.Docs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range docs {
+		if d.ID == id {
+			return nil
+		}
+	}
+	return fmt.Errorf("no document %q in %s (converge doc ls lists them)", id, dir)
 }
 
 func (c *docCall) doc(ctx context.Context) (*converge.Doc, error) { return c.r.Doc(ctx, c.args[0]) }
+
+// reader is what the read commands read: the document now, or a past
+// version of it.
+type reader interface {
+	JSON(pointer string) ([]byte, error)
+	Conflicts() []converge.Conflict
+	ConflictsAt(pointer string) ([]converge.Candidate, error)
+	History() []converge.ChangeInfo
+}
+
+// reader returns the document, or with --at, the document as it was then.
+func (c *docCall) reader(ctx context.Context) (reader, error) {
+	d, err := c.doc(ctx)
+	if err != nil || c.at == "" {
+		return d, err
+	}
+	id, err := parseChangeArg(d, c.at)
+	if err != nil {
+		return nil, err
+	}
+	return d.AtChange(id)
+}
+
+// parseChangeArg reads ACTOR/SEQ, where ACTOR is an actor of the document
+// or the start of one (as `doc history` prints it, 8 digits).
+func parseChangeArg(d *converge.Doc, s string) (causal.ChangeID, error) {
+	prefix, seqText, ok := strings.Cut(s, "/")
+	seq, err := strconv.ParseUint(seqText, 10, 64)
+	if !ok || prefix == "" || err != nil || seq == 0 {
+		return causal.ChangeID{}, fmt.Errorf("%w: --at %q: want a change as ACTOR/SEQ, as `converge doc history` prints it (such as 3f2a9c1e/4)", errUsage, s)
+	}
+	prefix = strings.ToLower(prefix)
+	var found []causal.ActorID
+	for _, a := range d.Version().Actors() {
+		if strings.HasPrefix(a.String(), prefix) {
+			found = append(found, a)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return causal.ChangeID{}, fmt.Errorf("--at %s: no change of document %q was made by an actor whose ID starts %s (converge doc history lists the changes)", s, d.ID(), prefix)
+	case 1:
+		return causal.ChangeID{Actor: found[0], Seq: seq}, nil
+	}
+	return causal.ChangeID{}, fmt.Errorf("--at %s: %d actors of document %q have IDs that start %s: give more of the ID", s, len(found), d.ID(), prefix)
+}
 
 func (c *docCall) change(ctx context.Context, fn func(tx *converge.Txn) error) error {
 	d, err := c.doc(ctx)
@@ -124,7 +208,7 @@ func (c *docCall) pathArg(i int) string {
 }
 
 func docGet(ctx context.Context, c *docCall) error {
-	d, err := c.doc(ctx)
+	d, err := c.reader(ctx)
 	if err != nil {
 		return err
 	}
@@ -196,7 +280,7 @@ func docIncr(ctx context.Context, c *docCall) error {
 }
 
 func docConflicts(ctx context.Context, c *docCall) error {
-	d, err := c.doc(ctx)
+	d, err := c.reader(ctx)
 	if err != nil {
 		return err
 	}
@@ -223,7 +307,7 @@ func docResolve(ctx context.Context, c *docCall) error {
 }
 
 func docHistory(ctx context.Context, c *docCall) error {
-	d, err := c.doc(ctx)
+	d, err := c.reader(ctx)
 	if err != nil {
 		return err
 	}
@@ -235,9 +319,9 @@ func docHistory(ctx context.Context, c *docCall) error {
 		return c.printJSON(h)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tACTOR\tSEQ\tOPS\tMESSAGE")
+	fmt.Fprintln(tw, "TIME\tCHANGE\tOPS\tMESSAGE")
 	for _, ch := range h {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", time.UnixMilli(ch.Time).Format(time.RFC3339), ch.Actor[:8], ch.Seq, ch.Ops, ch.Message)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", time.UnixMilli(ch.Time).Format(time.RFC3339), ch.ID, ch.Ops, ch.Message)
 	}
 	return tw.Flush()
 }
@@ -303,16 +387,8 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	}
 	defer r.Close()
 	ctx := context.Background()
-	docs, err := r.Docs(ctx)
-	if err != nil {
+	if err := mustHaveDoc(ctx, r, *dir, pos[0]); err != nil {
 		return err
-	}
-	found := false
-	for _, d := range docs {
-		found = found || d.ID == pos[0]
-	}
-	if !found {
-		return fmt.Errorf("no document %q in %s", pos[0], *dir)
 	}
 	d, err := r.Doc(ctx, pos[0])
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -242,5 +243,90 @@ func TestLockedReplicaSaysWhatToDo(t *testing.T) {
 		if code != 1 || !strings.Contains(errs, "locked by another process") || !strings.Contains(errs, "stop the converge sync, presence or serve") || strings.Count(errs, "\n") != 1 {
 			t.Errorf("converge %s: exit %d, stderr %q", strings.Join(args, " "), code, errs)
 		}
+	}
+}
+
+// doc get --at reads the document as it was after each change that
+// doc history lists; conflicts and history take --at too.
+func TestDocGetAt(t *testing.T) {
+	dir := t.TempDir()
+	var shown []string // the document after each change
+	for _, args := range [][]string{
+		{"set", "n", "/title", `"Groceries"`},
+		{"text", "n", "/body", "buy food"},
+		{"splice", "n", "/body", "4", "0", "good "},
+		{"set", "n", "/items", `["milk"]`},
+		{"del", "n", "/title"},
+	} {
+		mustCLI(t, append([]string{"doc", args[0], "--replica", dir}, args[1:]...)...)
+		shown = append(shown, mustCLI(t, "doc", "get", "--replica", dir, "n"))
+	}
+	var hist []struct {
+		Actor string
+		Seq   uint64
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, "doc", "history", "--json", "--replica", dir, "n")), &hist); err != nil || len(hist) != len(shown) {
+		t.Fatalf("history: %v %v", hist, err)
+	}
+	table := strings.Split(strings.TrimSpace(mustCLI(t, "doc", "history", "--replica", dir, "n")), "\n")
+	for i, h := range hist {
+		short := fmt.Sprintf("%s/%d", h.Actor[:8], h.Seq) // as the table prints it
+		if !strings.Contains(table[i+1], short) {
+			t.Fatalf("history row %d %q does not name change %s", i, table[i+1], short)
+		}
+		for _, at := range []string{short, fmt.Sprintf("%s/%d", h.Actor, h.Seq), fmt.Sprintf("%s/%d", strings.ToUpper(h.Actor[:3]), h.Seq)} {
+			if got := mustCLI(t, "doc", "get", "--replica", dir, "n", "--at", at); got != shown[i] {
+				t.Errorf("get --at %s: %s; the document showed %s", at, got, shown[i])
+			}
+		}
+		var past []any
+		if err := json.Unmarshal([]byte(mustCLI(t, "doc", "history", "--json", "--at", short, "--replica", dir, "n")), &past); err != nil || len(past) != i+1 {
+			t.Errorf("history --at %s: %d changes (%v), want %d", short, len(past), err, i+1)
+		}
+	}
+	if got := mustCLI(t, "doc", "get", "--replica", dir, "n", "/body", "--at", fmt.Sprintf("%s/2", hist[0].Actor[:8])); got != `"buy food"`+"\n" {
+		t.Errorf("get /body at the text's creation: %s", got)
+	}
+	if got := mustCLI(t, "doc", "conflicts", "--replica", dir, "n", "--at", fmt.Sprintf("%s/1", hist[0].Actor[:8])); got != "[]\n" {
+		t.Errorf("conflicts --at: %s", got)
+	}
+	actor := hist[0].Actor[:8]
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"doc", "get", "--replica", dir, "n", "--at", "4"}, 2, "want a change as ACTOR/SEQ"},
+		{[]string{"doc", "get", "--replica", dir, "n", "--at", actor + "/0"}, 2, "want a change as ACTOR/SEQ"},
+		{[]string{"doc", "get", "--replica", dir, "n", "--at", actor + "/x"}, 2, "want a change as ACTOR/SEQ"},
+		{[]string{"doc", "get", "--replica", dir, "n", "--at", "zz/1"}, 1, "no change of document"},
+		{[]string{"doc", "get", "--replica", dir, "n", "--at", actor + "/9"}, 1, "is not held by this replica"},
+		{[]string{"doc", "set", "--replica", dir, "n", "/x", "1", "--at", actor + "/1"}, 2, "flag provided but not defined: -at"},
+	} {
+		_, errs, code := cli(t, c.args...)
+		if code != c.code || !strings.Contains(errs, c.msg) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+			t.Errorf("converge %s: exit %d, stderr %q; want exit %d with %q in one line", strings.Join(c.args, " "), code, errs, c.code, c.msg)
+		}
+	}
+}
+
+// The read-only doc commands say a document is not there rather than
+// show it empty; an empty document that is there reads as {}.
+func TestReadingAMissingDoc(t *testing.T) {
+	dir := t.TempDir()
+	mustCLI(t, "doc", "set", "--replica", dir, "n", "/x", "1")
+	mustCLI(t, "doc", "del", "--replica", dir, "n", "/x")
+	if got := mustCLI(t, "doc", "get", "--replica", dir, "n"); got != "{}\n" {
+		t.Fatalf("an emptied document: %q", got)
+	}
+	for _, cmd := range []string{"get", "conflicts", "history", "origins"} {
+		out, errs, code := cli(t, "doc", cmd, "--replica", dir, "nope")
+		want := fmt.Sprintf(`converge doc %s: no document "nope" in %s`, cmd, dir)
+		if code != 1 || out != "" || !strings.HasPrefix(errs, want) || strings.Count(strings.TrimSpace(errs), "\n") > 0 {
+			t.Errorf("doc %s of a missing document: exit %d, stdout %q, stderr %q; want exit 1 and %q", cmd, code, out, errs, want)
+		}
+	}
+	if got := mustCLI(t, "doc", "ls", "--replica", dir); got != "n\n" {
+		t.Fatalf("reading a missing document made one: ls says %q", got)
 	}
 }
