@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -371,4 +372,58 @@ func TestRecreatedDocConvergesAfterReconnecting(t *testing.T) {
 	converged(t, map[string]*Replica{"a": a, "b": b, "server": h.r}, "d", func(doc map[string]any) bool {
 		return doc["new"] == int64(1) && doc["fromB"] == int64(2) && doc["title"] == "old"
 	})
+}
+
+// Random rounds of offline work on three replicas (edits, deletions,
+// documents written again, restarts), each round ended by syncing through
+// a server: after every round, every replica and the server hold the same
+// document, change for change. A deletion is forgetting, so the document
+// comes back from the others; what matters is that no change ID ever
+// names two different changes, whatever the deletions. The seed (logged)
+// replays the operations, not the actors (random) nor the timing.
+func TestDeletionsInRandomRounds(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	h := newHub(t, ServeConfig{Role: syncproto.RoleServer})
+	dir := t.TempDir()
+	rs := []*Replica{openT(t, dir), openT(t, "", WithStore(memory.New())), openT(t, "", WithStore(memory.New()))}
+	rounds := 8
+	if testing.Short() {
+		rounds = 4
+	}
+	for round := range rounds {
+		for op := range 12 {
+			i := rng.IntN(len(rs))
+			r := rs[i]
+			switch k := rng.IntN(10); {
+			case k < 6:
+				setT(t, docT(t, r, "d"), fmt.Sprintf("/r%d", i), fmt.Sprintf("round %d op %d", round, op))
+			case k < 8:
+				setT(t, docT(t, r, "d"), "/shared", int64(round*100+op))
+			case k < 9:
+				if err := r.Delete(ctx, "d"); err != nil {
+					t.Fatalf("seed %d: %v", seed, err)
+				}
+			default:
+				if i == 0 {
+					rs[0] = reopenT(t, rs[0], dir)
+				}
+			}
+		}
+		var ss []*Syncer
+		for _, r := range rs {
+			ss = append(ss, syncT(t, r, h, SyncDocs("d")))
+		}
+		waitSynced(t, ss...)
+		all := map[string]*Replica{"server": h.r}
+		for i, r := range rs {
+			all[fmt.Sprint("replica ", i)] = r
+		}
+		converged(t, all, "d", func(map[string]any) bool { return true })
+		for _, s := range ss {
+			s.Stop()
+			<-s.Done()
+		}
+	}
 }
