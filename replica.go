@@ -17,6 +17,7 @@ import (
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/store"
+	"github.com/converge-sync/converge/syncproto"
 )
 
 // Replica is a folder of documents on this device, edited by one actor.
@@ -265,10 +266,15 @@ func (r *Replica) Docs(ctx context.Context) ([]DocInfo, error) {
 // syncing or importing brings the old one back, merged with whatever was
 // written since. The store keeps a tombstone of the deletion (a count,
 // nothing of the document; see store.Store.Deletions), and the replica
-// writes each incarnation of a document under an actor of its own (see
-// docActor): the new document's changes never take the IDs of the old
-// one's, which other replicas hold. Deleting a document the replica does
+// writes each incarnation of a document under an actor of its own,
+// derived from Actor: the new document's changes never take the IDs of
+// the old one's, which other replicas hold. Deleting a document the replica does
 // not hold does nothing.
+//
+// A Syncer connected at the time that syncs the document goes on
+// syncing it: it fetches the old document back at once. To keep a
+// document off this device, name the documents to sync (SyncDocs)
+// without it.
 func (r *Replica) Delete(ctx context.Context, id string) error {
 	// The replica stays locked until the store has deleted the document,
 	// so that no Doc call loads the old document in between, under the
@@ -278,9 +284,11 @@ func (r *Replica) Delete(ctx context.Context, id string) error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
+	followed := false // by a sync connection
 	if d := r.docs[id]; d != nil {
 		d.mu.Lock()
 		d.evicted = true
+		followed = len(d.feeds) > 0
 		d.mu.Unlock()
 		// A compaction under way ends before the deletion; one not yet
 		// started finds the handle evicted and writes nothing.
@@ -288,7 +296,55 @@ func (r *Replica) Delete(ctx context.Context, id string) error {
 		d.saving.Unlock()
 	}
 	delete(r.docs, id)
-	return r.st.Delete(ctx, id)
+	if err := r.st.Delete(ctx, id); err != nil {
+		return err
+	}
+	r.followAgain(id, followed)
+	return nil
+}
+
+// followAgain has the replica's connected Syncers that sync document id
+// sync it afresh after Delete: those given it by name (SyncDocs), and,
+// if a connection followed the document, those that sync every document.
+// A connection that followed it holds the deleted document's handle,
+// which refuses what the peer sends (ErrEvicted) and is fed nothing of
+// the new document: the document would stall there until the next
+// connection. So the connection lets the handle go and refuses the
+// document to the peer (unavailable), which makes the peer forget what
+// it believed this side holds of it (docs/protocol.md), then subscribes
+// again: the peer sends back the old document's changes, as it would on
+// a new connection, and this side sends the new ones. Called with r.mu
+// held; the work is queued to each connection's goroutine, which owns
+// its documents.
+func (r *Replica) followAgain(id string, followed bool) {
+	for _, s := range r.syncers {
+		if s.cfg.docs == nil && !followed || s.cfg.docs != nil && !slices.Contains(s.cfg.docs, id) {
+			continue
+		}
+		s.mu.Lock()
+		p := s.conn
+		s.mu.Unlock()
+		if p == nil {
+			continue // the next connection starts from the store
+		}
+		p.do(func() {
+			if d := p.docs[id]; d != nil {
+				if !d.stale() {
+					return // following the new document already
+				}
+				p.unfollow(id)
+				p.s.Refuse(id, syncproto.CodeUnavailable, "the document was deleted on this replica, which holds none of it now: subscribing again")
+			}
+			s.subscribe(p, id)
+		})
+	}
+}
+
+// stale reports whether the handle was evicted or deleted.
+func (d *Doc) stale() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.evicted
 }
 
 // docActor returns the actor under which the replica writes the n-th
