@@ -303,20 +303,22 @@ func (r *Replica) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// followAgain has the replica's connected Syncers that sync document id
-// sync it afresh after Delete: those given it by name (SyncDocs), and,
-// if a connection followed the document, those that sync every document.
-// A connection that followed it holds the deleted document's handle,
-// which refuses what the peer sends (ErrEvicted) and is fed nothing of
-// the new document: the document would stall there until the next
-// connection. So the connection lets the handle go and refuses the
-// document to the peer (unavailable), which makes the peer forget what
-// it believed this side holds of it (docs/protocol.md), then subscribes
-// again: the peer sends back the old document's changes, as it would on
-// a new connection, and this side sends the new ones. Called with r.mu
-// held; the work is queued to each connection's goroutine, which owns
-// its documents.
+// followAgain lets the connections that sync document id know that it
+// was deleted. A connection that followed it holds the deleted document's
+// handle, which refuses what the peer sends (ErrEvicted) and is fed
+// nothing of the new document: the document would stall there until the
+// next connection. So each such connection, the replica's Syncers' and
+// those it serves (Serve) alike, lets the handle go and refuses the
+// document to the peer (unavailable), which makes the peer forget what it
+// believed this side holds of it (docs/protocol.md). A Syncer that syncs
+// the document (by name, or every document when a connection followed
+// this one) then subscribes again: the peer sends back the old document's
+// changes, as on a new connection, and this side sends the new ones. A
+// peer this replica serves subscribes again itself, as after any
+// unavailable refusal. Called with r.mu held; the work is queued to each
+// connection's goroutine, which owns its documents.
 func (r *Replica) followAgain(id string, followed bool) {
+	resubscribe := map[*peer]*Syncer{}
 	for _, s := range r.syncers {
 		if s.cfg.docs == nil && !followed || s.cfg.docs != nil && !slices.Contains(s.cfg.docs, id) {
 			continue
@@ -324,18 +326,35 @@ func (r *Replica) followAgain(id string, followed bool) {
 		s.mu.Lock()
 		p := s.conn
 		s.mu.Unlock()
-		if p == nil {
-			continue // the next connection starts from the store
+		if p != nil { // else the next connection starts from the store
+			resubscribe[p] = s
 		}
+	}
+	h := r.presence // it knows the connections streaming each document
+	h.mu.Lock()
+	conns := make([]*peer, 0, len(h.peers[id])+len(resubscribe))
+	for p := range h.peers[id] {
+		if resubscribe[p] == nil {
+			conns = append(conns, p)
+		}
+	}
+	h.mu.Unlock()
+	for p := range resubscribe {
+		conns = append(conns, p)
+	}
+	for _, p := range conns {
+		s := resubscribe[p]
 		p.do(func() {
 			if d := p.docs[id]; d != nil {
 				if !d.stale() {
 					return // following the new document already
 				}
 				p.unfollow(id)
-				p.s.Refuse(id, syncproto.CodeUnavailable, "the document was deleted on this replica, which holds none of it now: subscribing again")
+				p.s.Refuse(id, syncproto.CodeUnavailable, "the document was deleted on this replica, which holds none of it now")
 			}
-			s.subscribe(p, id)
+			if s != nil {
+				s.subscribe(p, id)
+			}
 		})
 	}
 }

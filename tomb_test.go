@@ -497,3 +497,24 @@ func TestDeleteWhileSyncingFetchesTheDocumentBack(t *testing.T) {
 	waitSynced(t, sa)
 	eventually(t, "the server has a's new change", func() bool { return jsonT(t, docT(t, h.r, "d")) == `{"a":1,"server":true,"title":"old"}` })
 }
+
+// The replica that serves (Replica.Serve) deletes the document and
+// writes it again while a peer that dialled it follows it: the peer
+// subscribes again, as after any unavailable refusal, and both converge.
+func TestRecreatedDocOnTheServingSide(t *testing.T) {
+	h := newHub(t, ServeConfig{})
+	b := h.r
+	a := openT(t, "", WithStore(memory.New()))
+	setT(t, docT(t, a, "d"), "/title", "old")
+	s := syncT(t, a, h, SyncDocs("d"))
+	waitSynced(t, s)
+	eventually(t, "b has a's document", func() bool { return jsonT(t, docT(t, b, "d")) == `{"title":"old"}` })
+	if err := b.Delete(ctx, "d"); err != nil {
+		t.Fatal(err)
+	}
+	setT(t, docT(t, b, "d"), "/b", 1)
+	waitSynced(t, s)
+	converged(t, map[string]*Replica{"a": a, "b": b}, "d", func(doc map[string]any) bool {
+		return doc["b"] == int64(1) && doc["title"] == "old"
+	})
+}
