@@ -268,8 +268,8 @@ func (r *Replica) Docs(ctx context.Context) ([]DocInfo, error) {
 // nothing of the document; see store.Store.Deletions), and the replica
 // writes each incarnation of a document under an actor of its own,
 // derived from Actor: the new document's changes never take the IDs of
-// the old one's, which other replicas hold. Deleting a document the replica does
-// not hold does nothing.
+// the old one's, which other replicas hold. Deleting a document the
+// replica does not hold does nothing.
 //
 // A Syncer connected at the time that syncs the document goes on
 // syncing it: it fetches the old document back at once. To keep a
@@ -296,11 +296,11 @@ func (r *Replica) Delete(ctx context.Context, id string) error {
 		d.saving.Unlock()
 	}
 	delete(r.docs, id)
-	if err := r.st.Delete(ctx, id); err != nil {
-		return err
-	}
+	err := r.st.Delete(ctx, id)
+	// Even if the store failed to delete, the connections must let the
+	// stale handle go: a new one loads what the store holds.
 	r.followAgain(id, followed)
-	return nil
+	return err
 }
 
 // followAgain lets the connections that sync document id know that it
@@ -350,7 +350,7 @@ func (r *Replica) followAgain(id string, followed bool) {
 					return // following the new document already
 				}
 				p.unfollow(id)
-				p.s.Refuse(id, syncproto.CodeUnavailable, "the document was deleted on this replica, which holds none of it now")
+				p.s.Refuse(id, syncproto.CodeUnavailable, "the document was deleted on this replica: what it held of it is gone")
 			}
 			if s != nil {
 				s.subscribe(p, id)
