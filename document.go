@@ -25,8 +25,14 @@ type Doc struct {
 	feeds     []*feed                    // sync connections following the document
 	logged    int                        // changes in the store's log since the last snapshot
 	compactng bool                       // a background compaction is running
-	evicted   bool                       // unloaded by Replica.Evict: this handle is stale
+	evicted   bool                       // unloaded by Replica.Evict or Delete: this handle is stale
 	heldFrom  map[causal.ChangeID]string // who sent the changes crdt holds for missing dependencies, for audit once they apply
+
+	// saving is held by a compaction from its reading of the document to
+	// the end of its store write, so that Replica.Delete can wait for one
+	// under way: written after the deletion, the saved copy would bring
+	// the document back.
+	saving sync.Mutex
 
 	inMu     sync.Mutex  // guards incoming and merging
 	incoming []*mergeReq // merges queued (see mergeFrom)
@@ -52,17 +58,24 @@ func (d *Doc) ID() string { return d.id }
 
 // load builds the document from the store: its saved copy, then its log.
 func (d *Doc) load(ctx context.Context) error {
+	// The document's changes are written under its incarnation's actor
+	// (see Replica.docActor).
+	deletions, err := d.r.st.Deletions(ctx, d.id)
+	if err != nil {
+		return fmt.Errorf("converge: loading %q: %w", d.id, err)
+	}
+	actor := d.r.docActor(d.id, deletions)
 	snap, log, err := d.r.st.Load(ctx, d.id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("converge: loading %q: %w", d.id, err)
 	}
 	var doc *crdt.Doc
 	if snap != nil {
-		if doc, err = encoding.LoadDoc(snap.Bytes, d.r.actor); err != nil {
+		if doc, err = encoding.LoadDoc(snap.Bytes, actor); err != nil {
 			return &store.CorruptError{Doc: d.id, Detail: "saved copy: " + err.Error(), Err: err}
 		}
 	} else {
-		doc = crdt.NewDoc(d.r.actor, crdt.WithHistory(encoding.NewHistory()))
+		doc = crdt.NewDoc(actor, crdt.WithHistory(encoding.NewHistory()))
 	}
 	changes := make([]*crdt.Change, 0, len(log))
 	for _, sc := range log {
@@ -741,8 +754,10 @@ func (d *Doc) maybeCompact() {
 // read under the lock and written without it; a history out of canonical
 // order is also encoded without it (see encoding.SaveDocLater).
 func (d *Doc) compactNow(ctx context.Context, min int) error {
+	d.saving.Lock()
+	defer d.saving.Unlock()
 	d.mu.Lock()
-	if d.logged < min || d.doc.Version().Total() == 0 {
+	if d.evicted || d.logged < min || d.doc.Version().Total() == 0 {
 		d.mu.Unlock()
 		return nil
 	}

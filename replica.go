@@ -2,6 +2,8 @@ package converge
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/converge-sync/converge/causal"
@@ -35,9 +38,13 @@ type Replica struct {
 	mu      sync.Mutex
 	docs    map[string]*Doc
 	syncers []*Syncer
-	closed  bool
-	bg      sync.WaitGroup // background compactions
-	writes  writeLog       // how store writes went (StoreWrites)
+	// closed is set under mu by Close, and read without it by checkOpen,
+	// which documents call with their own lock held: taking mu there
+	// would order the locks doc-then-replica, against Evict and Delete,
+	// which take the replica's lock and then a document's.
+	closed atomic.Bool
+	bg     sync.WaitGroup // background compactions
+	writes writeLog       // how store writes went (StoreWrites)
 }
 
 type config struct {
@@ -179,7 +186,9 @@ func writeFileSync(path string, b []byte) error {
 	return nil
 }
 
-// Actor returns the actor ID of this replica's changes.
+// Actor returns the actor ID of this replica's changes. A document
+// deleted and written again is written under an actor of its own (see
+// Delete); every other document's changes are under this one.
 func (r *Replica) Actor() causal.ActorID { return r.actor }
 
 // Store returns the replica's store (for sync and tools).
@@ -194,7 +203,7 @@ func (r *Replica) Doc(ctx context.Context, id string) (*Doc, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
+	if r.closed.Load() {
 		return nil, ErrClosed
 	}
 	if d, ok := r.docs[id]; ok {
@@ -264,25 +273,135 @@ func (r *Replica) Docs(ctx context.Context) ([]DocInfo, error) {
 // would otherwise be stored after the deletion, depending on changes the
 // store no longer has.
 //
-// Do not edit a document of the same ID on this replica afterwards unless
-// it first gets the old document back (by syncing it or importing it): a
-// document started afresh numbers this replica's changes from 1 again, the
-// IDs of the changes other replicas already hold from before the deletion,
-// and replicas that hold both would disagree without an error.
+// The document may be used again afterwards: Doc gives an empty one, and
+// syncing or importing brings the old one back, merged with whatever was
+// written since. The store keeps a tombstone of the deletion (a count,
+// nothing of the document; see store.Store.Deletions), and the replica
+// writes each incarnation of a document under an actor of its own,
+// derived from Actor: the new document's changes never take the IDs of
+// the old one's, which other replicas hold. Deleting a document the
+// replica does not hold does nothing.
+//
+// A Syncer connected at the time that syncs the document goes on
+// syncing it: it fetches the old document back at once. To keep a
+// document off this device, name the documents to sync (SyncDocs)
+// without it.
 func (r *Replica) Delete(ctx context.Context, id string) error {
+	// The replica stays locked until the store has deleted the document,
+	// so that no Doc call loads the old document in between, under the
+	// old incarnation's actor.
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	followed := false // by a sync connection
 	if d := r.docs[id]; d != nil {
 		d.mu.Lock()
 		d.evicted = true
+		followed = len(d.feeds) > 0
 		d.mu.Unlock()
+		// A compaction under way ends before the deletion; one not yet
+		// started finds the handle evicted and writes nothing.
+		d.saving.Lock()
+		d.saving.Unlock()
 	}
 	delete(r.docs, id)
-	closed := r.closed
-	r.mu.Unlock()
-	if closed {
-		return ErrClosed
+	err := r.st.Delete(ctx, id)
+	// Even if the store failed to delete, the connections must let the
+	// stale handle go: a new one loads what the store holds.
+	r.followAgain(id, followed)
+	return err
+}
+
+// followAgain lets the connections that sync document id know that it
+// was deleted. A connection that followed it holds the deleted document's
+// handle, which refuses what the peer sends (ErrEvicted) and is fed
+// nothing of the new document: the document would stall there until the
+// next connection. So each such connection, the replica's Syncers' and
+// those it serves (Serve) alike, lets the handle go and refuses the
+// document to the peer (unavailable), which makes the peer forget what it
+// believed this side holds of it (docs/protocol.md). A Syncer that syncs
+// the document (by name, or every document when a connection followed
+// this one) then subscribes again: the peer sends back the old document's
+// changes, as on a new connection, and this side sends the new ones. A
+// peer this replica serves subscribes again itself, as after any
+// unavailable refusal. Called with r.mu held; the work is queued to each
+// connection's goroutine, which owns its documents.
+func (r *Replica) followAgain(id string, followed bool) {
+	resubscribe := map[*peer]*Syncer{}
+	for _, s := range r.syncers {
+		if s.cfg.docs == nil && !followed || s.cfg.docs != nil && !slices.Contains(s.cfg.docs, id) {
+			continue
+		}
+		s.mu.Lock()
+		p := s.conn
+		s.mu.Unlock()
+		if p != nil { // else the next connection starts from the store
+			resubscribe[p] = s
+		}
 	}
-	return r.st.Delete(ctx, id)
+	h := r.presence // it knows the connections streaming each document
+	h.mu.Lock()
+	conns := make([]*peer, 0, len(h.peers[id])+len(resubscribe))
+	for p := range h.peers[id] {
+		if resubscribe[p] == nil {
+			conns = append(conns, p)
+		}
+	}
+	h.mu.Unlock()
+	for p := range resubscribe {
+		conns = append(conns, p)
+	}
+	for _, p := range conns {
+		s := resubscribe[p]
+		p.do(func() {
+			if d := p.docs[id]; d != nil {
+				if !d.stale() {
+					return // following the new document already
+				}
+				p.unfollow(id)
+				p.s.Refuse(id, syncproto.CodeUnavailable, "the document was deleted on this replica: what it held of it is gone")
+			}
+			if s != nil {
+				s.subscribe(p, id)
+			}
+		})
+	}
+}
+
+// stale reports whether the handle was evicted or deleted.
+func (d *Doc) stale() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.evicted
+}
+
+// docActor returns the actor under which the replica writes the n-th
+// incarnation of document id, n being the times the store deleted it
+// (store.Store.Deletions). A document never deleted, as every document was
+// before deletions were counted, keeps the replica's actor. Later
+// incarnations get an actor derived from the replica's actor, the
+// document's ID and n, by SHA-256: as unlikely to collide with any other
+// actor as a random one (the replica's actor is random), and needing
+// nothing stored but the count, which the store keeps anyway to know that
+// a deletion happened; a random actor would have to be stored with the
+// tombstone and kept in step with it.
+func (r *Replica) docActor(id string, n uint64) causal.ActorID {
+	if n == 0 {
+		return r.actor
+	}
+	h := sha256.New()
+	h.Write([]byte("converge: document incarnation\x00"))
+	h.Write(r.actor[:])
+	h.Write(binary.BigEndian.AppendUint64(nil, n))
+	h.Write([]byte(id)) // last: the fields before it have fixed lengths
+	var a causal.ActorID
+	copy(a[:], h.Sum(nil))
+	if a.IsZero() {
+		a[0] = 1 // the zero actor is no one's; chance 2^-128
+	}
+	return a
 }
 
 // Flush makes every change made so far durable. Without WithBatchedWrites
@@ -323,11 +442,11 @@ func (r *Replica) Close() error {
 	}
 	flushErr := r.Flush(context.Background())
 	r.mu.Lock()
-	if r.closed {
+	if r.closed.Load() {
 		r.mu.Unlock()
 		return nil
 	}
-	r.closed = true
+	r.closed.Store(true)
 	r.docs = nil
 	r.mu.Unlock()
 	r.bg.Wait()
@@ -342,9 +461,7 @@ func (r *Replica) closeStore() error {
 }
 
 func (r *Replica) checkOpen() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
+	if r.closed.Load() {
 		return ErrClosed
 	}
 	return nil

@@ -151,9 +151,21 @@ type Store interface {
 	// Docs lists the stored documents, sorted by ID.
 	Docs(ctx context.Context) ([]DocInfo, error)
 
-	// Delete removes doc entirely. Deleting a missing document is not an
-	// error.
+	// Delete removes doc entirely and, in the same transaction, counts the
+	// deletion (see Deletions). Deleting a document the store does not
+	// hold changes nothing and is not an error.
 	Delete(ctx context.Context, doc string) error
+
+	// Deletions returns how many times Delete has removed doc from this
+	// store: 0 for a document never deleted, or never written. The count
+	// is a tombstone: it outlives the document (and a document of the same
+	// ID written afterwards, which a later Delete counts again), survives
+	// restarts, and is all the store keeps of a deleted document. A
+	// replica numbers a document's incarnations by it, so that its
+	// changes to a document written again after a deletion never reuse
+	// the change IDs of the old one, which other replicas still hold.
+	// Tombstones are not documents: Docs does not list them.
+	Deletions(ctx context.Context, doc string) (uint64, error)
 
 	// Close releases the store; later calls fail with ErrClosed.
 	Close() error

@@ -22,6 +22,9 @@ type Store struct {
 	mu     sync.RWMutex
 	closed bool
 	docs   map[string]*document
+	// deletions counts, per document ID, the times Delete removed it
+	// (store.Store.Deletions): a number per ID, nothing of the document.
+	deletions map[string]uint64
 }
 
 // document is one document's state. Logged changes are kept per actor,
@@ -44,7 +47,9 @@ type entry struct {
 }
 
 // New returns an empty store.
-func New() *Store { return &Store{docs: make(map[string]*document)} }
+func New() *Store {
+	return &Store{docs: make(map[string]*document), deletions: make(map[string]uint64)}
+}
 
 func newDocument() *document {
 	return &document{version: causal.VersionVector{}, log: make(map[causal.ActorID][]*entry)}
@@ -299,8 +304,21 @@ func (s *Store) Delete(ctx context.Context, doc string) error {
 	if err := s.begin(ctx, doc); err != nil {
 		return err
 	}
-	delete(s.docs, doc)
+	if _, ok := s.docs[doc]; ok {
+		delete(s.docs, doc)
+		s.deletions[doc]++
+	}
 	return nil
+}
+
+// Deletions implements store.Store.
+func (s *Store) Deletions(ctx context.Context, doc string) (uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.begin(ctx, doc); err != nil {
+		return 0, err
+	}
+	return s.deletions[doc], nil
 }
 
 // Close implements store.Store. It drops everything held.
@@ -311,6 +329,6 @@ func (s *Store) Close() error {
 		return store.ErrClosed
 	}
 	s.closed = true
-	s.docs = nil
+	s.docs, s.deletions = nil, nil
 	return nil
 }

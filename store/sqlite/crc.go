@@ -49,6 +49,11 @@ func originCRC(doc int64, actor []byte, first, last int64, subject []byte) int64
 	return s.int(doc).bytes(actor).int(first).int(last).int(int64(len(subject))).bytes(subject).sum()
 }
 
+func deletionsCRC(name []byte, count int64) int64 {
+	var s summer
+	return s.int(int64(len(name))).bytes(name).int(count).sum()
+}
+
 func (d *docRow) crc() int64 {
 	var s summer
 	return s.int(int64(len(d.name))).bytes([]byte(d.name)).int(d.nextN).int(d.logChanges).int(d.logBytes).int(d.snapBytes).sum()

@@ -38,7 +38,9 @@
 // document whose data it is; SQLite's own corruption errors inside a
 // document's pages are reported the same way. The other documents stay
 // readable, and Delete of the damaged document always works (it checks
-// nothing), after which Docs lists the rest again.
+// none of the document's rows), after which Docs lists the rest again;
+// only a damaged deletion count stops it, since counting on from a wrong
+// number could hand a replica an incarnation it used before.
 //
 // A file that is not SQLite, another program's database, or a schema
 // newer than this build is refused at Open with an error naming the file
@@ -49,7 +51,7 @@
 //
 // # Schema
 //
-// The schema version is PRAGMA user_version (now 1) and the file is marked
+// The schema version is PRAGMA user_version (now 3) and the file is marked
 // with PRAGMA application_id "cnvg". Migrations run in one transaction at
 // Open; a version newer than this build is refused. The tables are
 // described in schema.go and docs/store.md.

@@ -16,7 +16,7 @@ const applicationID = 0x636e7667
 // schemaVersion is kept in PRAGMA user_version. A file with a higher number
 // was written by a newer converge and is refused: this build cannot know
 // what the newer schema means.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // migrations[i] takes a store from schema version i to i+1.
 //
@@ -40,6 +40,12 @@ const schemaVersion = 2
 // actor's consecutive sequence numbers from one subject (a connection
 // sends an actor's changes in order, so a run is usually a whole session).
 // Unlike the log, origins are kept when a snapshot folds the log away.
+//
+// deletions (schema 3): per document name, how many times Delete removed
+// it (store.Store.Deletions), the tombstone a replica numbers a
+// document's incarnations by. Keyed by name, not by doc: it outlives the
+// docs row, and a document written again gets a new doc number. Nothing
+// else of a deleted document is kept.
 //
 // Every row carries a CRC-32C (crc) over its content and its place (doc, n,
 // actor), so that damage is found and blamed on one document.
@@ -85,6 +91,11 @@ var migrations = []string{
 		subject   BLOB    NOT NULL,
 		crc       INTEGER NOT NULL,
 		PRIMARY KEY (doc, actor, first_seq)
+	) STRICT, WITHOUT ROWID;`,
+	`CREATE TABLE deletions (
+		name  BLOB    PRIMARY KEY,
+		count INTEGER NOT NULL,
+		crc   INTEGER NOT NULL
 	) STRICT, WITHOUT ROWID;`,
 }
 

@@ -1201,8 +1201,10 @@ func (s *Store) Docs(ctx context.Context) ([]store.DocInfo, error) {
 	return out, nil
 }
 
-// Delete implements store.Store. It checks no checksum, so that a damaged
-// document can always be deleted.
+// Delete implements store.Store. It checks no checksum of the document's
+// rows, so that a damaged document can always be deleted; only its
+// deletion count must be sound, since counting on from a damaged one
+// could hand out an incarnation again.
 func (s *Store) Delete(ctx context.Context, doc string) error {
 	if err := s.enter(ctx, doc); err != nil {
 		return err
@@ -1217,13 +1219,53 @@ func (s *Store) Delete(ctx context.Context, doc string) error {
 		if err != nil {
 			return err
 		}
+		n, err := s.deletions(t)
+		if err != nil {
+			return err
+		}
 		for _, st := range []*sql.Stmt{s.st.deleteLog, s.st.deleteVersions, s.st.deleteSnapshot, s.st.deleteOrigins, s.st.deleteDoc} {
 			if _, err := t.stmt(st).ExecContext(t.ctx, id); err != nil {
 				return err
 			}
 		}
-		return nil
+		name := []byte(doc)
+		_, err = t.stmt(s.st.putDeletions).ExecContext(t.ctx, name, int64(n+1), deletionsCRC(name, int64(n+1)))
+		return err
 	})
+}
+
+// deletions reads t's document's deletion count (0 if none), checking it.
+func (s *Store) deletions(t *txn) (uint64, error) {
+	var n, crc int64
+	name := []byte(t.doc)
+	err := t.stmt(s.st.deletions).QueryRowContext(t.ctx, name).Scan(&n, &crc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 || deletionsCRC(name, n) != crc {
+		return 0, corrupt(t.doc, "its deletion count fails its checksum")
+	}
+	return uint64(n), nil
+}
+
+// Deletions implements store.Store.
+func (s *Store) Deletions(ctx context.Context, doc string) (uint64, error) {
+	if err := s.enter(ctx, doc); err != nil {
+		return 0, err
+	}
+	defer s.mu.RUnlock()
+	var n uint64
+	err := s.read(ctx, doc, func(t *txn) (err error) {
+		n, err = s.deletions(t)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // Close implements store.Store. It waits for calls in progress, closes the

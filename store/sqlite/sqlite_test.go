@@ -562,7 +562,7 @@ func TestMigrateSchema1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"DROP TABLE origins", "PRAGMA user_version = 1"} {
+	for _, q := range []string{"DROP TABLE deletions", "DROP TABLE origins", "PRAGMA user_version = 1"} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -590,4 +590,86 @@ func TestMigrateSchema1(t *testing.T) {
 	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != schemaVersion {
 		t.Fatalf("user_version %d, %v", v, err)
 	}
+}
+
+// A data folder written before deletions were counted (schema 2) opens,
+// keeps its documents, and counts deletions from then on.
+func TestMigrateSchema2(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "store.db")
+	s := open(t, path)
+	if err := s.Append(ctx, "d", []store.Change{change(1, 1, "old")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"DROP TABLE deletions", "PRAGMA user_version = 2"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s = open(t, path)
+	cs, err := s.Changes(ctx, "d", nil)
+	if err != nil || len(cs) != 1 || string(cs[0].Bytes) != "old" {
+		t.Fatalf("after migrating: %v, %v", cs, err)
+	}
+	if n, err := s.Deletions(ctx, "d"); err != nil || n != 0 {
+		t.Fatalf("Deletions after migrating: %d, %v", n, err)
+	}
+	if err := s.Delete(ctx, "d"); err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != schemaVersion {
+		t.Fatalf("user_version %d, %v", v, err)
+	}
+	s.Close()
+	s = open(t, path)
+	defer s.Close()
+	if n, err := s.Deletions(ctx, "d"); err != nil || n != 1 {
+		t.Fatalf("Deletions after a Delete and a reopen: %d, %v", n, err)
+	}
+}
+
+// A damaged deletion count is reported, naming the document, by
+// Deletions and by Delete, which must not count on from a wrong number
+// (a replica would write a document's changes under an actor it used
+// before); other documents are not affected.
+func TestDamagedDeletionCount(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "store.db")
+	s := open(t, path)
+	for _, doc := range []string{"d", "e"} {
+		if err := s.Append(ctx, doc, []store.Change{change(1, 1, "x")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Append(ctx, "d", []store.Change{change(1, 1, "again")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Exec("UPDATE deletions SET count = 0 WHERE name = ?", []byte("d")); err != nil {
+		t.Fatal(err)
+	}
+	var ce *store.CorruptError
+	if _, err := s.Deletions(ctx, "d"); !errors.As(err, &ce) || ce.Doc != "d" {
+		t.Fatalf("Deletions of a damaged count: %v, want a CorruptError for d", err)
+	}
+	if err := s.Delete(ctx, "d"); !errors.As(err, &ce) || ce.Doc != "d" {
+		t.Fatalf("Delete with a damaged count: %v, want a CorruptError for d", err)
+	}
+	if cs, err := s.Changes(ctx, "d", nil); err != nil || len(cs) != 1 {
+		t.Fatalf("the refused Delete removed something: %v, %v", cs, err)
+	}
+	if n, err := s.Deletions(ctx, "e"); err != nil || n != 1 {
+		t.Fatalf("Deletions of another document: %d, %v", n, err)
+	}
+	s.Close()
 }

@@ -17,6 +17,7 @@ type statements struct {
 	deleteSnapshot, deleteDoc                  *sql.Stmt
 	originBefore, originsFrom, putOrigin       *sql.Stmt
 	deleteOrigin, origins, deleteOrigins       *sql.Stmt
+	deletions, putDeletions                    *sql.Stmt
 	// insertLogs[k] inserts 2^k log rows in one statement: an Append of
 	// many changes (a busy document's batch) runs a few statements, not
 	// one per change.
@@ -80,6 +81,8 @@ func (st *statements) prepare(ctx context.Context, db *sql.DB) error {
 		{&st.deleteOrigin, `DELETE FROM origins WHERE doc = ? AND actor = ? AND first_seq = ?`},
 		{&st.origins, `SELECT actor, first_seq, last_seq, subject, crc FROM origins WHERE doc = ? ORDER BY actor, first_seq`},
 		{&st.deleteOrigins, `DELETE FROM origins WHERE doc = ?`},
+		{&st.deletions, `SELECT count, crc FROM deletions WHERE name = ?`},
+		{&st.putDeletions, `INSERT OR REPLACE INTO deletions (name, count, crc) VALUES (?, ?, ?)`},
 	} {
 		s, err := db.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -98,6 +101,7 @@ func (st *statements) close() {
 		st.snapshot, st.putSnapshot,
 		st.deleteLog, st.deleteVersions, st.deleteSnapshot, st.deleteDoc,
 		st.originBefore, st.originsFrom, st.putOrigin, st.deleteOrigin, st.origins, st.deleteOrigins,
+		st.deletions, st.putDeletions,
 		st.insertLogs[0], st.insertLogs[1], st.insertLogs[2], st.insertLogs[3],
 		st.putVersions[0], st.putVersions[1], st.putVersions[2], st.putVersions[3],
 		st.savepoint, st.release, st.rollbackTo,

@@ -166,4 +166,16 @@ func checkModel(t testing.TB, s store.Store, m *model) {
 		wantChanges(t, fmt.Sprintf("Changes(%q, nil)", id), changes(t, s, id, nil), d.log)
 		wantVersion(t, fmt.Sprintf("Version(%q)", id), version(t, s, id), d.version())
 	}
+	for id, n := range m.deletions {
+		if got := deletions(t, s, id); got != n {
+			t.Fatalf("Deletions(%q) = %d, want %d", id, got, n)
+		}
+	}
+}
+
+func deletions(t testing.TB, s store.Store, doc string) uint64 {
+	t.Helper()
+	n, err := s.Deletions(context.Background(), doc)
+	must(t, fmt.Sprintf("Deletions(%q)", doc), err)
+	return n
 }

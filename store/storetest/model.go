@@ -13,7 +13,8 @@ import (
 // indexes. It is the oracle that backends are compared with on random
 // histories; it must stay obviously correct rather than fast.
 type model struct {
-	docs map[string]*modelDoc
+	docs      map[string]*modelDoc
+	deletions map[string]uint64
 }
 
 type modelDoc struct {
@@ -21,7 +22,17 @@ type modelDoc struct {
 	log  []store.Change // append order
 }
 
-func newModel() *model { return &model{docs: make(map[string]*modelDoc)} }
+func newModel() *model {
+	return &model{docs: make(map[string]*modelDoc), deletions: make(map[string]uint64)}
+}
+
+// delete removes doc, counting the deletion if the document was held.
+func (m *model) delete(doc string) {
+	if _, ok := m.docs[doc]; ok {
+		delete(m.docs, doc)
+		m.deletions[doc]++
+	}
+}
 
 func (d *modelDoc) snapIncludes(id causal.ChangeID) bool {
 	return d != nil && d.snap != nil && d.snap.Version.Includes(id)

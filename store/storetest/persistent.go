@@ -33,6 +33,8 @@ func RunPersistent(t *testing.T, open func(t *testing.T, dir string) store.Store
 		must(t, "model", h.m.saveSnapshot("big", big))
 		appendOK(t, s, "doomed", ch(actorA, 1, "x"))
 		must(t, "Delete", s.Delete(ctx, "doomed"))
+		must(t, "model", h.m.append("doomed", []store.Change{ch(actorA, 1, "x")}))
+		h.m.delete("doomed")
 		audited := []store.Change{from(ch(actorA, 1, "x"), "ann"), from(ch(actorA, 2, "y"), "ann")}
 		appendOK(t, s, "audited", audited...)
 		must(t, "model", h.m.append("audited", audited))
@@ -44,6 +46,9 @@ func RunPersistent(t *testing.T, open func(t *testing.T, dir string) store.Store
 		wantOrigins(t, "Origins after reopening", origins(t, s, "audited"), []store.Origin{run(actorA, 1, 2, "ann")})
 		_, err := s.Version(ctx, "doomed")
 		wantErr(t, "Version of a deleted document after reopening", err, store.ErrNotFound)
+		if n := deletions(t, s, "doomed"); n != 1 {
+			t.Fatalf("Deletions of a deleted document after reopening = %d, want 1", n)
+		}
 
 		// Appends after reopening come after the old ones; held changes are
 		// still recognised, in the log and in snapshots.

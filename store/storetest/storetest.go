@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SnapshotCreatesDoc", testSnapshotCreatesDoc},
 		{"Docs", testDocs},
 		{"Delete", testDelete},
+		{"Deletions", testDeletions},
 		{"NotFound", testNotFound},
 		{"DocIDs", testDocIDs},
 		{"BadChangeIDs", testBadChangeIDs},
@@ -334,6 +335,47 @@ func testDelete(t *testing.T, s store.Store) {
 	wantChanges(t, "other document untouched", changes(t, s, "kept", nil), []store.Change{ch(actorA, 1, "k")})
 }
 
+// Deletions counts the times Delete removed a document: what a replica
+// numbers a document's incarnations by, so it must never go back.
+func testDeletions(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	want := func(what, doc string, n uint64) {
+		t.Helper()
+		if got := deletions(t, s, doc); got != n {
+			t.Fatalf("%s: Deletions(%q) = %d, want %d", what, doc, got, n)
+		}
+	}
+	want("a document never written", "d", 0)
+	appendOK(t, s, "d", ch(actorA, 1, "a1"))
+	appendOK(t, s, "other", ch(actorA, 1, "o"))
+	want("a document never deleted", "d", 0)
+
+	must(t, "Delete", s.Delete(ctx, "d"))
+	want("after Delete", "d", 1)
+	must(t, "Delete again", s.Delete(ctx, "d"))
+	want("after deleting a deleted document", "d", 1)
+	must(t, "Delete of a document never written", s.Delete(ctx, "never"))
+	want("after deleting a document never written", "never", 0)
+	want("another document", "other", 0)
+
+	// A tombstone is not a document.
+	wantDocs(t, "Docs with a tombstone", docs(t, s), []store.DocInfo{{ID: "other", Version: causal.VersionVector{actorA: 1}, LogChanges: 1, Bytes: 1}})
+	_, err := s.Version(ctx, "d")
+	wantErr(t, "Version of a deleted document", err, store.ErrNotFound)
+
+	// Written again, the document keeps its count, and the next Delete
+	// counts on from it, whether the document was written by Append or by
+	// SaveSnapshot.
+	appendOK(t, s, "d", ch(actorA, 1, "new a1"))
+	want("a document written again", "d", 1)
+	must(t, "Delete", s.Delete(ctx, "d"))
+	want("after the second Delete", "d", 2)
+	must(t, "SaveSnapshot", s.SaveSnapshot(ctx, "d", store.Snapshot{Version: causal.VersionVector{actorB: 1}, Bytes: []byte("s")}))
+	must(t, "Delete", s.Delete(ctx, "d"))
+	want("after the third Delete", "d", 3)
+	want("another document", "other", 0)
+}
+
 func testNotFound(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	appendOK(t, s, "other", ch(actorA, 1, "x"))
@@ -369,6 +411,8 @@ func testDocIDs(t *testing.T, s store.Store) {
 		_, err = s.Version(ctx, id)
 		wantErr(t, "Version "+what, err, store.ErrBadDocID)
 		wantErr(t, "Delete "+what, s.Delete(ctx, id), store.ErrBadDocID)
+		_, err = s.Deletions(ctx, id)
+		wantErr(t, "Deletions "+what, err, store.ErrBadDocID)
 	}
 	if ds := docs(t, s); len(ds) != 0 {
 		t.Fatalf("Docs after bad IDs: %s", fmtInfos(ds))
@@ -404,6 +448,23 @@ func testDocIDs(t *testing.T, s store.Store) {
 	}
 	if ds := docs(t, s); len(ds) != 0 {
 		t.Fatalf("Docs after deleting all: %s", fmtInfos(ds))
+	}
+	// Each name has a tombstone of its own: names that differ by a byte
+	// do not share one.
+	must(t, "Delete(\"x\") again", s.Delete(ctx, "x"))
+	appendOK(t, s, "x", ch(actorA, 1, "x"))
+	must(t, "Delete(\"x\")", s.Delete(ctx, "x"))
+	for _, id := range good {
+		want := uint64(1)
+		if id == "x" {
+			want = 2
+		}
+		if n := deletions(t, s, id); n != want {
+			t.Fatalf("Deletions(%q) = %d, want %d", id, n, want)
+		}
+	}
+	if n := deletions(t, s, "X"); n != 0 {
+		t.Fatalf("Deletions(\"X\") = %d, want 0", n)
 	}
 }
 
@@ -455,6 +516,8 @@ func testClosed(t *testing.T, s store.Store) {
 	wantErr(t, "Delete", s.Delete(ctx, "d"), store.ErrClosed)
 	_, err = s.Origins(ctx, "d")
 	wantErr(t, "Origins", err, store.ErrClosed)
+	_, err = s.Deletions(ctx, "d")
+	wantErr(t, "Deletions", err, store.ErrClosed)
 	wantErr(t, "Close again", s.Close(), store.ErrClosed)
 }
 
@@ -480,12 +543,17 @@ func testContextDone(t *testing.T, s store.Store) {
 	wantErr(t, "Docs", err, context.Canceled)
 	_, err = s.Origins(ctx, "d")
 	wantErr(t, "Origins", err, context.Canceled)
+	_, err = s.Deletions(ctx, "d")
+	wantErr(t, "Deletions", err, context.Canceled)
 
 	// Nothing of the cancelled calls happened.
 	snap, log := load(t, s, "d")
 	wantSnapshot(t, "snapshot after cancelled calls", snap, &store.Snapshot{Version: causal.VersionVector{actorA: 1}, Bytes: []byte("s1")})
 	wantChanges(t, "log after cancelled calls", log, []store.Change{ch(actorA, 2, "a2")})
 	wantDocs(t, "Docs after cancelled calls", docs(t, s), []store.DocInfo{{ID: "d", Version: causal.VersionVector{actorA: 2}, LogChanges: 1, Bytes: 4}})
+	if n := deletions(t, s, "d"); n != 0 {
+		t.Fatalf("Deletions after a cancelled Delete = %d, want 0", n)
+	}
 }
 
 // Many writers to several documents at once, with readers alongside. Run
@@ -734,7 +802,7 @@ func (h *history) step(t *testing.T, s store.Store, i int) {
 			t.Fatalf("step %d: SaveSnapshot(%q, %v) = %v, want %v", i, doc, v, got, want)
 		}
 	case r < 88:
-		delete(h.m.docs, doc)
+		h.m.delete(doc)
 		h.gen[doc] = map[causal.ActorID]uint64{}
 		must(t, fmt.Sprintf("step %d: Delete(%q)", i, doc), s.Delete(ctx, doc))
 	default:
