@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/converge-sync/converge/causal"
+	"github.com/converge-sync/converge/crdt"
 	"github.com/converge-sync/converge/internal/trace"
 )
 
@@ -104,6 +106,28 @@ func BenchmarkTraceChange(b *testing.B) {
 	defer func() { withChange = false }()
 	BenchmarkTrace(b)
 }
+
+// BenchmarkTraceWithoutHistory is BenchmarkTrace with a History that keeps
+// nothing: the difference between the two is what recording the history
+// costs a replay (not a way to use converge: such a document cannot be
+// saved or synced).
+func BenchmarkTraceWithoutHistory(b *testing.B) {
+	old := NewHistory
+	defer func() { NewHistory = old }()
+	NewHistory = func() crdt.History { return &forgetfulHistory{} }
+	BenchmarkTrace(b)
+}
+
+// forgetfulHistory counts what it is given and keeps nothing.
+type forgetfulHistory struct{ n int }
+
+func (h *forgetfulHistory) Append(*crdt.Change)                       { h.n++ }
+func (h *forgetfulHistory) Len() int                                  { return h.n }
+func (h *forgetfulHistory) All() []*crdt.Change                       { return nil }
+func (h *forgetfulHistory) Since(causal.VersionVector) []*crdt.Change { return nil }
+func (h *forgetfulHistory) Get(causal.ChangeID) (*crdt.Change, bool)  { return nil, false }
+func (h *forgetfulHistory) MaxOp(causal.ChangeID) (uint64, bool)      { return 0, false }
+func (h *forgetfulHistory) CopiesChanges() bool                       { return true }
 
 // Warm-up replays run first; every figure still comes out of the timed
 // runs after them.
