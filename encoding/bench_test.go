@@ -134,6 +134,23 @@ func BenchmarkPaperOpen(b *testing.B) {
 	}
 }
 
+// BenchmarkPaperOpenReplay is BenchmarkPaperOpen the way LoadDoc falls
+// back to: every change applied through crdt.Doc.Apply, texts included.
+// The two side by side measure what building the text from its final
+// order saves.
+func BenchmarkPaperOpenReplay(b *testing.B) {
+	saved := paperSaved(b, Options{Compress: true})
+	for b.Loop() {
+		dec, err := DecodeDocument(saved)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := loadReplay(dec, causal.ActorID{2}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkPaperHistoryAll measures reading every change back from a live
 // document's History (Doc.Changes): what a save of a history out of
 // canonical order, an export or a catch-up from nothing starts with.
