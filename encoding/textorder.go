@@ -51,7 +51,7 @@ type textOrder struct {
 
 	texts   map[crdt.ObjID]*textTree
 	created map[crdt.ObjID]bool // the texts made so far
-	objs    []crdt.ObjID // in order of first mention, for a deterministic build
+	objs    []crdt.ObjID        // in order of first mention, for a deterministic build
 	lastObj crdt.ObjID
 	last    *textTree
 	// The text and piece of the insert applied last (of any text):
