@@ -55,7 +55,7 @@ func loadBoth(tb tester, saved []byte, actor causal.ActorID) (fast, replay *crdt
 func sameDoc(tb tester, what string, a, b *crdt.Doc) {
 	tb.Helper()
 	if sa, sb := StateOf(a), StateOf(b); !reflect.DeepEqual(sa, sb) {
-		tb.Fatalf("%s: states differ:\n%s\n%s", what, dumpState(sa), dumpState(sb))
+		tb.Fatalf("%s: states differ: %s", what, firstDiff(dumpState(sa), dumpState(sb)))
 	}
 	if !reflect.DeepEqual(a.Version(), b.Version()) || !slices.Equal(a.Heads(), b.Heads()) || a.MaxOp() != b.MaxOp() {
 		tb.Fatalf("%s: versions %v / %v, heads %v / %v, max ops %d / %d", what, a.Version(), b.Version(), a.Heads(), b.Heads(), a.MaxOp(), b.MaxOp())
@@ -108,6 +108,16 @@ func dumpState(st *State) string {
 	}
 	walk(st.Root, 0)
 	return b.String()
+}
+
+// firstDiff shows where a and b first differ, with some context.
+func firstDiff(a, b string) string {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	from := max(0, i-40)
+	return fmt.Sprintf("at byte %d:\n%q\n%q", i, a[from:min(len(a), i+40)], b[from:min(len(b), i+40)])
 }
 
 // editsOf lists the texts and lists of d that edits may touch.
@@ -175,17 +185,37 @@ func edit(tb tester, d *crdt.Doc, seed uint64, n int) []*crdt.Change {
 }
 
 // checkLoads loads saved both ways and compares the two documents, then
-// edits both the same way, merges into both what another replica of the
-// same bytes edited meanwhile, and compares again.
+// edits both the same way, merges into both what other replicas edited
+// meanwhile, and compares again. The other replicas hold the same
+// history, or only the first half or nine tenths of it: their edits are
+// concurrent with the rest, so merging them integrates inserts by the
+// origins of the loaded characters (a wrong one shows there).
 func checkLoads(tb tester, saved []byte, seed uint64, nEdits int) (placed bool) {
 	tb.Helper()
 	fast, replay, placed := loadBoth(tb, saved, loadActor)
 	sameDoc(tb, "loaded", fast, replay)
-	other, err := LoadDoc(saved, otherActor)
-	if err != nil {
+	cs := replay.Changes()
+	var others []*crdt.Doc
+	cuts := []int{len(cs), len(cs) / 2, len(cs) * 9 / 10}
+	if o, err := LoadDoc(saved, otherActor); err != nil {
 		tb.Fatal(err)
+	} else {
+		others = append(others, o)
 	}
-	remote := edit(tb, other, seed^0x5eed, nEdits)
+	for i, k := range cuts[1:] {
+		// The saved order is causal: a prefix is a version.
+		o := crdt.NewDoc(causal.ActorID{0xc0, 15: byte(i)})
+		o.SetPatches(false)
+		if _, err := o.Apply(cs[:k]...); err != nil {
+			tb.Fatal(err)
+		}
+		others = append(others, o)
+	}
+	var remote []*crdt.Change
+	for i, o := range others {
+		remote = append(remote, edit(tb, o, seed^uint64(0x5eed+i), nEdits)...)
+		remote = append(remote, collide(tb, o, cs[cuts[i]:], seed+uint64(i), nEdits)...)
+	}
 	cf := edit(tb, fast, seed, nEdits)
 	cr := edit(tb, replay, seed, nEdits)
 	if !reflect.DeepEqual(cf, cr) {
@@ -202,14 +232,53 @@ func checkLoads(tb tester, saved []byte, seed uint64, nEdits int) (placed bool) 
 		}
 	}
 	sameDoc(tb, "after merging", fast, replay)
-	// And the other way: the remote replica takes the local edits.
-	if _, err := other.Apply(cf...); err != nil {
+	// And the other way: a remote replica takes the local edits.
+	if _, err := others[0].Apply(cf...); err != nil {
 		tb.Fatal(err)
 	}
-	if a, b := StateOf(other), StateOf(fast); !reflect.DeepEqual(a, b) {
-		tb.Fatalf("replicas did not converge:\n%s\n%s", dumpState(a), dumpState(b))
+	if _, err := others[0].Apply(remote...); err != nil {
+		tb.Fatal(err)
+	}
+	if a, b := StateOf(others[0]), StateOf(fast); !reflect.DeepEqual(a, b) {
+		tb.Fatalf("replicas did not converge: %s", firstDiff(dumpState(a), dumpState(b)))
 	}
 	return placed
+}
+
+// collide makes o, a replica of a prefix of a history, insert concurrently
+// with inserts of later (the rest of the history) exactly where they
+// went, between the same origins: merging these integrates them against
+// the history's own characters, comparing their origins.
+func collide(tb tester, o *crdt.Doc, later []*crdt.Change, seed uint64, n int) []*crdt.Change {
+	tb.Helper()
+	var ins []*crdt.Op
+	for _, c := range later {
+		for i := range c.Ops {
+			if c.Ops[i].Action == crdt.ActInsertText {
+				ins = append(ins, &c.Ops[i])
+			}
+		}
+	}
+	if len(ins) == 0 {
+		return nil
+	}
+	r := rand.New(rand.NewPCG(seed, 11))
+	// Below every other actor of the tests and above: where two inserts
+	// share both origins, the actor decides, and a wrong right origin of
+	// the history's shows on one side.
+	actor := causal.ActorID{[]byte{0x01, 0xfe}[seed%2], 15: byte(seed)}
+	var out []*crdt.Change
+	for range n {
+		y := ins[r.IntN(len(ins))]
+		c := &crdt.Change{Actor: actor, Seq: uint64(len(out) + 1), StartOp: o.MaxOp() + 1, Deps: o.Heads(),
+			Ops: []crdt.Op{{Action: crdt.ActInsertText, Obj: y.Obj, Left: y.Left, Right: y.Right, Text: editTexts[r.IntN(len(editTexts))]}}}
+		c.Deps = slices.DeleteFunc(c.Deps, func(id causal.ChangeID) bool { return id.Actor == actor })
+		if _, err := o.Apply(c); err != nil {
+			continue // an origin o does not have yet
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // TestLoadPlacedTraces checks the editing traces (sequential: their
