@@ -75,7 +75,7 @@ func sameDoc(tb tester, what string, a, b *crdt.Doc) {
 		tb.Fatalf("%s: %d and %d changes", what, len(ca), len(cb))
 	}
 	for i := range ca {
-		if !reflect.DeepEqual(ca[i], cb[i]) {
+		if !sameChange(ca[i], cb[i]) {
 			tb.Fatalf("%s: change %d differs:\n%+v\n%+v", what, i, ca[i], cb[i])
 		}
 	}
@@ -88,10 +88,27 @@ func sameDoc(tb tester, what string, a, b *crdt.Doc) {
 		for _, c := range ca[:k] {
 			v[c.Actor] = max(v[c.Actor], c.Seq)
 		}
-		if sa, sb := a.ChangesSince(v), b.ChangesSince(v); !reflect.DeepEqual(sa, sb) {
+		if sa, sb := a.ChangesSince(v), b.ChangesSince(v); !slices.EqualFunc(sa, sb, sameChange) {
 			tb.Fatalf("%s: ChangesSince(%v): %d and %d changes, or different", what, v, len(sa), len(sb))
 		}
 	}
+}
+
+// sameChange is reflect.DeepEqual for changes, field by field: a tenth
+// of the time on a long history.
+func sameChange(a, b *crdt.Change) bool {
+	if a.Actor != b.Actor || a.Seq != b.Seq || a.StartOp != b.StartOp || a.Time != b.Time ||
+		a.Message != b.Message || !slices.Equal(a.Deps, b.Deps) || len(a.Ops) != len(b.Ops) {
+		return false
+	}
+	for i := range a.Ops {
+		x, y := &a.Ops[i], &b.Ops[i]
+		if x.Action != y.Action || x.Obj != y.Obj || x.Key != y.Key || x.Elem != y.Elem || x.Left != y.Left ||
+			x.Right != y.Right || x.Value != y.Value || x.Text != y.Text || x.Len != y.Len || !slices.Equal(x.Pred, y.Pred) {
+			return false
+		}
+	}
+	return true
 }
 
 func dumpState(st *State) string {
@@ -218,9 +235,9 @@ func checkLoads(tb tester, saved []byte, seed uint64, nEdits int) (placed bool) 
 	}
 	cf := edit(tb, fast, seed, nEdits)
 	cr := edit(tb, replay, seed, nEdits)
-	if !reflect.DeepEqual(cf, cr) {
+	if !slices.EqualFunc(cf, cr, sameChange) {
 		for i := range cf {
-			if !reflect.DeepEqual(cf[i], cr[i]) {
+			if !sameChange(cf[i], cr[i]) {
 				tb.Fatalf("local edit %d differs:\n%+v\n%+v", i, cf[i], cr[i])
 			}
 		}
