@@ -66,7 +66,7 @@ type textOrder struct {
 // textTree is one text's characters as pieces, with their parents.
 type textTree struct {
 	pieces  []textPieceNode
-	byActor map[int32][]int32 // each actor's pieces, ascending by counter
+	byActor [][]int32 // each actor's pieces, ascending by counter, by actor index
 	text    []byte            // every character, piece after piece
 	deleted []uint64          // bit per character (piece.charStart + k)
 	nChars  uint64
@@ -117,7 +117,7 @@ func (t *textOrder) tree(obj crdt.ObjID, create bool) *textTree {
 		if !create || !t.created[obj] {
 			return nil // ops on a text not made yet: Apply refuses them
 		}
-		tr = &textTree{byActor: map[int32][]int32{}}
+		tr = &textTree{}
 		t.texts[obj] = tr
 		t.objs = append(t.objs, obj)
 	}
@@ -152,6 +152,9 @@ func (t *textOrder) change(c *crdt.Change) {
 
 // find returns the piece of tr holding character (a, ctr) and its offset.
 func (tr *textTree) find(a int32, ctr uint64) (int32, uint32, bool) {
+	if int(a) >= len(tr.byActor) {
+		return 0, 0, false
+	}
 	ps := tr.byActor[a]
 	if n := len(ps); n > 0 {
 		if p := &tr.pieces[ps[n-1]]; ctr >= p.ctr && ctr-p.ctr < uint64(p.n) {
@@ -223,6 +226,9 @@ func (t *textOrder) insert(op *crdt.Op, id causal.OpID) {
 			return
 		}
 		node.parent, node.parentK = pi, k
+	}
+	for int(a) >= len(tr.byActor) {
+		tr.byActor = append(tr.byActor, nil)
 	}
 	ps := tr.byActor[a]
 	if len(ps) > 0 {
