@@ -67,8 +67,8 @@ type textOrder struct {
 type textTree struct {
 	pieces  []textPieceNode
 	byActor [][]int32 // each actor's pieces, ascending by counter, by actor index
-	text    []byte            // every character, piece after piece
-	deleted []uint64          // bit per character (piece.charStart + k)
+	text    []byte    // every character, piece after piece
+	deleted []uint64  // bit per character (piece.charStart + k)
 	nChars  uint64
 }
 
