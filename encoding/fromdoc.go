@@ -77,7 +77,7 @@ func SaveDocLater(d *crdt.Doc, opt Options) (save func() ([]byte, error)) {
 	return func() ([]byte, error) { return encodeDocument(st, cs, opt, nil) }
 }
 
-// LoadDoc decodes a saved document and replays its history into a
+// LoadDoc decodes a saved document and loads its history into a
 // crdt.Doc whose local changes will be made by actor. The document keeps
 // its history in a compact History.
 //
@@ -87,6 +87,15 @@ func SaveDocLater(d *crdt.Doc, opt Options) (save func() ([]byte, error)) {
 // texts are rebuilt from which characters are deleted, which only the
 // whole section tells, so a first pass learns that and the second places
 // each op's text as it reads it.
+//
+// A document saved as one chunk whose history has no concurrency (each
+// change depends on the one before it), the usual document of one writer
+// or of writers taking turns, is not replayed op by op: its texts are
+// built from their final order, worked out from the whole history
+// (textorder.go), and only the rest of each change goes through
+// crdt.Doc.Apply. Anything the texts' order cannot be worked out for is
+// replayed, and gives the same document either way (the tests compare
+// both ways on the editing traces and random histories).
 func LoadDoc(b []byte, actor causal.ActorID) (*crdt.Doc, error) {
 	d, _, err := loadDoc(b, actor)
 	return d, err
@@ -154,10 +163,12 @@ func loadReplay(saved *Document, actor causal.ActorID) (*crdt.Doc, error) {
 // loadBatch is how many changes LoadDoc decodes and applies at a time.
 const loadBatch = 4096
 
-// onePassChanges is the longest text mode 1 history LoadDoc decodes in one
-// pass, holding all its changes (some 90 MB of them at most): reading it
-// twice would cost more time than the memory is worth. A variable for the
-// tests.
+// onePassChanges is the longest text mode 1 history LoadDoc replays in
+// one pass, holding all its changes (some 90 MB of them at most), when it
+// does not build the texts from their final order (which reads in two
+// passes: the batches' memory, recycled, costs less than holding every
+// change, 140 against 165 ms of CPU for automerge-paper). A variable for
+// the tests.
 var onePassChanges = 1 << 18
 
 func loadChunk(d *crdt.Doc, ch chunk, t *textOrder) error {
@@ -170,9 +181,11 @@ func loadChunk(d *crdt.Doc, ch chunk, t *textOrder) error {
 
 // loadHistory applies the changes of a history section to d, in batches.
 // With t, the texts are built by t from their final order and the
-// changes applied without their text ops; if t finds it cannot, a history
-// read at once is applied whole instead, and one read in batches fails
-// with errNotPlaced (d is then half loaded, to be dropped).
+// changes applied without their text ops, if the history has no
+// concurrency; otherwise (t is then left unused) every op is applied. If
+// t finds it cannot build a text after all, a history read at once is
+// applied whole instead, and one read in batches fails with errNotPlaced
+// (d is then half loaded, to be dropped).
 func loadHistory(d *crdt.Doc, body []byte, actors []causal.ActorID, dict, tail []byte, version byte, t *textOrder) error {
 	open := func() (*historyStream, error) {
 		return openHistory(body, actors, dict, tail, version, false) // saved by this program
@@ -181,7 +194,7 @@ func loadHistory(d *crdt.Doc, body []byte, actors []causal.ActorID, dict, tail [
 	if err != nil {
 		return err
 	}
-	if s.h.derived && s.changesLeft <= onePassChanges || t != nil && s.changesLeft <= onePassChanges {
+	if s.h.derived && t == nil && s.changesLeft <= onePassChanges || !s.h.derived && t != nil && s.changesLeft <= onePassChanges {
 		// Short enough to hold at once: one pass, texts rebuilt at the end.
 		if s.h.derived {
 			s.h.arena = &arena{}
@@ -218,10 +231,20 @@ func loadHistory(d *crdt.Doc, body []byte, actors []causal.ActorID, dict, tail [
 	if s.h.derived {
 		s.h.skim, s.h.dr.noKids = true, true
 		s.recycle = recycle // the skimmed changes are dropped
+		var prevID causal.ChangeID
 		for s.changesLeft > 0 {
 			s.h.arena = &arena{}
-			if _, err := s.next(nil, loadBatch); err != nil {
+			cs, err := s.next(nil, loadBatch)
+			if err != nil {
 				return err
+			}
+			for _, c := range cs {
+				// Texts are built from their final order only for a
+				// history with no concurrency (see below).
+				if t != nil && prevID.Seq != 0 && !follows(c, prevID) {
+					t = nil
+				}
+				prevID = c.ID()
 			}
 		}
 		if err := s.finish(); err != nil {
