@@ -371,11 +371,13 @@ func TestLoadPlacedRandom(t *testing.T) {
 		for i := range reps {
 			reps[i] = crdt.NewDoc(causal.ActorID{byte(0x10 * (i + 1)), 15: byte(i)}, crdt.WithHistory(NewHistory()))
 		}
+		var list crdt.ObjID
 		_, _, err := reps[0].Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error {
 			if _, err := tx.Put(crdt.Root, "text", crdt.NewText()); err != nil {
 				return err
 			}
-			_, err := tx.Put(crdt.Root, "list", crdt.NewList())
+			var err error
+			list, err = tx.Put(crdt.Root, "list", crdt.NewList())
 			return err
 		})
 		if err != nil {
@@ -396,6 +398,16 @@ func TestLoadPlacedRandom(t *testing.T) {
 			case 0:
 				j := rapid.IntRange(0, n-1).Draw(t, "to")
 				sync(reps[i], reps[j])
+			case 2:
+				// A text as a list element.
+				l := reps[i].Len(list)
+				_, _, err := reps[i].Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error {
+					_, err := tx.Insert(list, rapid.IntRange(0, l).Draw(t, "at"), crdt.NewText())
+					return err
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
 			case 1:
 				// A new text under a key others may write too.
 				key := rapid.SampledFrom([]string{"text", "t2"}).Draw(t, "key")
@@ -412,9 +424,14 @@ func TestLoadPlacedRandom(t *testing.T) {
 		}
 		d := reps[rapid.IntRange(0, n-1).Draw(t, "saved")]
 		var saved []byte
-		if rapid.Bool().Draw(t, "encode") {
+		switch rapid.IntRange(0, 2).Draw(t, "save") {
+		case 0:
 			saved, err = EncodeDocument(StateOf(d), d.Changes(), Options{Compress: rapid.Bool().Draw(t, "compress")})
-		} else {
+		case 1:
+			// No state: the history's text is in text mode 0, read in
+			// one pass or, past onePassChanges, in batches.
+			saved, err = EncodeDocument(nil, d.Changes(), Options{Compress: rapid.Bool().Draw(t, "compress")})
+		default:
 			saved, err = SaveDoc(d, Options{Compress: rapid.Bool().Draw(t, "compress")})
 		}
 		if err != nil {
