@@ -422,27 +422,29 @@ func TestLoadPlacedRandom(t *testing.T) {
 				edit(t, reps[i], uint64(s)<<8|uint64(i), rapid.IntRange(1, 6).Draw(t, "edits"))
 			}
 		}
-		d := reps[rapid.IntRange(0, n-1).Draw(t, "saved")]
-		var saved []byte
-		switch rapid.IntRange(0, 2).Draw(t, "save") {
-		case 0:
-			saved, err = EncodeDocument(StateOf(d), d.Changes(), Options{Compress: rapid.Bool().Draw(t, "compress")})
-		case 1:
-			// No state: the history's text is in text mode 0, read in
-			// one pass or, past onePassChanges, in batches.
-			saved, err = EncodeDocument(nil, d.Changes(), Options{Compress: rapid.Bool().Draw(t, "compress")})
-		default:
-			saved, err = SaveDoc(d, Options{Compress: rapid.Bool().Draw(t, "compress")})
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		placed := checkLoads(t, saved, uint64(steps), 8)
-		if n == 1 && !placed {
-			t.Fatal("a single writer's history was not built from its final order")
-		}
-		if placed {
-			placedRuns++
+		// Every replica's document, saved with its state (text mode 1,
+		// read in two passes) and without (text mode 0: one pass, or
+		// batches past onePassChanges).
+		compress := rapid.Bool().Draw(t, "compress")
+		for k, d := range reps {
+			for _, st := range []*State{StateOf(d), nil} {
+				saved, err := EncodeDocument(st, d.Changes(), Options{Compress: compress})
+				if err != nil {
+					t.Fatal(err)
+				}
+				placed := checkLoads(t, saved, uint64(steps*8+k), 8)
+				if n == 1 && !placed {
+					t.Fatal("a single writer's history was not built from its final order")
+				}
+				if placed {
+					placedRuns++
+				}
+			}
+			saved, err := SaveDoc(d, Options{Compress: compress})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkLoads(t, saved, uint64(steps*8+k), 8)
 		}
 	})
 	t.Logf("%d histories loaded the fast way", placedRuns)
