@@ -105,8 +105,16 @@ func (f *Fast) appendRun(r run) {
 			return
 		}
 	}
-	c = f.room(c, 1)
+	if c.l.n >= max(1, f.leafMax*buildFill/4) {
+		// Leave room in each leaf for the edits that will follow: a full
+		// leaf splits at the first insert into it, and the first edits
+		// after a load would all pay for a split.
+		c = cursor{f.splitLeaf(c.l, c.l.n), 0, 0}
+	}
 	c.l.insertRun(c.ri, r)
 	f.bump(c.l, v, r.len())
 	f.actors.idx[r.act].insert(r.ctr, r.end(), c.l)
 }
+
+// buildFill is how full, in quarters, Append leaves each leaf.
+const buildFill = 3
