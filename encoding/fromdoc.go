@@ -167,8 +167,8 @@ const loadBatch = 4096
 // one pass, holding all its changes (some 90 MB of them at most), when it
 // does not build the texts from their final order (which reads in two
 // passes: the batches' memory, recycled, costs less than holding every
-// change, 140 against 165 ms of CPU for automerge-paper). A variable for
-// the tests.
+// change: 140 against 165 ms of CPU for automerge-paper when this was
+// measured). A variable for the tests.
 var onePassChanges = 1 << 18
 
 func loadChunk(d *crdt.Doc, ch chunk, t *textOrder) error {
@@ -194,13 +194,15 @@ func loadHistory(d *crdt.Doc, body []byte, actors []causal.ActorID, dict, tail [
 	if err != nil {
 		return err
 	}
-	if s.h.derived && t == nil && s.changesLeft <= onePassChanges || !s.h.derived && t != nil && s.changesLeft <= onePassChanges {
-		// Short enough to hold at once: one pass, texts rebuilt at the end.
+	// A history short enough to hold at once is read in one pass and held:
+	// in text mode 1 when replaying (texts rebuilt at the end; building
+	// texts reads it in two passes, see onePassChanges), in text mode 0
+	// when building texts (they are built once every change is read; the
+	// replay applies text mode 0 batch after batch).
+	if s.changesLeft <= onePassChanges && s.h.derived == (t == nil) {
+		s.h.arena = &arena{}
 		if s.h.derived {
-			s.h.arena = &arena{}
 			s.h.dr.waiting = make([]waitingOp, 0, s.opsLeft)
-		} else {
-			s.h.arena = &arena{}
 		}
 		cs, err := s.next(nil, s.changesLeft)
 		if err != nil {
