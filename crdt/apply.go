@@ -20,6 +20,7 @@ type applier struct {
 	time    int64
 	undo    []undoRec
 	patches *[]Patch // nil: the caller wants none
+	noText  bool     // leave text ops out (Doc.LeaveOutTextOps)
 }
 
 func (a *applier) patch(p Patch) {
@@ -30,6 +31,9 @@ func (a *applier) patch(p Patch) {
 
 // apply applies op, whose ID is id.
 func (a *applier) apply(id causal.OpID, op *Op) error {
+	if a.noText && (op.Action == ActInsertText || op.Action == ActDeleteText) {
+		return nil
+	}
 	o, err := a.d.object(op.Obj)
 	if err != nil {
 		return err

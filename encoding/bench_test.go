@@ -1,6 +1,7 @@
 package encoding
 
 import (
+	"math/rand/v2"
 	"runtime"
 	"testing"
 
@@ -125,13 +126,36 @@ func BenchmarkPaperSave(b *testing.B) {
 
 // BenchmarkPaperOpen measures loading a saved document into an editable
 // crdt.Doc with its full history (LoadDoc), as opening it for editing does.
+// It reports the CPU time per open too (cpu-ns/op, all threads: the
+// collector's included), steadier than wall time on a shared machine.
 func BenchmarkPaperOpen(b *testing.B) {
 	saved := paperSaved(b, Options{Compress: true})
+	cpu := cpuTime()
 	for b.Loop() {
 		if _, err := LoadDoc(saved, causal.ActorID{2}); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkPaperOpenReplay is BenchmarkPaperOpen the way LoadDoc falls
+// back to: every change applied through crdt.Doc.Apply, texts included.
+// The two side by side measure what building the text from its final
+// order saves.
+func BenchmarkPaperOpenReplay(b *testing.B) {
+	saved := paperSaved(b, Options{Compress: true})
+	cpu := cpuTime()
+	for b.Loop() {
+		dec, err := DecodeDocument(saved)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := loadReplay(dec, causal.ActorID{2}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkPaperHistoryAll measures reading every change back from a live
@@ -157,4 +181,34 @@ func paperDoc(b *testing.B) (*crdt.Doc, int) {
 		b.Fatal(err)
 	}
 	return d, len(cs)
+}
+
+// BenchmarkPaperEditAfterOpen measures keystrokes at random places on
+// automerge-paper just opened, its text built from its final order or
+// replayed: the first edits into a built sequence must not pay for its
+// shape (run with -benchtime 1000x for the first thousand, as converge
+// bench trace's editUs).
+func BenchmarkPaperEditAfterOpen(b *testing.B) {
+	saved := paperSaved(b, Options{Compress: true})
+	for _, way := range []string{"placed", "replay"} {
+		b.Run(way, func(b *testing.B) {
+			var d *crdt.Doc
+			if way == "placed" {
+				d, _ = LoadDoc(saved, causal.ActorID{2})
+			} else {
+				dec, _ := DecodeDocument(saved)
+				d, _ = loadReplay(dec, causal.ActorID{2})
+			}
+			runtime.GC()
+			v, _ := d.Get(crdt.Root, "text")
+			text := v.Obj()
+			rng := rand.New(rand.NewPCG(1, 1))
+			cpu := cpuTime()
+			for b.Loop() {
+				n := d.Len(text)
+				d.Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error { return tx.Splice(text, rng.IntN(n+1), 0, "x") })
+			}
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+		})
+	}
 }

@@ -1,9 +1,13 @@
 package encoding
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"testing"
+
+	"github.com/converge-sync/converge/causal"
+	"github.com/converge-sync/converge/crdt"
 )
 
 // The fuzz targets check that no input makes a decoder panic, hang or
@@ -49,6 +53,29 @@ func FuzzDecodeDocument(f *testing.F) {
 			f.Add(b)
 		}
 	}
+	// Documents that load: typing with deletes, by one writer and by two
+	// who merged.
+	for writers := 1; writers <= 2; writers++ {
+		docs := []*crdt.Doc{crdt.NewDoc(causal.ActorID{1}, crdt.WithHistory(NewHistory())), crdt.NewDoc(causal.ActorID{2}, crdt.WithHistory(NewHistory()))}
+		var text crdt.ObjID
+		docs[0].Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error {
+			text, _ = tx.Put(crdt.Root, "text", crdt.NewText())
+			return nil
+		})
+		docs[1].Apply(docs[0].Changes()...)
+		for i := range 12 {
+			d := docs[i%writers]
+			d.Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error {
+				if i%4 == 3 {
+					return tx.Splice(text, d.Len(text)/2, 1, "")
+				}
+				return tx.Splice(text, (i*7)%(d.Len(text)+1), 0, "ab€")
+			})
+		}
+		docs[0].Apply(docs[1].Changes()...)
+		b, _ := SaveDoc(docs[0], Options{Compress: writers == 2})
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := DecodeDocument(b)
 		checkTyped(t, err)
@@ -59,6 +86,20 @@ func FuzzDecodeDocument(f *testing.F) {
 		checkTyped(t, err)
 		if err != nil {
 			return
+		}
+		// LoadDoc, whether it builds the texts from their final order or
+		// replays, gives what the replay gives, or its error.
+		fast, _, errFast := loadDoc(b, causal.ActorID{7})
+		replay, errReplay := loadReplay(d, causal.ActorID{7})
+		switch {
+		case (errFast == nil) != (errReplay == nil) || errFast != nil && errFast.Error() != errReplay.Error():
+			t.Fatalf("LoadDoc: %v, replay: %v", errFast, errReplay)
+		case errFast == nil:
+			sf, ef := SaveDoc(fast, Options{})
+			sr, er := SaveDoc(replay, Options{})
+			if !reflect.DeepEqual(StateOf(fast), StateOf(replay)) || !bytes.Equal(sf, sr) || (ef == nil) != (er == nil) {
+				t.Fatalf("LoadDoc and replay differ")
+			}
 		}
 		// Whatever decoded must survive a save and load as one chunk.
 		saved := appendChunk(nil, d.State(), cs, Options{Compress: true}, nil)

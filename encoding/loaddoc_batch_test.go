@@ -161,9 +161,24 @@ func TestLoadHistoryDamaged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	load := func(b []byte) error {
-		return loadHistory(crdt.NewDoc(causal.ActorID{0xc}), b, ch.actors, stateDict(ch.state), ch.tail, ch.version)
+	for _, placed := range []bool{false, true} {
+		load := func(b []byte) error {
+			var order *textOrder
+			if placed {
+				order = newTextOrder()
+			}
+			err := loadHistory(crdt.NewDoc(causal.ActorID{0xc}), b, ch.actors, stateDict(ch.state), ch.tail, ch.version, order)
+			if placed && err == errNotPlaced {
+				// LoadDoc replays the history instead.
+				err = loadHistory(crdt.NewDoc(causal.ActorID{0xc}), b, ch.actors, stateDict(ch.state), ch.tail, ch.version, nil)
+			}
+			return err
+		}
+		damageHistory(t, body, load)
 	}
+}
+
+func damageHistory(t *testing.T, body []byte, load func([]byte) error) {
 	if err := load(body); err != nil {
 		t.Fatalf("undamaged: %v", err)
 	}

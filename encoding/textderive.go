@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/bits"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/converge-sync/converge/causal"
@@ -635,8 +636,8 @@ type deriveReader struct {
 	pieces  []derivedPiece
 	byActor map[causal.ActorID][]int32 // indices into pieces, in counter order
 	nChars  uint64
-	dels    []derivedDel // the deleteText ops
-	prev    int          // index of the piece of the last op with characters, -1 none
+	dels    [][]derivedDel // the deleteText ops, in blocks of delBlock
+	prev    int            // index of the piece of the last op with characters, -1 none
 
 	kids   map[causal.OpID]causal.OpID // as textTrack's
 	noKids bool                        // the first pass predicts no right origins
@@ -718,8 +719,8 @@ func (r *deriveReader) insert(op *crdt.Op, own uint64, actor causal.ActorID, wid
 			p.end = w.end
 		} else {
 			r.prev = len(r.pieces)
-			r.byActor[actor] = append(r.byActor[actor], int32(len(r.pieces)))
-			r.pieces = append(r.pieces, derivedPiece{own: own, first: r.nChars, width: width, actor: actor,
+			r.byActor[actor] = append(grow2(r.byActor[actor]), int32(len(r.pieces)))
+			r.pieces = append(grow2(r.pieces), derivedPiece{own: own, first: r.nChars, width: width, actor: actor,
 				right: op.Right, start: w.start, end: w.end})
 		}
 	}
@@ -730,7 +731,29 @@ func (r *deriveReader) insert(op *crdt.Op, own uint64, actor causal.ActorID, wid
 
 // deleteText records a deleteText op with an element.
 func (r *deriveReader) deleteText(op *crdt.Op) {
-	r.dels = append(r.dels, derivedDel{actor: op.Elem.Actor, ctr: op.Elem.Counter, n: op.Len})
+	if r.placing {
+		return // the deleted characters are known already (startPlacing)
+	}
+	if n := len(r.dels); n == 0 || len(r.dels[n-1]) == cap(r.dels[n-1]) {
+		r.dels = append(r.dels, make([]derivedDel, 0, delBlock))
+	}
+	last := &r.dels[len(r.dels)-1]
+	*last = append(*last, derivedDel{actor: op.Elem.Actor, ctr: op.Elem.Counter, n: op.Len})
+}
+
+// delBlock is how many deletes a block of deriveReader.dels holds: blocks,
+// not one slice, so that millions of deletes are never copied to grow.
+const delBlock = 1 << 12
+
+// grow2 returns s with room for one more element, doubling its capacity
+// when full: a long history's list of pieces reaches millions of entries,
+// and append's growth by a quarter past a few hundred copied it over and
+// over.
+func grow2[T any](s []T) []T {
+	if len(s) < cap(s) {
+		return s
+	}
+	return slices.Grow(s, max(len(s), 16))
 }
 
 // predictRight is textTrack.predictRight on the decoding side, over the
@@ -826,8 +849,10 @@ func (r *deriveReader) markDeleted(bits []uint64, del derivedDel) {
 func (r *deriveReader) markAll() []uint64 {
 	r.init()
 	deleted := make([]uint64, (r.nChars+63)/64)
-	for _, d := range r.dels {
-		r.markDeleted(deleted, d)
+	for _, b := range r.dels {
+		for _, d := range b {
+			r.markDeleted(deleted, d)
+		}
 	}
 	return deleted
 }
