@@ -16,20 +16,6 @@ import (
 	"github.com/converge-sync/converge/syncproto"
 )
 
-// actorsOf returns the actors of the document's changes, in the order of
-// its history, each once.
-func actorsOf(d *Doc) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, c := range d.History() {
-		if !seen[c.Actor] {
-			seen[c.Actor] = true
-			out = append(out, c.Actor)
-		}
-	}
-	return out
-}
-
 // docActor is the actor the replica writes d's changes under.
 func docActor(d *Doc) (a causal.ActorID) {
 	d.read(func(doc *crdt.Doc) { a = doc.Actor() })
@@ -217,7 +203,7 @@ func TestDocActorPerIncarnation(t *testing.T) {
 	}
 	// Derived, not random: the same replica, document and count give the
 	// same actor; another document or count, another.
-	if r.docActor("d", 1) != r.docActor("d", 1) || r.docActor("d", 1) == r.docActor("e", 1) || r.docActor("d", 1) == r.docActor("d", 2) {
+	if d1, again := r.docActor("d", 1), r.docActor("d", 1); d1 != again || d1 == r.docActor("e", 1) || d1 == r.docActor("d", 2) {
 		t.Fatal("docActor is not a function of the document and the count")
 	}
 }
