@@ -411,6 +411,10 @@ func (d *Doc) mergeBatch(ctx context.Context, batch []*mergeReq) {
 	}
 	before := d.doc.Version()
 	for _, m := range batch {
+		if err := d.notOwn(m.changes); err != nil {
+			m.err = err
+			continue
+		}
 		ps, applyErr := d.doc.Apply(m.changes...)
 		m.err = applyErr
 		patches = append(patches, ps...)
@@ -444,6 +448,20 @@ func (d *Doc) mergeBatch(ctx context.Context, batch []*mergeReq) {
 		}
 	}
 	d.publish(Event{Doc: d.id, Patches: patches})
+}
+
+// notOwn refuses changes of the document's own actor past the last it
+// made (see ErrRolledBack): merged, they would be taken for this
+// replica's, and its next change would take the seq after them. Called
+// with d.mu held.
+func (d *Doc) notOwn(cs []*crdt.Change) error {
+	own, last := d.doc.Actor(), d.doc.OwnSeq()
+	for _, c := range cs {
+		if c.Seq > last && c.Actor == own {
+			return fmt.Errorf("converge: %q: a merge brings change %v of this replica's own writer, which has made only %d: %w", d.id, c.ID(), last, ErrRolledBack)
+		}
+	}
+	return nil
 }
 
 // givenSet answers which changes a merge was given. The usual merge

@@ -30,6 +30,16 @@ var (
 	// with Replica.Doc.
 	ErrEvicted = errors.New("converge: document was unloaded from memory; open it again")
 
+	// ErrRolledBack: a merge brought changes of this replica's own actor
+	// (its writer for the document) past the last one it made. It never
+	// made them: its folder was restored from an older copy, or copied
+	// and used on another device, and the changes it has made since carry
+	// IDs that other replicas hold for different changes. Nothing of the
+	// merge is kept; syncing the document stops on that connection. Open
+	// a new replica (an empty folder) and sync it: the server and the
+	// other devices hold everything this one synced.
+	ErrRolledBack = errors.New("converge: this replica's folder was rolled back or copied")
+
 	// ErrChangeTooLarge: a change over the replica's bound on one change
 	// (WithMaxChangeSize); nothing of it was kept. Split it into smaller
 	// changes (a long text inserted a part at a time), or keep large

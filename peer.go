@@ -34,6 +34,9 @@ type peerConfig struct {
 
 	// Hooks for a dialling replica (nil on a server).
 	onEvent func(p *peer, ev syncproto.Event)
+	// onMergeFailed hears of changes the peer sent that this side could
+	// not merge (it refuses the document to the peer).
+	onMergeFailed func(doc string, err error)
 }
 
 // Access decides what the peer of one connection may do. A server sets it
@@ -683,6 +686,9 @@ func (p *peer) merge(ev syncproto.ChangesReceived) {
 		p.cfg.metrics.ChangesIn(res.fresh)
 	}
 	if err != nil {
+		if p.cfg.onMergeFailed != nil {
+			p.cfg.onMergeFailed(ev.Doc, err)
+		}
 		p.refuse(ev.Doc, codeOf(err), err.Error())
 		return
 	}
@@ -692,7 +698,7 @@ func (p *peer) merge(ev syncproto.ChangesReceived) {
 // codeOf is the protocol code for an error from the replica.
 func codeOf(err error) syncproto.Code {
 	switch {
-	case errors.Is(err, crdt.ErrInvalidChange):
+	case errors.Is(err, crdt.ErrInvalidChange), errors.Is(err, ErrRolledBack):
 		return syncproto.CodeInvalidChange
 	case errors.Is(err, ErrBadDocID):
 		return syncproto.CodeMalformed

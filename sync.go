@@ -305,7 +305,8 @@ func (s *Syncer) localVersion(id string) causal.VersionVector {
 // peer has acknowledged everything this replica holds. It returns a
 // document's refusal (*DocRefusedError; not for unavailable, which the
 // Syncer asks again after a backoff, and WaitSynced waits through), a
-// change too large to send (*ChangeTooLargeError), the refusal that
+// change too large to send (*ChangeTooLargeError), a rolled-back folder
+// (an error wrapping ErrRolledBack), the refusal that
 // stopped the Syncer (wrapping ErrSyncRefused),
 // ErrSyncStopped if it was stopped otherwise, or ctx's error (with the last
 // connection error, if any).
@@ -446,7 +447,7 @@ func (s *Syncer) connect(ctx context.Context) error {
 // attach makes the peer of a new connection.
 func (s *Syncer) attach(conn transport.Conn) *peer {
 	p := newPeer(s.r, conn, peerConfig{dial: true, role: syncproto.RoleReplica, name: s.cfg.name,
-		heartbeat: s.cfg.heartbeat, onEvent: s.event})
+		heartbeat: s.cfg.heartbeat, onEvent: s.event, onMergeFailed: s.mergeFailed})
 	s.mu.Lock()
 	s.conn = p
 	for _, d := range s.docs {
@@ -543,6 +544,22 @@ func (s *Syncer) event(p *peer, ev syncproto.Event) {
 		s.notify()
 		s.mu.Unlock()
 	}
+}
+
+// mergeFailed hears of changes the peer sent that the replica could not
+// merge. A rolled-back folder (ErrRolledBack) is the document's error until
+// the Syncer stops: retrying cannot cure it, and the person running the app
+// must hear of it. (A store failing is retried with the next connection.)
+func (s *Syncer) mergeFailed(doc string, err error) {
+	if !errors.Is(err, ErrRolledBack) {
+		return
+	}
+	s.r.log.Error("sync: this replica's folder was rolled back or copied; the document stops syncing", "url", s.url, "doc", doc, "err", err)
+	s.mu.Lock()
+	s.doc(doc).err = err
+	s.status.LastErr = err
+	s.notify()
+	s.mu.Unlock()
 }
 
 func (s *Syncer) doc(id string) *syncDoc {

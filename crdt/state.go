@@ -78,6 +78,10 @@ func (d *Doc) SetPatches(on bool) { d.noPatches = !on }
 // Actor returns the actor that makes this replica's local changes.
 func (d *Doc) Actor() causal.ActorID { return d.actor }
 
+// OwnSeq is the seq of the last change by the document's actor: the next
+// local change is OwnSeq()+1.
+func (d *Doc) OwnSeq() uint64 { return d.ownSeq }
+
 // Version returns the version vector of the applied changes (a copy).
 func (d *Doc) Version() causal.VersionVector { return d.applied().Clone() }
 
