@@ -42,33 +42,12 @@ func (f *Fast) Append(id ID, n int, left, right ID, text string, visible bool) e
 	// finds them present; an origin not present yet is given one here.
 	lc, rc := f.compactOrigin(left), f.compactOrigin(right)
 
-	flags := uint64(0)
-	if visible {
-		flags = flagVisible
-	}
-	off := uint64(len(f.arena))
-	switch {
-	case text == "":
-		flags |= flagNoText
-		off = 0
-	case isASCII(text):
-		flags |= flagASCII
-	}
-	if text != "" {
-		f.textPrevLast, f.textPrevEnd = f.textLast, off
-		f.arena = append(f.arena, text...)
-		f.textLast = cid{id.Counter + uint64(n-1), act}
-	}
-	f.ver++
-	r := run{ctr: id.Counter, n: uint32(min(n, maxRun)), act: act,
-		lctr: lc.ctr, lact: lc.act, rctr: rc.ctr, ract: rc.act, txt: off | flags}
-	f.appendRun(r)
-	for done := r.len(); done < n; done += r.len() {
-		// Only lists of over 4G elements get here.
-		r.ctr, r.n = id.Counter+uint64(done), uint32(min(n-done, maxRun))
-		r.lctr, r.lact = r.ctr-1, act
-		r.txt = off | flags + (&run{txt: off | flags}).textBytes(f.arena, done)
+	first := f.newRun(act, id.Counter, n, lc, rc, text, visible)
+	f.appendRun(first)
+	for done := first.len(); done < n; {
+		r := f.nextRun(first, id.Counter, n, done)
 		f.appendRun(r)
+		done += r.len()
 	}
 	return nil
 }

@@ -294,7 +294,24 @@ func (f *Fast) findPlace(id ID, left, right ID) (cursor, cid, cid, error) {
 // left and right, each next one after the one before, and returns the
 // place of the last.
 func (f *Fast) place(dest cursor, act uint32, ctr uint64, n int, left, right cid, text string) cursor {
-	flags := uint64(flagVisible)
+	first := f.newRun(act, ctr, n, left, right, text, true)
+	last := f.placeRun(dest, first)
+	for done := first.len(); done < n; {
+		r := f.nextRun(first, ctr, n, done)
+		last = f.placeRun(after(last.l, last.ri, last.off), r)
+		done += r.len()
+	}
+	return last
+}
+
+// newRun stores the text of the n elements act:ctr… in the arena and
+// returns their first run (all of them, unless there are more than
+// maxRun), the first element with origins left and right.
+func (f *Fast) newRun(act uint32, ctr uint64, n int, left, right cid, text string, visible bool) run {
+	flags := uint64(0)
+	if visible {
+		flags = flagVisible
+	}
 	off := uint64(len(f.arena))
 	switch {
 	case text == "":
@@ -309,17 +326,19 @@ func (f *Fast) place(dest cursor, act uint32, ctr uint64, n int, left, right cid
 		f.textLast = cid{ctr + uint64(n-1), act}
 	}
 	f.ver++
-	r := run{ctr: ctr, n: uint32(min(n, maxRun)), act: act,
+	return run{ctr: ctr, n: uint32(min(n, maxRun)), act: act,
 		lctr: left.ctr, lact: left.act, rctr: right.ctr, ract: right.act, txt: off | flags}
-	last := f.placeRun(dest, r)
-	for done := r.len(); done < n; done += r.len() {
-		// Only lists of over 4G elements get here.
-		r.ctr, r.n = ctr+uint64(done), uint32(min(n-done, maxRun))
-		r.lctr, r.lact = r.ctr-1, act
-		r.txt = off | flags + (&run{txt: off | flags}).textBytes(f.arena, done)
-		last = f.placeRun(after(last.l, last.ri, last.off), r)
-	}
-	return last
+}
+
+// nextRun is the run of the n elements from ctr that starts after the
+// first done of them, first being newRun's: only lists of over 4G
+// elements need one.
+func (f *Fast) nextRun(first run, ctr uint64, n, done int) run {
+	r := first
+	r.ctr, r.n = ctr+uint64(done), uint32(min(n-done, maxRun))
+	r.lctr, r.lact = r.ctr-1, first.act
+	r.txt = first.txt + first.textBytes(f.arena, done)
+	return r
 }
 
 func isASCII(s string) bool {
