@@ -272,26 +272,14 @@ func (t *textOrder) delete(op *crdt.Op, own uint64) {
 		}
 		p := &tr.pieces[pi]
 		m := min(left, uint64(p.n-k))
-		markBits(tr.deleted, p.charStart+uint64(k), m)
+		setBits(tr.deleted, p.charStart+uint64(k), m)
 		ctr += m
 		left -= m
 	}
 }
 
-func markBits(bits []uint64, from, n uint64) {
-	for ; n > 0 && from%64 != 0; from, n = from+1, n-1 {
-		bits[from/64] |= 1 << (from % 64)
-	}
-	for ; n >= 64; from, n = from+64, n-64 {
-		bits[from/64] = ^uint64(0)
-	}
-	for ; n > 0; from, n = from+1, n-1 {
-		bits[from/64] |= 1 << (from % 64)
-	}
-}
-
 func (tr *textTree) isDeleted(c uint64) bool {
-	return c/64 < uint64(len(tr.deleted)) && tr.deleted[c/64]&(1<<(c%64)) != 0
+	return c/64 < uint64(len(tr.deleted)) && bitAt(tr.deleted, c)
 }
 
 // build returns the sequence of every text, or false if a text's history
