@@ -334,30 +334,45 @@ func TestDeleteWaitsForCompaction(t *testing.T) {
 	}
 }
 
-// The same with a's Syncer connected when the document is deleted and
-// written again; b goes on editing meanwhile. The connection that
-// followed the old document ends; the next one syncs the new one.
-func TestRecreatedDocConvergesAfterReconnecting(t *testing.T) {
-	h := newHub(t, ServeConfig{Role: syncproto.RoleServer})
-	a := openT(t, "", WithStore(memory.New()))
-	b := openT(t, "", WithStore(memory.New()))
+// recreatedWhileSynced has two replicas syncing "d" through a server; then
+// a deletes it and writes it again (/new) while b edits its copy of the old
+// one (/fromB).
+func recreatedWhileSynced(t *testing.T) (h *hub, a, b *Replica, sa, sb *Syncer) {
+	t.Helper()
+	h = newHub(t, ServeConfig{Role: syncproto.RoleServer})
+	a = openT(t, "", WithStore(memory.New()))
+	b = openT(t, "", WithStore(memory.New()))
 	setT(t, docT(t, a, "d"), "/title", "old")
-	sa, sb := syncT(t, a, h), syncT(t, b, h)
+	sa, sb = syncT(t, a, h), syncT(t, b, h)
 	waitSynced(t, sa, sb)
 	eventually(t, "b has a's document", func() bool { return jsonT(t, docT(t, b, "d")) == `{"title":"old"}` })
-
 	if err := a.Delete(ctx, "d"); err != nil {
 		t.Fatal(err)
 	}
 	setT(t, docT(t, a, "d"), "/new", 1)
 	setT(t, docT(t, b, "d"), "/fromB", 2)
+	return h, a, b, sa, sb
+}
+
+// convergedAfterRecreating checks that a, b and the server hold one "d":
+// the old title, a's new document and b's edit.
+func convergedAfterRecreating(t *testing.T, h *hub, a, b *Replica) {
+	t.Helper()
+	converged(t, map[string]*Replica{"a": a, "b": b, "server": h.r}, "d", func(doc map[string]any) bool {
+		return doc["new"] == int64(1) && doc["fromB"] == int64(2) && doc["title"] == "old"
+	})
+}
+
+// The same with a's Syncer connected when the document is deleted and
+// written again; b goes on editing meanwhile. The connection that
+// followed the old document ends; the next one syncs the new one.
+func TestRecreatedDocConvergesAfterReconnecting(t *testing.T) {
+	h, a, b, sa, sb := recreatedWhileSynced(t)
 	sa.Stop()
 	<-sa.Done()
 	sa = syncT(t, a, h)
 	waitSynced(t, sa, sb)
-	converged(t, map[string]*Replica{"a": a, "b": b, "server": h.r}, "d", func(doc map[string]any) bool {
-		return doc["new"] == int64(1) && doc["fromB"] == int64(2) && doc["title"] == "old"
-	})
+	convergedAfterRecreating(t, h, a, b)
 }
 
 // Random rounds of offline work on three replicas (edits, deletions,
@@ -417,23 +432,9 @@ func TestDeletionsInRandomRounds(t *testing.T) {
 // The same while a's Syncer stays connected: the deletion and the new
 // document happen under a live sync, and b goes on editing.
 func TestRecreatedDocConvergesWhileSyncing(t *testing.T) {
-	h := newHub(t, ServeConfig{Role: syncproto.RoleServer})
-	a := openT(t, "", WithStore(memory.New()))
-	b := openT(t, "", WithStore(memory.New()))
-	setT(t, docT(t, a, "d"), "/title", "old")
-	sa, sb := syncT(t, a, h), syncT(t, b, h)
+	h, a, b, sa, sb := recreatedWhileSynced(t)
 	waitSynced(t, sa, sb)
-	eventually(t, "b has a's document", func() bool { return jsonT(t, docT(t, b, "d")) == `{"title":"old"}` })
-
-	if err := a.Delete(ctx, "d"); err != nil {
-		t.Fatal(err)
-	}
-	setT(t, docT(t, a, "d"), "/new", 1)
-	setT(t, docT(t, b, "d"), "/fromB", 2)
-	waitSynced(t, sa, sb)
-	converged(t, map[string]*Replica{"a": a, "b": b, "server": h.r}, "d", func(doc map[string]any) bool {
-		return doc["new"] == int64(1) && doc["fromB"] == int64(2) && doc["title"] == "old"
-	})
+	convergedAfterRecreating(t, h, a, b)
 }
 
 // The same with a Syncer given the document by name: it syncs the
