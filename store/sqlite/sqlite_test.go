@@ -548,13 +548,13 @@ func TestDocIDWithURIMetacharacters(t *testing.T) {
 	}
 }
 
-// A data folder written before origins were recorded (schema 1) opens,
-// keeps its changes, and records origins from then on.
-func TestMigrateSchema1(t *testing.T) {
-	ctx := context.Background()
+// olderStore writes a store holding change 1 of "d" ("old"), then runs
+// stmts on it to make it what an older schema wrote, and returns its path.
+func olderStore(t *testing.T, stmts ...string) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "store.db")
 	s := open(t, path)
-	if err := s.Append(ctx, "d", []store.Change{change(1, 1, "old")}); err != nil {
+	if err := s.Append(context.Background(), "d", []store.Change{change(1, 1, "old")}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -562,14 +562,30 @@ func TestMigrateSchema1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{"DROP TABLE deletions", "DROP TABLE origins", "PRAGMA user_version = 1"} {
+	defer db.Close()
+	for _, q := range stmts {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	db.Close()
+	return path
+}
 
-	s = open(t, path)
+// migrated checks that s is at the current schema version.
+func migrated(t *testing.T, s *Store) {
+	t.Helper()
+	var v int
+	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != schemaVersion {
+		t.Fatalf("user_version %d, %v", v, err)
+	}
+}
+
+// A data folder written before origins were recorded (schema 1) opens,
+// keeps its changes, and records origins from then on.
+func TestMigrateSchema1(t *testing.T) {
+	ctx := context.Background()
+	path := olderStore(t, "DROP TABLE deletions", "DROP TABLE origins", "PRAGMA user_version = 1")
+	s := open(t, path)
 	defer s.Close()
 	cs, err := s.Changes(ctx, "d", nil)
 	if err != nil || len(cs) != 1 || string(cs[0].Bytes) != "old" {
@@ -586,34 +602,15 @@ func TestMigrateSchema1(t *testing.T) {
 	if o, err := s.Origins(ctx, "d"); err != nil || len(o) != 1 || o[0].Subject != "ann" || o[0].First != 2 {
 		t.Fatalf("origins after migrating: %v, %v", o, err)
 	}
-	var v int
-	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != schemaVersion {
-		t.Fatalf("user_version %d, %v", v, err)
-	}
+	migrated(t, s)
 }
 
 // A data folder written before deletions were counted (schema 2) opens,
 // keeps its documents, and counts deletions from then on.
 func TestMigrateSchema2(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "store.db")
+	path := olderStore(t, "DROP TABLE deletions", "PRAGMA user_version = 2")
 	s := open(t, path)
-	if err := s.Append(ctx, "d", []store.Change{change(1, 1, "old")}); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{"DROP TABLE deletions", "PRAGMA user_version = 2"} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
-
-	s = open(t, path)
 	cs, err := s.Changes(ctx, "d", nil)
 	if err != nil || len(cs) != 1 || string(cs[0].Bytes) != "old" {
 		t.Fatalf("after migrating: %v, %v", cs, err)
@@ -624,10 +621,7 @@ func TestMigrateSchema2(t *testing.T) {
 	if err := s.Delete(ctx, "d"); err != nil {
 		t.Fatal(err)
 	}
-	var v int
-	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != schemaVersion {
-		t.Fatalf("user_version %d, %v", v, err)
-	}
+	migrated(t, s)
 	s.Close()
 	s = open(t, path)
 	defer s.Close()
