@@ -110,11 +110,7 @@ func TestHealthStoreFileDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	health := func() (int, string) {
-		rec := httptest.NewRecorder()
-		srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", HealthPath, nil))
-		return rec.Code, rec.Body.String()
-	}
+	health := func() (int, string) { return serveGet(srv, HealthPath) }
 	if code, body := health(); code != http.StatusOK {
 		t.Fatalf("healthz: %d %q", code, body)
 	}
@@ -164,10 +160,8 @@ func TestSalvageModeLoggedAndUnhealthy(t *testing.T) {
 	if logs.Line("level=ERROR", "salvage mode", "every write fails", "truncated") == "" {
 		t.Fatalf("no error line at start naming salvage mode; log:\n%s", logs)
 	}
-	rec := httptest.NewRecorder()
-	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", HealthPath, nil))
-	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "salvage") {
-		t.Fatalf("healthz in salvage mode: %d %q", rec.Code, rec.Body.String())
+	if code, body := serveGet(srv, HealthPath); code != http.StatusServiceUnavailable || !strings.Contains(body, "salvage") {
+		t.Fatalf("healthz in salvage mode: %d %q", code, body)
 	}
 }
 
@@ -286,20 +280,15 @@ func TestHealthFailsWhileStoreWritesFail(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	health := func() (int, string) {
-		rec := httptest.NewRecorder()
-		srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", HealthPath, nil))
-		return rec.Code, rec.Body.String()
-	}
+	health := func() (int, string) { return serveGet(srv, HealthPath) }
 	writeErrors := func() string {
-		rec := httptest.NewRecorder()
-		srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", MetricsPath, nil))
-		for _, ln := range strings.Split(rec.Body.String(), "\n") {
+		_, metrics := serveGet(srv, MetricsPath)
+		for _, ln := range strings.Split(metrics, "\n") {
 			if strings.HasPrefix(ln, "converge_store_write_errors_total ") {
 				return strings.TrimPrefix(ln, "converge_store_write_errors_total ")
 			}
 		}
-		t.Fatalf("no converge_store_write_errors_total in the metrics:\n%s", rec.Body.String())
+		t.Fatalf("no converge_store_write_errors_total in the metrics:\n%s", metrics)
 		return ""
 	}
 	d := docT(t, srv.Replica(), "notes/disk")

@@ -141,6 +141,14 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // get fetches url and returns the status, Content-Type and body.
+// serveGet serves a GET of path by srv's handler, without a listener, and
+// returns the status and the body.
+func serveGet(srv *Server, path string) (int, string) {
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	return rec.Code, rec.Body.String()
+}
+
 func get(t *testing.T, url string) (int, string, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -257,10 +265,8 @@ func TestHealth(t *testing.T) {
 	}
 	defer srv2.Close()
 	srv2.Replica().Store().Close()
-	rec := httptest.NewRecorder()
-	srv2.Handler().ServeHTTP(rec, httptest.NewRequest("GET", HealthPath, nil))
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Fatalf("healthz with a closed store: %d", rec.Code)
+	if code, _ := serveGet(srv2, HealthPath); code != http.StatusServiceUnavailable {
+		t.Fatalf("healthz with a closed store: %d", code)
 	}
 }
 
