@@ -21,21 +21,14 @@ import (
 // origins, no visible index.
 func (f *Fast) Append(id ID, n int, left, right ID, text string, visible bool) error {
 	nr := utf8.RuneCountInString(text)
-	if n <= 0 || (nr != 0 && nr != n) {
-		return fmt.Errorf("seq: append of %d elements with %d characters", n, nr)
-	}
 	if nr > 0 && !utf8.ValidString(text) {
 		return fmt.Errorf("seq: append of text that is not UTF-8")
 	}
-	if !ownRange(id, n) {
-		return fmt.Errorf("%w: append of %d elements from %v", ErrOutOfRange, n, id)
+	act, known, err := f.checkNew("append", id, n, nr)
+	if err != nil {
+		return err
 	}
-	act, known := f.actors.lookup(id.Actor)
-	if known {
-		if c, dup := f.actors.idx[act].firstIn(id.Counter, id.Counter+uint64(n)); dup {
-			return fmt.Errorf("%w: %v", ErrDuplicate, ID{Counter: c, Actor: id.Actor})
-		}
-	} else {
+	if !known {
 		act = f.actors.intern(id.Actor)
 	}
 	// The origins' actors get an index too, as Insert gives them when it

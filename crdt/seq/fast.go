@@ -142,17 +142,9 @@ func (f *Fast) Has(id ID, n int) bool {
 
 func (f *Fast) Insert(id ID, n int, left, right ID, text string) (int, error) {
 	nr := utf8.RuneCountInString(text)
-	if n <= 0 || (nr != 0 && nr != n) {
-		return 0, fmt.Errorf("seq: insert of %d elements with %d characters", n, nr)
-	}
-	if !ownRange(id, n) {
-		return 0, fmt.Errorf("%w: insert of %d elements from %v", ErrOutOfRange, n, id)
-	}
-	act, known := f.actors.lookup(id.Actor)
-	if known {
-		if c, dup := f.actors.idx[act].firstIn(id.Counter, id.Counter+uint64(n)); dup {
-			return 0, fmt.Errorf("%w: %v", ErrDuplicate, ID{Counter: c, Actor: id.Actor})
-		}
+	act, known, err := f.checkNew("insert", id, n, nr)
+	if err != nil {
+		return 0, err
 	}
 	var dest cursor
 	var index int
@@ -182,6 +174,26 @@ func (f *Fast) Insert(id ID, n int, left, right ID, text string) (int, error) {
 		f.org = originsCache{ver: f.ver, at: c, index: index + n, next: true}
 	}
 	return index, nil
+}
+
+// checkNew checks that n elements from id, with nr characters (0 for a
+// list's), may be added (what is, for the errors): a count that matches
+// the text, counters in range, none held already. act is id's actor's
+// index if known.
+func (f *Fast) checkNew(what string, id ID, n, nr int) (act uint32, known bool, err error) {
+	if n <= 0 || (nr != 0 && nr != n) {
+		return 0, false, fmt.Errorf("seq: %s of %d elements with %d characters", what, n, nr)
+	}
+	if !ownRange(id, n) {
+		return 0, false, fmt.Errorf("%w: %s of %d elements from %v", ErrOutOfRange, what, n, id)
+	}
+	act, known = f.actors.lookup(id.Actor)
+	if known {
+		if c, dup := f.actors.idx[act].firstIn(id.Counter, id.Counter+uint64(n)); dup {
+			return 0, false, fmt.Errorf("%w: %v", ErrDuplicate, ID{Counter: c, Actor: id.Actor})
+		}
+	}
+	return act, known, nil
 }
 
 // InsertAt is Origins and Insert in one step: the place Origins finds is
