@@ -605,12 +605,13 @@ func (s *Session) push(d *docState, doc string, changes []*crdt.Change) (sent in
 	// Keep each message within the peer's frame limit: the header (type, doc
 	// ID, count) plus a length prefix per change.
 	budget := s.peerMax - 1 - len(doc) - 2*binaryVarintLen
+	limit := s.changeLimit(doc)
 	for _, c := range changes {
 		if d.peerHas.Includes(c.ID()) {
 			continue
 		}
 		b := d.w.Encode(c)
-		if limit := s.changeLimit(doc); len(b) > limit {
+		if len(b) > limit {
 			s.tooLarge(d, doc, c.ID(), len(b), limit)
 			return sent
 		}
