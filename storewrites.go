@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/converge-sync/converge/store"
@@ -36,6 +37,10 @@ func (r *Replica) StoreWrites() StoreWrites {
 type writeLog struct {
 	mu sync.Mutex
 	StoreWrites
+	// failing is LastError != nil, read without the lock: a write that
+	// succeeds while nothing failed (every write, on a healthy store)
+	// records nothing.
+	failing atomic.Bool
 }
 
 // appendToStore is store.Append, followed.
@@ -54,17 +59,19 @@ func (r *Replica) saveSnapshot(ctx context.Context, doc string, snap store.Snaps
 
 // wrote records the outcome of one store write.
 func (r *Replica) wrote(ctx context.Context, err error) {
-	if err != nil && !storeFailed(ctx, err) {
+	if err == nil && !r.writes.failing.Load() || err != nil && !storeFailed(ctx, err) {
 		return
 	}
 	r.writes.mu.Lock()
 	defer r.writes.mu.Unlock()
 	if err == nil {
 		r.writes.LastError = nil
+		r.writes.failing.Store(false)
 		return
 	}
 	r.writes.Failed++
 	r.writes.LastError, r.writes.LastErrorTime = err, r.now()
+	r.writes.failing.Store(true)
 }
 
 // storeFailed reports whether a write's error is the store's failure
