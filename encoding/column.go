@@ -48,11 +48,11 @@ func (c *uintCol) closeRun() {
 	case 0:
 		return
 	case 1:
-		c.lits = appendUvarint(c.lits, c.val)
+		c.lits = appendUvarint(room(c.lits, maxVarint), c.val)
 		c.nLits++
 	default:
 		c.flushLits()
-		c.buf = appendUvarint(c.buf, c.n<<1)
+		c.buf = appendUvarint(room(c.buf, 2*maxVarint), c.n<<1)
 		c.buf = appendUvarint(c.buf, c.val)
 	}
 	c.n = 0
@@ -62,7 +62,7 @@ func (c *uintCol) flushLits() {
 	if c.nLits == 0 {
 		return
 	}
-	c.buf = appendUvarint(c.buf, c.nLits<<1|1)
+	c.buf = appendUvarint(room(c.buf, maxVarint+len(c.lits)), c.nLits<<1|1)
 	c.buf = append(c.buf, c.lits...)
 	c.lits, c.nLits = c.lits[:0], 0
 }

@@ -398,7 +398,7 @@ func (w *historyWriter) change(c *crdt.Change) {
 	w.s[colChStartOp].add(int64(c.StartOp - (w.maxOp + 1)))
 	w.d[colChTime].add(uint64(c.Time))
 	w.u[colChMsgLen].add(uint64(len(c.Message)))
-	w.raw[colChMsg] = append(w.raw[colChMsg], c.Message...)
+	w.raw[colChMsg] = append(room(w.raw[colChMsg], len(c.Message)), c.Message...)
 	w.u[colChDepCount].add(uint64(len(c.Deps)))
 	for _, d := range c.Deps {
 		da := w.actors.of(d.Actor)
@@ -439,7 +439,7 @@ func (w *historyWriter) op(op *crdt.Op, own uint64) {
 		w.u[colTgtActor].add(w.actors.ref(op.Elem))
 		if op.Elem.IsZero() {
 			w.u[colKeyLen].add(uint64(len(op.Key)))
-			w.raw[colKey] = append(w.raw[colKey], op.Key...)
+			w.raw[colKey] = append(room(w.raw[colKey], len(op.Key)), op.Key...)
 		} else {
 			w.s[colTgtCtr].add(int64(own - op.Elem.Counter))
 		}
@@ -476,7 +476,7 @@ func (w *historyWriter) op(op *crdt.Op, own uint64) {
 		} else {
 			w.u[colTextLen].add(uint64(len(op.Text)))
 			start := len(w.raw[colText])
-			w.raw[colText] = append(w.raw[colText], op.Text...)
+			w.raw[colText] = append(room(w.raw[colText], len(op.Text)), op.Text...)
 			if w.text != nil {
 				la := -1
 				if !op.Left.IsZero() {
@@ -513,6 +513,6 @@ func (w *historyWriter) value(v crdt.Value) {
 		w.raw[colValFloat] = binary.LittleEndian.AppendUint64(w.raw[colValFloat], math.Float64bits(v.Float()))
 	case crdt.KindString, crdt.KindBytes:
 		w.u[colValStrLen].add(uint64(len(v.Str())))
-		w.raw[colValStr] = append(w.raw[colValStr], v.Str()...)
+		w.raw[colValStr] = append(room(w.raw[colValStr], len(v.Str())), v.Str()...)
 	}
 }

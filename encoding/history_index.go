@@ -1,6 +1,7 @@
 package encoding
 
 import (
+	"bytes"
 	"encoding/binary"
 	"sort"
 )
@@ -42,14 +43,34 @@ const maxOpMarkEvery = 64
 
 func (l *actorLog) append(seq uint64, chunk int, maxOp uint64) {
 	if l.n%maxOpMarkEvery == 0 {
-		l.marks = append(l.marks, maxOpMark{off: uint32(len(l.deltas)), maxOp: l.last})
+		l.marks = append(grow2(l.marks), maxOpMark{off: uint32(len(l.deltas)), maxOp: l.last})
 	}
-	l.deltas = binary.AppendUvarint(l.deltas, zigzag(int64(maxOp-l.last)))
+	l.deltas = binary.AppendUvarint(room(l.deltas, binary.MaxVarintLen64), zigzag(int64(maxOp-l.last)))
 	l.last, l.n = maxOp, seq
 	if k := len(l.chunks); k == 0 || l.chunks[k-1].chunk != int32(chunk) {
-		l.chunks = append(l.chunks, seqChunk{first: seq, chunk: int32(chunk)})
+		l.chunks = append(grow2(l.chunks), seqChunk{first: seq, chunk: int32(chunk)})
 	}
 }
+
+// appendRun records seqs first … first+n-1, changes of one op each, the
+// first one's op counter being maxOp, all in chunk.
+func (l *actorLog) appendRun(first uint64, n, chunk int, maxOp uint64) {
+	l.append(first, chunk, maxOp)
+	for left := uint64(n - 1); left > 0; {
+		if l.n%maxOpMarkEvery == 0 {
+			l.marks = append(grow2(l.marks), maxOpMark{off: uint32(len(l.deltas)), maxOp: l.last})
+		}
+		// Up to the next mark, each seq is one op after the one before.
+		k := min(left, maxOpMarkEvery-l.n%maxOpMarkEvery)
+		l.deltas = append(room(l.deltas, int(k)), oneOpDeltas[:k]...)
+		l.last += k
+		l.n += k
+		left -= k
+	}
+}
+
+// oneOpDeltas is a run of zigzag(1), the delta of a change of one op.
+var oneOpDeltas = bytes.Repeat([]byte{2}, maxOpMarkEvery)
 
 // runOf returns the index in l.chunks of the run holding seq (1 ≤ seq ≤ n).
 func (l *actorLog) runOf(seq uint64) int {

@@ -47,6 +47,12 @@ type History struct {
 	lastKey changeKey
 
 	typing keystroke // the last change, if a keystroke (history_typing.go)
+	// waiting is the run of keystrokes typed on that Append took but has
+	// not written yet (see wait): their times and, typing, their characters.
+	waiting struct {
+		times []int64
+		text  []byte
+	}
 
 	cached struct { // the last full window decoded, for runs of Get
 		window  int
@@ -96,39 +102,84 @@ func (h *History) Append(c *crdt.Change) {
 	if kind := keystrokeOf(c); kind != keyNone {
 		k := &h.typing
 		cont, dir := k.continues(c, kind)
-		if cont && k.cont && dir == k.dir && h.typeOn(c) {
+		if cont && k.cont && dir == k.dir && h.wait(c) {
 			return
 		}
+		h.writeWaiting()
 		h.append(c)
 		k.remember(c, kind, h.actors.of(c.Actor), cont, dir, h.actors)
 		return
 	}
+	h.writeWaiting()
 	h.typing.kind = keyNone
 	h.append(c)
 }
 
-// typeOn appends keystroke c, which continues a keystroke that continued
-// the one before it in the same way, the quick way (history_typing.go).
-func (h *History) typeOn(c *crdt.Change) bool {
+// wait takes keystroke c, which continues a keystroke that continued the
+// one before it in the same way, into the run of keystrokes waiting to be
+// written (history_typing.go), if it may be written the quick way.
+func (h *History) wait(c *crdt.Change) bool {
 	k := &h.typing
-	if !h.log.canTypeOn() {
+	switch n := len(h.waiting.times); {
+	case n == 0:
+		// Whether the whole run may be written the quick way is settled
+		// at its start: nothing else is written while it waits.
+		if !h.log.canTypeOn(maxWaiting) {
+			return false
+		}
+	case n == maxWaiting:
 		return false
 	}
-	if h.n%chunkRows == 0 {
-		h.marks.record(h.log)
-	}
-	h.log.typeOn(c, k)
-	if h.whole != nil {
-		h.lastKey.startOp, h.lastKey.seq = c.StartOp, c.Seq // the actor is the same
-	}
-	h.logs[k.a].append(c.Seq, h.n/chunkRows, c.StartOp)
-	h.n++
-	h.nOps++
-	k.seq, k.own = c.Seq, c.StartOp
-	if k.kind == keyDelete {
+	h.waiting.times = append(h.waiting.times, c.Time)
+	if k.kind == keyType {
+		h.waiting.text = append(h.waiting.text, c.Ops[0].Text[0])
+	} else {
 		k.elem.Counter = c.Ops[0].Elem.Counter
 	}
+	k.seq, k.own = c.Seq, c.StartOp
 	return true
+}
+
+// maxWaiting bounds the keystrokes waiting to be written, so that writing
+// them never holds up a read for long.
+const maxWaiting = 1 << 14
+
+// writeWaiting writes the keystrokes waiting (see wait) as the usual way
+// would have written them one by one: a run at a time between checkpoints.
+// Everything that reads the log, or appends to it, calls it first.
+func (h *History) writeWaiting() {
+	n := len(h.waiting.times)
+	if n == 0 {
+		return
+	}
+	k := &h.typing
+	// k describes the last keystroke waiting; the first came n before it.
+	seq, own, elem := k.seq-uint64(n)+1, k.own-uint64(n)+1, k.elem.Counter
+	if k.kind == keyDelete {
+		elem -= uint64((n - 1) * k.dir) // the first one's: the run moves by dir each keystroke
+	}
+	times, text := h.waiting.times, h.waiting.text
+	for len(times) > 0 {
+		if h.n%chunkRows == 0 {
+			h.marks.record(h.log)
+		}
+		m := min(len(times), chunkRows-h.n%chunkRows)
+		run := typingRun{seq: seq, own: own, elem: elem, times: times[:m]}
+		if k.kind == keyType {
+			run.text, text = text[:m], text[m:]
+		}
+		h.log.typeOn(k, run)
+		h.logs[k.a].appendRun(seq, m, h.n/chunkRows, own)
+		h.n += m
+		h.nOps += m
+		times = times[m:]
+		seq, own = seq+uint64(m), own+uint64(m)
+		elem += uint64(m * k.dir)
+	}
+	if h.whole != nil {
+		h.lastKey.startOp, h.lastKey.seq = k.own, k.seq // the actor is the same
+	}
+	h.waiting.times, h.waiting.text = h.waiting.times[:0], h.waiting.text[:0]
 }
 
 func (h *History) append(c *crdt.Change) {
@@ -159,7 +210,7 @@ func (h *History) append(c *crdt.Change) {
 	h.nOps += len(c.Ops)
 }
 
-func (h *History) Len() int { return h.n }
+func (h *History) Len() int { return h.n + len(h.waiting.times) }
 
 // CopiesChanges reports that Append keeps nothing of the change it is
 // given (crdt.ChangeCopier).
@@ -168,6 +219,7 @@ func (h *History) CopiesChanges() bool { return true }
 // All decodes every change, all of them cut from one array of changes and
 // one of ops.
 func (h *History) All() []*crdt.Change {
+	h.writeWaiting()
 	if h.n == 0 {
 		return nil
 	}
@@ -179,6 +231,7 @@ func (h *History) All() []*crdt.Change {
 func (h *History) windows() int { return (h.n + chunkRows - 1) / chunkRows }
 
 func (h *History) Since(v causal.VersionVector) []*crdt.Change {
+	h.writeWaiting()
 	var windows []int
 	for ai := range h.logs {
 		log := &h.logs[ai]
@@ -246,6 +299,7 @@ func (h *History) MaxOp(id causal.ChangeID) (uint64, bool) {
 }
 
 func (h *History) logOf(id causal.ChangeID) (*actorLog, bool) {
+	h.writeWaiting()
 	a, ok := h.actors.lookup(id.Actor) // checking each applied change's deps asks for the same few actors
 	if !ok || a >= len(h.logs) || id.Seq == 0 || id.Seq > h.logs[a].n {
 		return nil, false

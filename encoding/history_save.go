@@ -42,6 +42,7 @@ func (h *History) startSave(opt Options) (s saving) {
 	if h == nil || h.whole == nil {
 		return s
 	}
+	h.writeWaiting()
 	h.whole.settle() // before the state worker may read the columns
 	// The state's containers were created by ops of the history, so its
 	// actors are already in the table.
@@ -59,6 +60,7 @@ func (h *History) save(st *State, places *textPlaces, s saving, opt Options) (b 
 		s.sw.abandon()
 		return nil, false, nil
 	}
+	h.writeWaiting()
 	if err := checkState(st); err != nil {
 		s.sw.abandon()
 		return nil, true, err

@@ -101,52 +101,69 @@ func (k *keystroke) remember(c *crdt.Change, kind, a int, cont bool, dir int, ac
 	}
 }
 
-// canTypeOn reports whether typeOn may write the next keystroke: not if
-// the text tracking has given up or is near its size limits, where the
-// usual way may change course.
-func (w *historyWriter) canTypeOn() bool {
+// canTypeOn reports whether typeOn may write the next keystroke, with
+// waiting more before it: not if the text tracking has given up or is
+// near its size limits, where the usual way may change course.
+func (w *historyWriter) canTypeOn(waiting int) bool {
 	t := w.text
-	return t == nil || !t.bad && t.nChars < 1<<30 && len(w.raw[colText]) < 1<<30 && len(t.pieces) > 0
+	return t == nil || !t.bad && t.nChars+uint32(waiting) < 1<<30 && len(w.raw[colText])+waiting < 1<<30 && len(t.pieces) > 0
 }
 
-// typeOn writes keystroke c, which continues the last change k, itself a
+// typingRun is a run of keystrokes, each continuing the one before in the
+// same way: the first one's seq, op counter and (deleting) deleted
+// character's counter, and each one's time and (typing) character.
+type typingRun struct {
+	seq, own, elem uint64
+	times          []int64
+	text           []byte
+}
+
+// typeOn writes run, whose keystrokes continue the last change k, itself a
 // keystroke of the same kind that continued the one before it in the same
-// way, as the usual way would (see above), if canTypeOn. Of the values it
-// adds, only the time and the character vary; the others lengthen open
-// runs, which it leaves to settle: a keystroke then touches three columns
-// rather than some twenty.
-func (w *historyWriter) typeOn(c *crdt.Change, k *keystroke) {
-	w.nChanges++
-	w.nOps++
+// way, as the usual way would (see above), if canTypeOn. Of the values
+// they add, only the times and the characters vary; the others lengthen
+// open runs, which it leaves to settle. A run of keystrokes then costs
+// about a time each.
+func (w *historyWriter) typeOn(k *keystroke, run typingRun) {
+	n := uint64(len(run.times))
+	w.nChanges += int(n)
+	w.nOps += int(n)
 	if w.typed == 0 {
 		w.hold(k)
 	}
-	w.typed++
-	w.d[colChTime].add(uint64(c.Time))
+	w.typed += n
+	for _, t := range run.times {
+		w.d[colChTime].add(uint64(t))
+	}
+	last := run.own + n - 1
 	w.actor = k.a
-	w.lastSeq[k.a] = c.Seq
-	w.maxOp = c.StartOp
+	w.lastSeq[k.a] = run.seq + n - 1
+	w.maxOp = last
 	if k.kind == keyDelete {
-		elem := c.Ops[0].Elem
-		w.cur.prevDel = elem.Counter
+		// The characters deleted, one after another in the direction of
+		// k.dir, are a range of counters.
+		lo := run.elem
+		if k.dir < 0 {
+			lo = run.elem - (n - 1)
+		}
+		w.cur.prevDel = run.elem + uint64(int(n-1)*k.dir)
 		if w.text != nil {
-			w.text.delete(k.elemA, elem.Counter, 1)
+			w.text.delete(k.elemA, lo, n)
 		}
 		return
 	}
-	text := c.Ops[0].Text
-	w.raw[colText] = append(w.raw[colText], text[0])
+	w.raw[colText] = append(room(w.raw[colText], len(run.text)), run.text...)
 	if t := w.text; t != nil {
-		// textTrack.insert's way for a character that extends the last
+		// textTrack.insert's way for characters that extend the last
 		// piece, the previous keystroke's.
-		t.prevIns.own = c.StartOp
+		t.prevIns.own = last
 		p := &t.pieces[len(t.pieces)-1]
-		p.nChars++
-		p.nBytes++
-		t.nChars++
+		p.nChars += uint32(n)
+		p.nBytes += uint32(n)
+		t.nChars += uint32(n)
 		t.grow()
 	}
-	w.cur.lastIns = c.StartOp
+	w.cur.lastIns = last
 }
 
 // hold lists the open runs that each keystroke typing on like k lengthens

@@ -71,8 +71,8 @@ func (p *checkpoints) record(w *historyWriter) {
 		panic("encoding: History checkpoints past 4 GB")
 	}
 	w.settle()
-	p.off = append(p.off, uint32(len(p.b)))
-	b := p.b
+	p.off = append(grow2(p.off), uint32(len(p.b)))
+	b := room(p.b, (6+4*numCols)*binary.MaxVarintLen64)
 	b = binary.AppendUvarint(b, w.maxOp)
 	b = binary.AppendUvarint(b, w.d[colChTime].prev)
 	b = binary.AppendUvarint(b, w.cur.lastIns)

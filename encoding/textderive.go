@@ -229,8 +229,8 @@ func (t *textTrack) insert(text []byte, actor int, actorID causal.ActorID, own u
 			t.bad = true // lookups need each actor's pieces in counter order
 		}
 	}
-	t.byActor[actor] = append(t.byActor[actor], int32(len(t.pieces)))
-	t.pieces = append(t.pieces, textPiece{actor: int32(actor), ascii: ascii, cont: cont, leftByte: lb, right: right, ctr: own,
+	t.byActor[actor] = append(grow2(t.byActor[actor]), int32(len(t.pieces)))
+	t.pieces = append(grow2(t.pieces), textPiece{actor: int32(actor), ascii: ascii, cont: cont, leftByte: lb, right: right, ctr: own,
 		nChars: uint32(w), byteStart: uint32(byteStart), nBytes: uint32(len(s)), charStart: t.nChars})
 	t.nChars += uint32(w)
 	t.grow()
@@ -266,7 +266,7 @@ func (t *textTrack) reserve(changes []*crdt.Change) {
 
 func (t *textTrack) grow() {
 	for len(t.deleted)*64 < int(t.nChars) {
-		t.deleted = append(t.deleted, 0)
+		t.deleted = append(grow2(t.deleted), 0)
 	}
 }
 
@@ -749,11 +749,18 @@ const delBlock = 1 << 12
 // when full: a long history's list of pieces reaches millions of entries,
 // and append's growth by a quarter past a few hundred copied it over and
 // over.
-func grow2[T any](s []T) []T {
-	if len(s) < cap(s) {
+func grow2[T any](s []T) []T { return room(s, 1) }
+
+// room returns s with space for n more elements, doubling its capacity
+// when it must grow. Past a few hundred elements append grows a slice by
+// about a quarter at a time, so a buffer appended to for ever (a History's
+// columns, its text tracking, its index) would be allocated and copied
+// some four times over.
+func room[T any](s []T, n int) []T {
+	if cap(s)-len(s) >= n {
 		return s
 	}
-	return slices.Grow(s, max(len(s), 16))
+	return slices.Grow(s, max(n, len(s), 16))
 }
 
 // predictRight is textTrack.predictRight on the decoding side, over the

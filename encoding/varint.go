@@ -10,6 +10,9 @@ import (
 // small. Differences of counters are taken modulo 2^64 and read back the
 // same way, so a delta is exact even where a value wrapped.
 
+// maxVarint is the most bytes a varint takes.
+const maxVarint = binary.MaxVarintLen64
+
 func appendUvarint(b []byte, v uint64) []byte { return binary.AppendUvarint(b, v) }
 func appendSvarint(b []byte, v int64) []byte  { return binary.AppendVarint(b, v) }
 

@@ -24,7 +24,7 @@ func Run(t *testing.T, newHistory func() crdt.History) {
 		h := newHistory()
 		check(t, h, nil, rand.New(rand.NewPCG(0, 0)))
 	})
-	for seed := uint64(1); seed <= 40; seed++ {
+	for seed := uint64(1); seed <= 56; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 7))
 			n := 1 + r.IntN(60)
@@ -32,6 +32,10 @@ func Run(t *testing.T, newHistory func() crdt.History) {
 				n = 300 + r.IntN(700) // long enough to cross any chunking
 			}
 			cs := RandomHistory(seed, n)
+			if seed > 40 {
+				n = 200 + r.IntN(1300)
+				cs = TypingHistory(seed, n)
+			}
 			h := newHistory()
 			for i, c := range cs {
 				h.Append(clone(c))
@@ -198,6 +202,62 @@ func RandomHistory(seed uint64, n int) []*crdt.Change {
 		out = append(out, c)
 	}
 	return out
+}
+
+// TypingHistory returns n changes of people typing into one text: runs
+// of keystrokes (a character typed after the one typed before, or one
+// deleted next to the one deleted before, going either way), some longer
+// than any chunking, broken by jumps elsewhere, pastes, messages and
+// another actor's changes: the changes a History may take a quicker way
+// for.
+func TypingHistory(seed uint64, n int) []*crdt.Change {
+	r := rand.New(rand.NewPCG(seed, seed^0x7e9e))
+	me, other := Actor(1), Actor(2)
+	text := causal.OpID{Counter: 1, Actor: me}
+	seqs := map[causal.ActorID]uint64{}
+	var maxOp uint64
+	var out []*crdt.Change
+	var time int64
+	add := func(a causal.ActorID, deps []causal.ChangeID, ops ...crdt.Op) {
+		time += []int64{1000, 1000, 1, 37}[r.IntN(4)]
+		c := &crdt.Change{Actor: a, Seq: seqs[a] + 1, StartOp: maxOp + 1, Time: time, Deps: deps, Ops: ops}
+		seqs[a], maxOp = c.Seq, c.MaxOp()
+		out = append(out, c)
+	}
+	add(me, nil, crdt.Op{Action: crdt.ActPut, Key: "t", Value: crdt.NewText()})
+	add(me, nil, crdt.Op{Action: crdt.ActInsertText, Obj: text, Left: causal.OpID{}, Text: "the quick brown fox"})
+	for len(out) < n {
+		switch k := r.IntN(12); {
+		case k < 6: // type on, after a character of the text
+			left := causal.OpID{Counter: 2 + uint64(r.IntN(int(maxOp)-1)), Actor: me}
+			right := causal.OpID{}
+			if r.IntN(2) == 0 {
+				right = causal.OpID{Counter: left.Counter + 1, Actor: me}
+			}
+			for i := 1 + r.IntN(300); i > 0 && len(out) < n; i-- {
+				add(me, nil, crdt.Op{Action: crdt.ActInsertText, Obj: text, Left: left, Right: right, Text: string(rune('a' + r.IntN(26)))})
+				left = causal.OpID{Counter: maxOp, Actor: me}
+			}
+		case k < 10: // delete forward or back
+			elem, dir := 2+uint64(r.IntN(int(maxOp)-1)), uint64(1)
+			if k < 8 {
+				dir = ^uint64(0)
+			}
+			for i := 1 + r.IntN(200); i > 0 && len(out) < n && elem > 1 && elem <= maxOp; i-- {
+				add(me, nil, crdt.Op{Action: crdt.ActDeleteText, Obj: text, Elem: causal.OpID{Counter: elem, Actor: me}, Len: 1})
+				elem += dir
+			}
+		case k == 10: // a paste, with a message
+			add(me, nil, crdt.Op{Action: crdt.ActInsertText, Obj: text, Left: causal.OpID{Counter: maxOp, Actor: me}, Text: "pasted"})
+			out[len(out)-1].Message = "paste"
+		default: // another actor, then this one having seen it
+			add(other, []causal.ChangeID{{Actor: me, Seq: seqs[me]}},
+				crdt.Op{Action: crdt.ActInsertText, Obj: text, Left: causal.OpID{Counter: maxOp, Actor: me}, Text: "x"})
+			add(me, []causal.ChangeID{{Actor: other, Seq: seqs[other]}},
+				crdt.Op{Action: crdt.ActDeleteText, Obj: text, Elem: causal.OpID{Counter: maxOp, Actor: other}, Len: 1})
+		}
+	}
+	return out[:n]
 }
 
 type gen struct{ r *rand.Rand }
