@@ -99,6 +99,9 @@ func (k changeKey) less(o changeKey) bool {
 // Append records c. The Doc appends each actor's changes in seq order;
 // anything else breaks the index, so it panics.
 func (h *History) Append(c *crdt.Change) {
+	if h.typing.cont && h.typesOn(c) {
+		return
+	}
 	if kind := keystrokeOf(c); kind != keyNone {
 		k := &h.typing
 		cont, dir := k.continues(c, kind)
@@ -111,8 +114,37 @@ func (h *History) Append(c *crdt.Change) {
 		return
 	}
 	h.writeWaiting()
-	h.typing.kind = keyNone
+	h.typing.kind, h.typing.cont = keyNone, false
 	h.append(c)
+}
+
+// typesOn is Append's quick way for the common case, checked first: the
+// last change was a keystroke that continued the one before it, and c
+// continues it in the same way (keystrokeOf and continues, in one pass).
+// It takes c into the waiting run and returns true, or returns false
+// having done nothing.
+func (h *History) typesOn(c *crdt.Change) bool {
+	k := &h.typing
+	if len(c.Ops) != 1 || c.Seq != k.seq+1 || c.StartOp != k.own+1 || len(c.Deps) != 0 || len(c.Message) != 0 {
+		return false
+	}
+	op := &c.Ops[0]
+	if k.kind == keyType {
+		if op.Action != crdt.ActInsertText || len(op.Text) != 1 || op.Text[0] >= 0x80 || op.Left.Counter != k.own {
+			return false
+		}
+		if c.Actor != k.actor || op.Left.Actor != k.actor || op.Right != k.right || op.Obj != k.obj {
+			return false
+		}
+	} else {
+		if op.Action != crdt.ActDeleteText || op.Len != 1 || op.Elem.Counter != k.elem.Counter+uint64(k.dir) {
+			return false
+		}
+		if c.Actor != k.actor || op.Elem.Actor != k.elem.Actor || op.Obj != k.obj {
+			return false
+		}
+	}
+	return h.wait(c)
 }
 
 // wait takes keystroke c, which continues a keystroke that continued the

@@ -237,6 +237,9 @@ func TypingHistory(seed uint64, n int) []*crdt.Change {
 			for i := 1 + r.IntN(300); i > 0 && len(out) < n; i-- {
 				add(me, nil, crdt.Op{Action: crdt.ActInsertText, Obj: text, Left: left, Right: right, Text: string(rune('a' + r.IntN(26)))})
 				left = causal.OpID{Counter: maxOp, Actor: me}
+				if r.IntN(50) == 0 {
+					add(other, nil) // an empty change between two keystrokes
+				}
 			}
 		case k < 10: // delete forward or back
 			elem, dir := 2+uint64(r.IntN(int(maxOp)-1)), uint64(1)
@@ -246,6 +249,9 @@ func TypingHistory(seed uint64, n int) []*crdt.Change {
 			for i := 1 + r.IntN(200); i > 0 && len(out) < n && elem > 1 && elem <= maxOp; i-- {
 				add(me, nil, crdt.Op{Action: crdt.ActDeleteText, Obj: text, Elem: causal.OpID{Counter: elem, Actor: me}, Len: 1})
 				elem += dir
+				if r.IntN(50) == 0 {
+					add(other, nil) // an empty change between two keystrokes
+				}
 			}
 		case k == 10: // a paste, with a message
 			add(me, nil, crdt.Op{Action: crdt.ActInsertText, Obj: text, Left: causal.OpID{Counter: maxOp, Actor: me}, Text: "pasted"})
