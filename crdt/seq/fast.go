@@ -234,7 +234,11 @@ func (f *Fast) InsertAt(i int, id ID, n int, text string, left, right *ID) error
 		// without building the run.
 		off := uint64(len(f.arena))
 		f.textPrevLast, f.textPrevEnd = f.textLast, off
-		f.arena = append(f.arena, text...)
+		if len(text) == 1 {
+			f.arena = append(f.arena, text[0]) // a keystroke: no call to copy one byte
+		} else {
+			f.arena = append(f.arena, text...)
+		}
 		f.textLast = cid{id.Counter + uint64(n-1), act}
 		f.ver++
 		p.n += uint32(n)
