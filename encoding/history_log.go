@@ -300,6 +300,7 @@ func (h *History) Since(v causal.VersionVector) []*crdt.Change {
 }
 
 func (h *History) Get(id causal.ChangeID) (*crdt.Change, bool) {
+	h.writeWaiting()
 	log, ok := h.logOf(id)
 	if !ok {
 		return nil, false
@@ -323,6 +324,14 @@ func (h *History) Get(id causal.ChangeID) (*crdt.Change, bool) {
 }
 
 func (h *History) MaxOp(id causal.ChangeID) (uint64, bool) {
+	// The Doc asks for the previous change of every change it applies: a
+	// keystroke still waiting is answered from the run, without writing
+	// it (the run's keystrokes are one op each, one after the other).
+	if n := uint64(len(h.waiting.times)); n > 0 && id.Actor == h.typing.actor {
+		if k := &h.typing; id.Seq <= k.seq && id.Seq > k.seq-n {
+			return k.own - (k.seq - id.Seq), true
+		}
+	}
 	log, ok := h.logOf(id)
 	if !ok {
 		return 0, false
@@ -330,8 +339,9 @@ func (h *History) MaxOp(id causal.ChangeID) (uint64, bool) {
 	return log.maxOp(id.Seq), true
 }
 
+// logOf returns the index of id's actor if it holds id. Changes still
+// waiting to be written are not in it: Get writes them first.
 func (h *History) logOf(id causal.ChangeID) (*actorLog, bool) {
-	h.writeWaiting()
 	a, ok := h.actors.lookup(id.Actor) // checking each applied change's deps asks for the same few actors
 	if !ok || a >= len(h.logs) || id.Seq == 0 || id.Seq > h.logs[a].n {
 		return nil, false

@@ -56,6 +56,13 @@ func check(t *testing.T, h crdt.History, model []*crdt.Change, r *rand.Rand) {
 	if h.Len() != len(model) {
 		t.Fatalf("Len = %d, want %d", h.Len(), len(model))
 	}
+	// MaxOp of the latest changes first, before anything reads the whole
+	// history: a History may hold the latest ones apart until then.
+	for _, c := range model[max(0, len(model)-300):] {
+		if m, ok := h.MaxOp(c.ID()); !ok || m != c.MaxOp() {
+			t.Fatalf("MaxOp(%v) = %d, %v before All; want %d", c.ID(), m, ok, c.MaxOp())
+		}
+	}
 	same(t, "All", h.All(), model)
 	actors := map[causal.ActorID]uint64{}
 	for _, c := range model {
