@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"runtime/pprof"
 	"time"
 
 	"github.com/converge-sync/converge"
@@ -94,17 +93,11 @@ func runBenchSync(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--server-pid %d: %w", *pid, err)
 		}
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	res, err := load.Run(ctx, cfg)
 	if tty {
 		fmt.Fprintln(stderr)

@@ -21,8 +21,9 @@ func runBenchTrace(args []string, stdout, stderr io.Writer) error {
 	warmup := fs.Int("warmup", 1, "untimed replays per trace before the timed ones (as bench/anchors gives the other engines)")
 	repeat := fs.Int("repeat", 1, "replay each sequential trace this many times in a row in one document (a long document from a real history)")
 	history := fs.String("history", "compact", "change log of the documents: compact (encoding.History) or slice (crdt.SliceHistory)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the replays (this process) to FILE")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `Usage: converge bench trace [--runs N] [--warmup N] [--repeat N] [--history compact|slice] FILE...
+		fmt.Fprintln(fs.Output(), `Usage: converge bench trace [--runs N] [--warmup N] [--repeat N] [--history compact|slice] [--cpuprofile FILE] FILE...
 
 Replays editing traces (.json.gz, formats in the traces' README) into converge
 documents and prints one JSON line per trace:
@@ -59,6 +60,11 @@ Flags:`)
 		fmt.Fprintln(stderr, synopsis(fs))
 		return fmt.Errorf("%w: name at least one trace file (e.g. ../shared/traces/*.json.gz)", errUsage)
 	}
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	failed := 0
 	enc := json.NewEncoder(stdout)
 	for _, f := range files {

@@ -6,7 +6,29 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	runpprof "runtime/pprof"
 )
+
+// startCPUProfile writes a CPU profile of this process to path (nothing if
+// path is empty) until stop is called: --cpuprofile of the bench commands.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := runpprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		runpprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
 
 // serveProfiler serves Go's profiler on its own listener, never on the
 // server's public address: profiles show the program's insides.
