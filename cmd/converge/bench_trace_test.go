@@ -52,3 +52,23 @@ func TestBenchTraceBadFiles(t *testing.T) {
 		}
 	}
 }
+
+// --cpuprofile writes a profile of the replays (a gzipped protobuf) that
+// go tool pprof reads; a path it cannot create is refused before replaying.
+func TestBenchTraceCPUProfile(t *testing.T) {
+	dir := t.TempDir()
+	f := writeTrace(t, dir, "tiny.json.gz", `{"endContent":"hey","txns":[{"patches":[[0,0,"hy"]]},{"patches":[[1,0,"e"]]}]}`)
+	prof := filepath.Join(dir, "cpu.pprof")
+	out, errs, code := cli(t, "bench", "trace", "--runs", "1", "--cpuprofile", prof, f)
+	if code != 0 || !strings.Contains(out, `"ok":true`) {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("profile %d bytes (%v), want a gzipped profile", len(b), err)
+	}
+	out, errs, code = cli(t, "bench", "trace", "--cpuprofile", filepath.Join(dir, "no", "such", "dir", "cpu.pprof"), f)
+	if code == 0 || out != "" || !strings.Contains(errs, "--cpuprofile") {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want a refusal naming --cpuprofile", code, out, errs)
+	}
+}
