@@ -400,7 +400,7 @@ func (tx *Txn) Splice(obj ObjID, pos, del int, text string) error {
 	if pos < 0 || del < 0 || pos+del > o.seq.Len() {
 		return spliceRangeError(pos, del, o.seq.Len())
 	}
-	if !utf8.ValidString(text) {
+	if !oneASCII(text) && !utf8.ValidString(text) {
 		return spliceTextError()
 	}
 	if del > 0 {
@@ -436,7 +436,10 @@ func (tx *Txn) deleteText(o *object, obj ObjID, pos, del int) error {
 
 func (tx *Txn) insertText(o *object, obj ObjID, pos int, text string) error {
 	id := causal.OpID{Counter: tx.next, Actor: tx.d.actor}
-	n := utf8.RuneCountInString(text)
+	n := 1
+	if !oneASCII(text) {
+		n = utf8.RuneCountInString(text)
+	}
 	op := tx.newOp() // the sequence writes the origins into it
 	if err := o.seq.InsertAt(pos, id, n, text, &op.Left, &op.Right); err != nil {
 		tx.ops = tx.ops[:len(tx.ops)-1]
@@ -449,6 +452,10 @@ func (tx *Txn) insertText(o *object, obj ObjID, pos int, text string) error {
 	op.Action, op.Obj, op.Text = ActInsertText, obj, text
 	return nil
 }
+
+// oneASCII reports whether s is one ASCII character, as a keystroke
+// mostly is: valid UTF-8 of one code point, found without a call.
+func oneASCII(s string) bool { return len(s) == 1 && s[0] < utf8.RuneSelf }
 
 // newOp appends a zero op to the transaction's ops and returns it, to be
 // filled in place: building an Op (over 200 bytes) and copying it in cost

@@ -205,7 +205,11 @@ func (f *Fast) InsertAt(i int, id ID, n int, text string, left, right *ID) error
 	if i < 0 || i > f.vis {
 		return fmt.Errorf("%w: index %d, length %d", ErrOutOfRange, i, f.vis)
 	}
-	nr := utf8.RuneCountInString(text)
+	ascii1 := len(text) == 1 && text[0] < utf8.RuneSelf // a keystroke: no UTF-8 scans
+	nr := 1
+	if !ascii1 {
+		nr = utf8.RuneCountInString(text)
+	}
 	if n <= 0 || (nr != 0 && nr != n) {
 		return fmt.Errorf("seq: insert of %d elements with %d characters", n, nr)
 	}
@@ -222,7 +226,7 @@ func (f *Fast) InsertAt(i int, id ID, n int, text string, left, right *ID) error
 	lc, rc := before(c), atCursor(c)
 	f.actors.setID(left, lc)
 	f.actors.setID(right, rc)
-	if nr > 0 && !utf8.ValidString(text) {
+	if !ascii1 && nr > 0 && !utf8.ValidString(text) {
 		text = string([]rune(text)) // as Insert stores it
 	}
 	if !known {
