@@ -106,9 +106,12 @@ func (d *Doc) change(opts ChangeOptions, fn func(*Txn) error, keep bool) (*Chang
 	}
 	c.Actor, c.Seq, c.StartOp = d.actor, d.ownSeq+1, tx.start
 	c.Time, c.Message = opts.Time, opts.Message
-	for _, h := range d.heads {
-		if h.Actor != d.actor {
-			c.Deps = append(c.Deps, h)
+	// Typing, the one head is this actor's last change: no dependency.
+	if hs := d.heads; len(hs) != 1 || hs[0].Actor != d.actor {
+		for i := range hs {
+			if hs[i].Actor != d.actor {
+				c.Deps = append(c.Deps, hs[i])
+			}
 		}
 	}
 	if opts.Check != nil {
