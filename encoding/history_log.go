@@ -212,6 +212,11 @@ func (h *History) writeWaiting() {
 		h.lastKey.startOp, h.lastKey.seq = k.own, k.seq // the actor is the same
 	}
 	h.waiting.times, h.waiting.text = h.waiting.times[:0], h.waiting.text[:0]
+	if cap(h.waiting.times) > 1024 {
+		// A long run's buffers are not kept: a server holds thousands of
+		// documents, each with a History.
+		h.waiting.times, h.waiting.text = nil, nil
+	}
 }
 
 func (h *History) append(c *crdt.Change) {

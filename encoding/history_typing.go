@@ -22,6 +22,11 @@ import (
 // those runs, adding the time (which varies) and the character, and
 // extending the text piece; the result is byte for byte what the usual way
 // writes (TestHistoryTypingMatchesEncodeDocument).
+//
+// They are not even written one by one: History.Append keeps such a
+// keystroke's time and character in a waiting run, and writes the run in
+// one go (typeOn, below) when a change that does not continue it arrives
+// or anything reads the log.
 
 // keystroke is what History remembers of the last change it appended, if
 // that change was a keystroke (see keystrokeOf).
