@@ -87,6 +87,12 @@ func Append(b []byte, m Message) []byte {
 		b = append(b, boolByte(m.Fatal))
 		b = appendString(b, m.Doc)
 		b = appendString(b, m.Message)
+	case *Batch:
+		b = binary.AppendUvarint(b, uint64(len(m.Frames)))
+		for _, f := range m.Frames {
+			b = binary.AppendUvarint(b, uint64(len(f)))
+			b = append(b, f...)
+		}
 	case *Subscribe:
 		b = appendString(b, m.Doc)
 		b = appendVector(b, m.Have)
@@ -305,6 +311,37 @@ func (r *reader) changes() [][]byte {
 	return out
 }
 
+// frames reads the frames of a Batch: a count, then each frame with its
+// length. Only their framing is checked here (the receiver decodes each as
+// it comes); a frame that is empty, a handshake or itself a batch is
+// malformed, so a batch never nests.
+func (r *reader) frames() [][]byte {
+	n := r.uvarint("count")
+	if r.err == nil && (n == 0 || n > uint64(len(r.b)-r.off)/2) { // each frame takes two bytes at least
+		r.fail("count", ErrMalformed)
+	}
+	if r.err != nil {
+		return nil
+	}
+	out := make([][]byte, 0, n)
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		f := r.bytes("frame", r.lim.MaxFrame)
+		if r.err != nil {
+			break
+		}
+		if len(f) == 0 {
+			r.fail("frame", ErrMalformed)
+			break
+		}
+		switch Type(f[0]) {
+		case TypeBatch, TypeHello, TypeWelcome:
+			r.fail("frame", ErrMalformed)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
 // Decode decodes one frame. Any bytes give either a message or a
 // *FrameError; nothing panics and nothing is allocated beyond the limits.
 // The returned message may share memory with frame.
@@ -334,6 +371,8 @@ func Decode(frame []byte, lim Limits) (Message, error) {
 			r.fail("fatal", ErrMalformed)
 		}
 		m = &Error{Code: Code(code), Fatal: fatal == 1, Doc: r.string("doc", lim.MaxDocID), Message: r.string("message", lim.MaxString)}
+	case TypeBatch:
+		m = &Batch{Frames: r.frames()}
 	case TypeSubscribe:
 		m = &Subscribe{Doc: r.doc(), Have: r.vector("have")}
 	case TypeUnsubscribe:

@@ -28,6 +28,7 @@ func samples() []Message {
 		&Leave{Doc: "notes/1", Peer: a1},
 		&Ping{Nonce: 42},
 		&Pong{Nonce: 42},
+		&Batch{Frames: [][]byte{Encode(&Ping{Nonce: 1}), Encode(&Ack{Doc: "notes/1", Durable: vv}), Encode(&Relay{Doc: "d", Changes: [][]byte{{5}}})}},
 	}
 }
 
@@ -161,6 +162,21 @@ func FuzzDecode(f *testing.F) {
 		}
 		if again := Encode(m); string(again) != string(frame) {
 			t.Fatalf("re-encoding differs:\n%x\n%x", frame, again)
+		}
+		// The frames of a batch are decoded as the receiver does, one by
+		// one: typed errors, and never a batch within.
+		if b, ok := m.(*Batch); ok {
+			for _, inner := range b.Frames {
+				m, err := Decode(inner, DefaultLimits)
+				var fe *FrameError
+				if err != nil && !errors.As(err, &fe) {
+					t.Fatalf("untyped error %v", err)
+				}
+				switch m.(type) {
+				case *Batch, *Hello, *Welcome:
+					t.Fatalf("a batch holds a %s", m.Type())
+				}
+			}
 		}
 	})
 }

@@ -3,9 +3,10 @@ package syncproto
 import "github.com/converge-sync/converge/causal"
 
 // Version is the newest protocol version this package speaks. A side
-// accepts a Hello of any version from MinVersion to Version and answers in
-// the Hello's version; version 2 adds Relay.
-const Version = 2
+// accepts a Hello of any version from MinVersion on and answers in the
+// newest version both sides speak (the Hello's, or Version if the Hello's
+// is newer); version 2 adds Relay, version 3 Batch.
+const Version = 3
 
 // MinVersion is the oldest protocol version this package still speaks.
 const MinVersion = 1
@@ -17,6 +18,7 @@ const (
 	TypeHello       Type = 0x01
 	TypeWelcome     Type = 0x02
 	TypeError       Type = 0x03
+	TypeBatch       Type = 0x04 // version 3
 	TypeSubscribe   Type = 0x10
 	TypeUnsubscribe Type = 0x11
 	TypeHave        Type = 0x12
@@ -30,7 +32,7 @@ const (
 )
 
 var typeNames = map[Type]string{
-	TypeHello: "hello", TypeWelcome: "welcome", TypeError: "error",
+	TypeHello: "hello", TypeWelcome: "welcome", TypeError: "error", TypeBatch: "batch",
 	TypeSubscribe: "subscribe", TypeUnsubscribe: "unsubscribe", TypeHave: "have",
 	TypeChanges: "changes", TypeAck: "ack", TypeRelay: "relay", TypePresence: "presence", TypeLeave: "leave",
 	TypePing: "ping", TypePong: "pong",
@@ -83,6 +85,15 @@ type Error struct {
 	Fatal   bool
 	Doc     string // the document concerned, if any
 	Message string // for people; not for programs (use Code)
+}
+
+// Batch carries several frames in one (version 3 on), so that a busy
+// connection sends many messages with one write and its peer reads them
+// with one read. The receiver handles the frames in order, as if each had
+// come alone. A batch holds no Hello, Welcome or other Batch, and at least
+// one frame. Session.Ready makes them; nothing else need.
+type Batch struct {
+	Frames [][]byte
 }
 
 // Subscribe asks for a document's changes: first everything the sender
@@ -169,6 +180,7 @@ type Pong struct{ Nonce uint64 }
 func (*Hello) Type() Type       { return TypeHello }
 func (*Welcome) Type() Type     { return TypeWelcome }
 func (*Error) Type() Type       { return TypeError }
+func (*Batch) Type() Type       { return TypeBatch }
 func (*Subscribe) Type() Type   { return TypeSubscribe }
 func (*Unsubscribe) Type() Type { return TypeUnsubscribe }
 func (*Have) Type() Type        { return TypeHave }

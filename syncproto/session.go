@@ -32,6 +32,10 @@ type Config struct {
 	// MaxDocs bounds the documents one connection may have streams for
 	// (default 10,000). A Subscribe past it is refused with too_many_docs.
 	MaxDocs int
+	// Version is the newest protocol version this side speaks, from
+	// MinVersion to Version (Version if zero): a program that must reach
+	// servers older than itself may offer less.
+	Version uint64
 }
 
 // DefaultHeartbeat is the heartbeat when Config.Heartbeat is zero.
@@ -106,10 +110,14 @@ func NewSession(cfg Config, now time.Time) *Session {
 	if cfg.MaxDocs <= 0 {
 		cfg.MaxDocs = 10_000
 	}
+	if cfg.Version == 0 || cfg.Version > Version {
+		cfg.Version = Version
+	}
+	cfg.Version = max(cfg.Version, MinVersion)
 	s := &Session{cfg: cfg, lim: cfg.Limits, peerMax: cfg.Limits.MaxFrame, peerMaxChanges: cfg.Limits.MaxChanges, heartbeat: cfg.Heartbeat,
 		lastHeard: now, lastSent: now, docs: make(map[string]*docState)}
 	if cfg.Dial {
-		s.send(&Hello{Version: Version, Peer: cfg.Actor, Role: cfg.Role, Name: cfg.Name,
+		s.send(&Hello{Version: cfg.Version, Peer: cfg.Actor, Role: cfg.Role, Name: cfg.Name,
 			MaxFrame: uint64(cfg.Limits.MaxFrame), MaxChanges: uint64(cfg.Limits.MaxChanges)})
 	}
 	return s
@@ -228,9 +236,17 @@ func (s *Session) Err() error { return s.closed }
 
 // Ready returns the frames to send, in order, and the events that happened
 // since the last call; both belong to the caller.
+//
+// With a peer that speaks version 3 or later, frames that are ready
+// together go as Batch frames, each within the peer's frame limit: a busy
+// connection then writes once for many messages, and an idle one, with a
+// single frame ready, sends it as it is, with no delay and no extra byte.
 func (s *Session) Ready() (frames [][]byte, events []Event) {
 	for _, m := range s.outbox {
 		frames = append(frames, Encode(m))
+	}
+	if len(frames) > 1 && s.peer.Version >= 3 {
+		frames = s.batch(frames)
 	}
 	for _, d := range s.docs {
 		d.changesMsg, d.ackMsg, d.relayMsg = nil, nil, nil
@@ -240,12 +256,82 @@ func (s *Session) Ready() (frames [][]byte, events []Event) {
 	return frames, events
 }
 
+// batch packs frames, in order, into Batch frames within the peer's frame
+// limit. A frame that fits in no batch with another (or is a Welcome, which
+// the peer must read before it knows it may get batches) goes as it is; so
+// does a batch of one.
+func (s *Session) batch(frames [][]byte) [][]byte {
+	out := make([][]byte, 0, 1)
+	group, size := 0, 0 // frames in the batch being made, and their bytes with their lengths
+	// Bytes of the batch's type and count, bounded by the most it may count.
+	header := 1 + uvarintLen(len(frames))
+	flush := func(end int) {
+		switch group {
+		case 0:
+		case 1:
+			out = append(out, frames[end-1])
+		default:
+			b := make([]byte, 0, header+size)
+			b = append(b, byte(TypeBatch))
+			b = binary.AppendUvarint(b, uint64(group))
+			for _, f := range frames[end-group : end] {
+				b = binary.AppendUvarint(b, uint64(len(f)))
+				b = append(b, f...)
+			}
+			out = append(out, b)
+		}
+		group, size = 0, 0
+	}
+	for i, f := range frames {
+		n := uvarintLen(len(f)) + len(f)
+		if Type(f[0]) == TypeWelcome || Type(f[0]) == TypeHello || header+n > s.peerMax {
+			flush(i)
+			out = append(out, f)
+			continue
+		}
+		if header+size+n > s.peerMax {
+			flush(i)
+		}
+		group++
+		size += n
+	}
+	flush(len(frames))
+	return out
+}
+
 // Receive handles one frame from the peer at time now.
 func (s *Session) Receive(frame []byte, now time.Time) {
 	if s.state == stateClosed {
 		return
 	}
 	s.lastHeard = now
+	m, ok := s.decode(frame)
+	if !ok {
+		return
+	}
+	b, ok := m.(*Batch)
+	if !ok {
+		s.handle(m)
+		return
+	}
+	if s.state != stateOpen || s.peer.Version < 3 {
+		s.fail(CodeProtocol, fmt.Errorf("batch in a version %d session, or before the handshake", s.peer.Version))
+		return
+	}
+	// Each frame as if it had come alone, until one ends the session.
+	for _, f := range b.Frames {
+		if m, ok := s.decode(f); ok {
+			s.handle(m)
+		}
+		if s.state == stateClosed {
+			return
+		}
+	}
+}
+
+// decode decodes one frame from the peer; a frame that does not decode
+// ends the session.
+func (s *Session) decode(frame []byte) (Message, bool) {
 	m, err := Decode(frame, s.lim)
 	if err != nil {
 		var fe *FrameError
@@ -254,14 +340,20 @@ func (s *Session) Receive(frame []byte, now time.Time) {
 			code = fe.Code()
 		}
 		s.fail(code, err)
-		return
+		return nil, false
 	}
+	return m, true
+}
+
+// handle acts on one message from the peer (not a Batch: Receive opens
+// those, and Decode allows none inside one).
+func (s *Session) handle(m Message) {
 	if s.state == stateHandshake {
 		s.handshake(m)
 		return
 	}
 	switch m := m.(type) {
-	case *Hello, *Welcome:
+	case *Hello, *Welcome, *Batch:
 		s.fail(CodeProtocol, fmt.Errorf("%s after the handshake", m.Type()))
 	case *Error:
 		s.peerError(m)
@@ -314,13 +406,17 @@ func (s *Session) handshake(m Message) {
 			s.fail(CodeProtocol, errors.New("hello from the side that was dialled"))
 			return
 		}
-		if m.Version < MinVersion || m.Version > Version {
-			s.fail(CodeProtocolVersion, fmt.Errorf("peer speaks version %d; this side speaks versions %d to %d", m.Version, MinVersion, Version))
+		if m.Version < MinVersion {
+			s.fail(CodeProtocolVersion, fmt.Errorf("peer speaks version %d; this side speaks versions %d to %d", m.Version, MinVersion, s.cfg.Version))
 			return
 		}
-		s.peer = *m // the session speaks the Hello's version
+		// The session speaks the newest version both sides speak: the
+		// Hello's, or this side's newest if the peer is newer (a peer
+		// speaks every version from MinVersion to the one it offers).
+		s.peer = *m
+		s.peer.Version = min(m.Version, s.cfg.Version)
 		s.peerLimits(m.MaxFrame, m.MaxChanges)
-		s.send(&Welcome{Version: m.Version, Peer: s.cfg.Actor, Role: s.cfg.Role,
+		s.send(&Welcome{Version: s.peer.Version, Peer: s.cfg.Actor, Role: s.cfg.Role,
 			MaxFrame: uint64(s.lim.MaxFrame), HeartbeatMs: uint64(s.heartbeat / time.Millisecond),
 			MaxChanges: uint64(s.lim.MaxChanges)})
 	case *Welcome:
@@ -328,8 +424,8 @@ func (s *Session) handshake(m Message) {
 			s.fail(CodeProtocol, errors.New("welcome before hello"))
 			return
 		}
-		if m.Version < MinVersion || m.Version > Version {
-			s.fail(CodeProtocolVersion, fmt.Errorf("peer answered in version %d; this side speaks versions %d to %d", m.Version, MinVersion, Version))
+		if m.Version < MinVersion || m.Version > s.cfg.Version {
+			s.fail(CodeProtocolVersion, fmt.Errorf("peer answered in version %d; this side speaks versions %d to %d", m.Version, MinVersion, s.cfg.Version))
 			return
 		}
 		s.peer = Hello{Version: m.Version, Peer: m.Peer, Role: m.Role}

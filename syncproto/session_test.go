@@ -335,7 +335,7 @@ func TestSessionRefusesBadPeers(t *testing.T) {
 		{"garbage", [][]byte{{0xff, 1, 2}}, CodeMalformed},
 		{"empty frame", [][]byte{{}}, CodeMalformed},
 		{"subscribe before hello", [][]byte{frame(&Subscribe{Doc: "d"})}, CodeProtocol},
-		{"future version", [][]byte{frame(&Hello{Version: 99, Role: RoleReplica})}, CodeProtocolVersion},
+		{"version 0", [][]byte{frame(&Hello{Version: 0, Role: RoleReplica})}, CodeProtocolVersion},
 		{"second hello", [][]byte{frame(&Hello{Version: Version}), frame(&Hello{Version: Version})}, CodeProtocol},
 		{"changes without a stream", [][]byte{frame(&Hello{Version: Version}), frame(&Changes{Doc: "d", Changes: [][]byte{{1, 2, 3, 4, 5}}})}, CodeNotSubscribed},
 		{"broken change stream", [][]byte{frame(&Hello{Version: Version}), frame(&Subscribe{Doc: "d"}), frame(&Changes{Doc: "d", Changes: [][]byte{{1, 2, 3, 4, 5}}})}, CodeMalformed},
