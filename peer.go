@@ -24,6 +24,7 @@ type peerConfig struct {
 	limits    syncproto.Limits
 	heartbeat time.Duration
 	maxDocs   int
+	version   uint64        // the newest protocol version to speak (0: this build's newest)
 	maxQueue  int           // changes waiting for a slow peer before it is dropped
 	writeWait time.Duration // the longest one frame may take to write
 	access    Access
@@ -386,7 +387,8 @@ func (p *peer) start(ctx context.Context) {
 	p.wctx, p.abort = wctx, abort
 	p.mu.Unlock()
 	p.s = syncproto.NewSession(syncproto.Config{Actor: p.r.actor, Role: p.cfg.role, Name: p.cfg.name,
-		Dial: p.cfg.dial, Limits: p.cfg.limits, Heartbeat: p.cfg.heartbeat, MaxDocs: p.cfg.maxDocs}, p.r.now())
+		Dial: p.cfg.dial, Limits: p.cfg.limits, Heartbeat: p.cfg.heartbeat, MaxDocs: p.cfg.maxDocs,
+		Version: p.cfg.version}, p.r.now())
 }
 
 // receive hands the session one frame from the peer.

@@ -131,6 +131,10 @@ type Syncer struct {
 	// looping: a goroutine runs loop, which closes done when it ends (not
 	// so for a Syncer whose connections a test drives itself).
 	looping bool
+	// version is the protocol version to offer (0: this build's newest),
+	// lowered for a server that refused it (see connect). Only connect,
+	// on the loop's goroutine, uses it.
+	version uint64
 
 	mu      sync.Mutex
 	conn    *peer
@@ -441,13 +445,39 @@ func (s *Syncer) connect(ctx context.Context) error {
 		}
 		return err
 	}
-	return refusal(s.attach(conn).run(ctx))
+	err = s.attach(conn).run(ctx)
+	if v := s.offering(); v > syncproto.MinVersion && olderServer(err) {
+		// A server older than this build refuses the Hello of a version it
+		// does not speak, without saying which it does: offer the one
+		// before, at once, until one is accepted (the server is upgraded
+		// last) or none is left (then the refusal stands). The version
+		// accepted is kept for this Syncer's later connections.
+		s.version = v - 1
+		s.r.log.Info("sync server speaks an older protocol; offering an older version", "url", s.url, "version", s.version)
+		return s.connect(ctx)
+	}
+	return refusal(err)
+}
+
+// offering is the protocol version this Syncer offers in its Hello.
+func (s *Syncer) offering() uint64 {
+	if s.version == 0 {
+		return syncproto.Version
+	}
+	return s.version
+}
+
+// olderServer reports whether a session ended because the peer refused
+// the protocol version offered.
+func olderServer(err error) bool {
+	var pe *syncproto.PeerError
+	return errors.As(err, &pe) && pe.Code == syncproto.CodeProtocolVersion
 }
 
 // attach makes the peer of a new connection.
 func (s *Syncer) attach(conn transport.Conn) *peer {
 	p := newPeer(s.r, conn, peerConfig{dial: true, role: syncproto.RoleReplica, name: s.cfg.name,
-		heartbeat: s.cfg.heartbeat, onEvent: s.event, onMergeFailed: s.mergeFailed})
+		heartbeat: s.cfg.heartbeat, version: s.version, onEvent: s.event, onMergeFailed: s.mergeFailed})
 	s.mu.Lock()
 	s.conn = p
 	for _, d := range s.docs {
