@@ -146,8 +146,22 @@ func (f *fuzzFixture) session(t testing.TB, frames [][]byte) {
 				t.Errorf("the server sent a frame that does not decode: %v", err)
 				return
 			}
-			if p, ok := m.(*syncproto.Pong); ok && p.Nonce == last {
-				return
+			msgs := []syncproto.Message{m}
+			if b, ok := m.(*syncproto.Batch); ok { // a batch's frames, each as if it came alone
+				msgs = msgs[:0]
+				for _, inner := range b.Frames {
+					im, err := syncproto.Decode(inner, syncproto.DefaultLimits)
+					if err != nil {
+						t.Errorf("the server sent a batch holding a frame that does not decode: %v", err)
+						return
+					}
+					msgs = append(msgs, im)
+				}
+			}
+			for _, m := range msgs {
+				if p, ok := m.(*syncproto.Pong); ok && p.Nonce == last {
+					return
+				}
 			}
 		}
 	}()
