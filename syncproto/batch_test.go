@@ -100,16 +100,7 @@ func TestSessionRefusesHostileBatches(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := NewSession(Config{Actor: causal.NewActorID(), Role: RoleServer}, t0)
-			for _, f := range tc.frames {
-				s.Receive(f, t0)
-			}
-			frames, evs := s.Ready()
-			cl, ok := findEvent[Closed](evs)
-			var le *LocalError
-			if !ok || !errors.As(cl.Err, &le) || le.Code != tc.code {
-				t.Fatalf("events %+v, want Closed with %s", evs, tc.code)
-			}
+			_, frames := closedWith(t, tc.code, tc.frames)
 			msgs, _ := unbatched(t, frames)
 			pongs := 0
 			for _, m := range msgs {

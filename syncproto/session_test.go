@@ -346,16 +346,7 @@ func TestSessionRefusesBadPeers(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := NewSession(Config{Actor: causal.NewActorID(), Role: RoleServer}, t0)
-			for _, f := range tc.frames {
-				s.Receive(f, t0)
-			}
-			frames, evs := s.Ready()
-			cl, ok := findEvent[Closed](evs)
-			var le *LocalError
-			if !ok || !errors.As(cl.Err, &le) || le.Code != tc.code {
-				t.Fatalf("events %+v, want Closed with %s", evs, tc.code)
-			}
+			s, frames := closedWith(t, tc.code, tc.frames)
 			last, err := Decode(frames[len(frames)-1], DefaultLimits)
 			if e, ok := last.(*Error); err != nil || !ok || !e.Fatal || e.Code != tc.code {
 				t.Fatalf("last frame %+v (%v), want a fatal %s", last, err, tc.code)
@@ -502,4 +493,21 @@ func TestSessionChangeTooLargeStopsOnlyItsDocument(t *testing.T) {
 			}
 		})
 	}
+}
+
+// closedWith has a server session receive frames and checks that it ended
+// the session with code; it returns the session and the frames it sent.
+func closedWith(t *testing.T, code Code, frames [][]byte) (*Session, [][]byte) {
+	t.Helper()
+	s := NewSession(Config{Actor: causal.NewActorID(), Role: RoleServer}, t0)
+	for _, f := range frames {
+		s.Receive(f, t0)
+	}
+	out, evs := s.Ready()
+	cl, ok := findEvent[Closed](evs)
+	var le *LocalError
+	if !ok || !errors.As(cl.Err, &le) || le.Code != code {
+		t.Fatalf("events %+v, want Closed with %s", evs, code)
+	}
+	return s, out
 }
