@@ -132,9 +132,10 @@ type Syncer struct {
 	// so for a Syncer whose connections a test drives itself).
 	looping bool
 	// version is the protocol version to offer (0: this build's newest),
-	// lowered for a server that refused it (see connect). Only connect,
-	// on the loop's goroutine, uses it.
-	version uint64
+	// lowered for a server that refused it, at steppedDown (see connect).
+	// Only connect, on the loop's goroutine, uses them.
+	version     uint64
+	steppedDown time.Time
 
 	mu      sync.Mutex
 	conn    *peer
@@ -445,19 +446,28 @@ func (s *Syncer) connect(ctx context.Context) error {
 		}
 		return err
 	}
+	if s.version != 0 && s.r.now().Sub(s.steppedDown) > retryNewestAfter {
+		s.version = 0 // the server may have been upgraded since
+	}
 	err = s.attach(conn).run(ctx)
 	if v := s.offering(); v > syncproto.MinVersion && olderServer(err) {
 		// A server older than this build refuses the Hello of a version it
 		// does not speak, without saying which it does: offer the one
 		// before, at once, until one is accepted (the server is upgraded
 		// last) or none is left (then the refusal stands). The version
-		// accepted is kept for this Syncer's later connections.
-		s.version = v - 1
+		// accepted is kept for this Syncer's later connections, for
+		// retryNewestAfter.
+		s.version, s.steppedDown = v-1, s.r.now()
 		s.r.log.Info("sync server speaks an older protocol; offering an older version", "url", s.url, "version", s.version)
 		return s.connect(ctx)
 	}
 	return refusal(err)
 }
+
+// retryNewestAfter is how long a Syncer keeps offering the older protocol
+// version a server accepted before it offers the newest again, at the
+// cost of one refused connection if the server is still the older one.
+const retryNewestAfter = time.Hour
 
 // offering is the protocol version this Syncer offers in its Hello.
 func (s *Syncer) offering() uint64 {

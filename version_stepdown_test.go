@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/converge-sync/converge/store/memory"
 	"github.com/converge-sync/converge/syncproto"
@@ -76,11 +78,16 @@ func (c *replayFirst) Read(ctx context.Context) ([]byte, error) {
 
 // A replica of this build syncs with a server of an older one (upgraded
 // last): refused the newest version, it offers the one before at once, and
-// keeps offering that one when it reconnects.
+// keeps offering that one when it reconnects, for an hour; then it offers
+// the newest again (the server may have been upgraded), and steps down
+// again if not.
 func TestSyncStepsDownToAnOlderServer(t *testing.T) {
 	h := newHub(t, ServeConfig{Role: syncproto.RoleServer})
 	old := &oldServer{h: h, newest: 2}
-	a := openT(t, "", WithStore(memory.New()))
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	a := openT(t, "", WithStore(memory.New()), WithClock(now))
 	setT(t, docT(t, a, "trip"), "/dest", "Porto")
 	s, err := a.Sync(context.Background(), "old", SyncDialer(old.dial))
 	if err != nil {
@@ -98,9 +105,15 @@ func TestSyncStepsDownToAnOlderServer(t *testing.T) {
 	eventually(t, "the Syncer to notice", func() bool { return !s.Status().Connected })
 	setT(t, docT(t, a, "trip"), "/dest", "Lisbon")
 	waitSynced(t, s)
+	// An hour on, it tries the newest version once more.
+	clock.Add(int64(retryNewestAfter + time.Minute))
+	old.drop()
+	eventually(t, "the Syncer to notice", func() bool { return !s.Status().Connected })
+	setT(t, docT(t, a, "trip"), "/dest", "Oslo")
+	waitSynced(t, s)
 	old.mu.Lock()
 	defer old.mu.Unlock()
-	if want := []uint64{syncproto.Version, 2, 2}; fmt.Sprint(old.hellos) != fmt.Sprint(want) {
+	if want := []uint64{syncproto.Version, 2, 2, syncproto.Version, 2}; fmt.Sprint(old.hellos) != fmt.Sprint(want) {
 		t.Fatalf("Hello versions %v, want %v", old.hellos, want)
 	}
 }
