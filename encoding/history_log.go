@@ -103,11 +103,11 @@ func (h *History) Append(c *crdt.Change) {
 		return
 	}
 	if kind := keystrokeOf(c); kind != keyNone {
+		// Not a keystroke that may wait (typesOn said so when the last one
+		// continued its predecessor): written now, and remembered, for the
+		// next one to continue.
 		k := &h.typing
 		cont, dir := k.continues(c, kind)
-		if cont && k.cont && dir == k.dir && h.wait(c) {
-			return
-		}
 		h.writeWaiting()
 		h.append(c)
 		k.remember(c, kind, h.actors.of(c.Actor), cont, dir, h.actors)

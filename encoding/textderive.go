@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/bits"
-	"slices"
 	"unicode/utf8"
 
 	"github.com/converge-sync/converge/causal"
@@ -744,29 +743,6 @@ func (r *deriveReader) deleteText(op *crdt.Op) {
 // delBlock is how many deletes a block of deriveReader.dels holds: blocks,
 // not one slice, so that millions of deletes are never copied to grow.
 const delBlock = 1 << 12
-
-// grow2 returns s with room for one more element, doubling its capacity
-// when full: a long history's list of pieces reaches millions of entries,
-// and append's growth by a quarter past a few hundred copied it over and
-// over.
-func grow2[T any](s []T) []T { return room(s, 1) }
-
-// room returns s with space for n more elements, doubling its capacity
-// when it must grow, up to a million elements. Past a few hundred elements
-// append grows a slice by about a quarter at a time, so a buffer appended
-// to for ever (a History's columns, its text tracking, its index) would be
-// allocated and copied some four times over; past a million a quarter
-// is the better trade, as the slack of a doubled buffer is memory
-// held for as long as the document is.
-func room[T any](s []T, n int) []T {
-	if cap(s)-len(s) >= n {
-		return s
-	}
-	if cap(s) >= 1<<20 {
-		return slices.Grow(s, n)
-	}
-	return slices.Grow(s, max(n, len(s), 16))
-}
 
 // predictRight is textTrack.predictRight on the decoding side, over the
 // ops read so far. Within a piece the character after left is the next
