@@ -139,13 +139,7 @@ func reopenT(t *testing.T, r *Replica, dir string) *Replica {
 
 // Two replicas syncing directly, no server: the same story.
 func TestRecreatedDocConvergesDirectly(t *testing.T) {
-	h := newHub(t, ServeConfig{})
-	b := h.r
-	a := openT(t, "", WithStore(memory.New()))
-	setT(t, docT(t, a, "d"), "/title", "old")
-	s := syncT(t, a, h, SyncDocs("d"))
-	waitSynced(t, s)
-	eventually(t, "b has a's document", func() bool { return jsonT(t, docT(t, b, "d")) == `{"title":"old"}` })
+	h, a, b, s := syncedDirectly(t)
 	s.Stop()
 	<-s.Done()
 
@@ -489,13 +483,7 @@ func TestDeleteWhileSyncingFetchesTheDocumentBack(t *testing.T) {
 // writes it again while a peer that dialled it follows it: the peer
 // subscribes again, as after any unavailable refusal, and both converge.
 func TestRecreatedDocOnTheServingSide(t *testing.T) {
-	h := newHub(t, ServeConfig{})
-	b := h.r
-	a := openT(t, "", WithStore(memory.New()))
-	setT(t, docT(t, a, "d"), "/title", "old")
-	s := syncT(t, a, h, SyncDocs("d"))
-	waitSynced(t, s)
-	eventually(t, "b has a's document", func() bool { return jsonT(t, docT(t, b, "d")) == `{"title":"old"}` })
+	_, a, b, s := syncedDirectly(t)
 	if err := b.Delete(ctx, "d"); err != nil {
 		t.Fatal(err)
 	}
@@ -504,4 +492,18 @@ func TestRecreatedDocOnTheServingSide(t *testing.T) {
 	converged(t, map[string]*Replica{"a": a, "b": b}, "d", func(doc map[string]any) bool {
 		return doc["b"] == int64(1) && doc["title"] == "old"
 	})
+}
+
+// syncedDirectly returns a replica a syncing document d, {"title":"old"},
+// with the replica b that serves it through the hub h, once b has it.
+func syncedDirectly(t *testing.T) (h *hub, a, b *Replica, s *Syncer) {
+	t.Helper()
+	h = newHub(t, ServeConfig{})
+	b = h.r
+	a = openT(t, "", WithStore(memory.New()))
+	setT(t, docT(t, a, "d"), "/title", "old")
+	s = syncT(t, a, h, SyncDocs("d"))
+	waitSynced(t, s)
+	eventually(t, "b has a's document", func() bool { return jsonT(t, docT(t, b, "d")) == `{"title":"old"}` })
+	return h, a, b, s
 }
