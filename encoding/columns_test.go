@@ -200,7 +200,9 @@ func TestConcurrentSavesTakeTheirOwnKits(t *testing.T) {
 		if _, _, err := d.Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error { return tx.Splice(v.Obj(), 0, 0, big) }); err != nil {
 			t.Fatal(err)
 		}
-		if !goesParallel(d.History().(*History).whole, Options{Compress: true}) {
+		h := d.History().(*History)
+		h.Flush()
+		if !goesParallel(h.whole, Options{Compress: true}) {
 			t.Fatal("the document is too small to be saved on two goroutines")
 		}
 		b, err := SaveDoc(d, Options{Compress: true})
@@ -247,6 +249,7 @@ func TestSaveWithoutItsWorker(t *testing.T) {
 	}
 	opt := Options{Compress: true}
 	h := d.History().(*History)
+	h.Flush()
 	if !goesParallel(h.whole, opt) {
 		t.Fatal("the document is too small to be saved on two goroutines")
 	}

@@ -194,7 +194,7 @@ func TestAbandonedStateWorkerEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := d.History().(*History)
-	if h.whole == nil {
+	if !h.canonical() {
 		t.Fatal("a single writer's history has no continuous writer")
 	}
 	before := runtime.NumGoroutine()

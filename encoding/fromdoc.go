@@ -49,14 +49,34 @@ func nodeOf(d *crdt.Doc, v crdt.Value, obj crdt.ObjID) *Node {
 // EncodeDocument's.
 func SaveDoc(d *crdt.Doc, opt Options) ([]byte, error) {
 	h, _ := d.History().(*History)
-	sv := h.startSave(opt)
-	st := StateOf(d)
-	if h != nil {
-		if b, ok, err := h.save(st, placesOf(d, st, h.actors), sv, opt); ok {
-			return b, err
-		}
+	if h == nil {
+		return encodeDocument(StateOf(d), d.Changes(), opt, d)
+	}
+	st, b, ok, err := h.saveWith(d, opt)
+	if ok {
+		return b, err
 	}
 	return encodeDocument(st, d.Changes(), opt, d)
+}
+
+// saveWith is SaveDoc of d, whose history h is, with every change h was
+// given written. ok is false if h is not the canonical history section;
+// st is then d's state, for the usual way.
+func (h *History) saveWith(d *crdt.Doc, opt Options) (st *State, b []byte, ok bool, err error) {
+	h.settle()
+	defer h.mu.Unlock()
+	sv := h.startSave(opt)
+	st = StateOf(d)
+	b, ok, err = h.save(st, placesOf(d, st, h.actors), sv, opt)
+	return st, b, ok, err
+}
+
+// canonical reports whether h is still the canonical history section
+// (see History).
+func (h *History) canonical() bool {
+	h.settle()
+	defer h.mu.Unlock()
+	return h.whole != nil
 }
 
 // SaveDocLater reads from d what saving it needs and returns the rest of
@@ -69,7 +89,7 @@ func SaveDoc(d *crdt.Doc, opt Options) ([]byte, error) {
 // EncodeDocument does: reading is about a third of the work, and the bytes
 // are EncodeDocument's, not SaveDoc's (see SaveDoc).
 func SaveDocLater(d *crdt.Doc, opt Options) (save func() ([]byte, error)) {
-	if h, _ := d.History().(*History); h != nil && h.whole != nil {
+	if h, _ := d.History().(*History); h != nil && h.canonical() {
 		b, err := SaveDoc(d, opt)
 		return func() ([]byte, error) { return b, err }
 	}

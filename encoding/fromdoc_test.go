@@ -121,7 +121,7 @@ func TestSaveDocLaterReadsNowEncodesLater(t *testing.T) {
 	opt := Options{Compress: true}
 	for seed := uint64(0); seed < 4; seed++ {
 		d := editedReplicas(t, seed)
-		if h := d.History().(*History); h.whole != nil {
+		if h := d.History().(*History); h.canonical() {
 			t.Fatalf("seed %d: the merged history is in canonical order; the test needs one that is not", seed)
 		}
 		want, err := EncodeDocument(StateOf(d), d.Changes(), opt)
@@ -149,7 +149,7 @@ func TestSaveDocLaterReadsNowEncodesLater(t *testing.T) {
 	}
 
 	typed := typedDoc(t, 1, 300)
-	if h := typed.History().(*History); h.whole == nil {
+	if h := typed.History().(*History); !h.canonical() {
 		t.Fatal("a replica that merged the other's changes in order lost its canonical history")
 	}
 	want, err := SaveDoc(typed, opt)

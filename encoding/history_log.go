@@ -3,6 +3,7 @@ package encoding
 import (
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
@@ -30,9 +31,16 @@ import (
 //
 // Append does not retain the *Change it is given. Changes returned by All,
 // Since and Get are decoded afresh (Get: from a small cache) and must not be
-// modified. A History is not safe for concurrent use, like the Doc it
-// belongs to.
+// modified.
+//
+// Append hands the writing of the log to a goroutine of its own, which
+// runs beside the document's (history_behind.go): a History, like the Doc
+// it belongs to, is used by one goroutine at a time, and every method
+// waits for what it reads to be written.
 type History struct {
+	// The log and what indexes it: written by the writer goroutine, or by
+	// the caller's goroutine in settle, always with mu held.
+	mu     sync.Mutex
 	actors *actorTable // every actor the changes mention, in order of first mention
 	logs   []actorLog  // by actor index; empty for actors that made no change
 	log    *historyWriter
@@ -46,17 +54,37 @@ type History struct {
 	whole   *historyWriter
 	lastKey changeKey
 
-	typing keystroke // the last change, if a keystroke (history_typing.go)
-	// waiting is the run of keystrokes typed on that Append took but has
-	// not written yet (see wait): their times and, typing, their characters.
-	waiting struct {
-		times []int64
-		text  []byte
-	}
-
 	cached struct { // the last full window decoded, for runs of Get
 		window  int
 		changes []*crdt.Change
+	}
+	rebuilt struct { // a keystroke of a run, written the usual way (rebuild)
+		c  crdt.Change
+		op [1]crdt.Op
+	}
+
+	// The intake: the caller's goroutine's alone.
+	typing keystroke // the last change appended, if a keystroke (history_typing.go)
+	in     struct {
+		total  int    // changes appended
+		batch  *batch // the pending batch, nil if none yet
+		handed bool   // batches were queued since the last settle
+		failed any    // what the writer goroutine panicked with, once raised
+		// waiting is the number of keystrokes typed on that Append took
+		// into the run at the end of the pending batch (see wait), whose
+		// times (and, typing, characters) start at times0 (text0).
+		waiting       int
+		times0, text0 int32
+		first         bool // the run's first keystroke continues one that did not continue
+	}
+
+	// Between the two: the batches queued for the writer.
+	q struct {
+		sync.Mutex
+		queue   []*batch
+		free    []*batch // at most maxFree, for the intake to reuse
+		running bool     // a writer goroutine is running
+		failed  any      // what the writer panicked with
 	}
 }
 
@@ -97,25 +125,35 @@ func (k changeKey) less(o changeKey) bool {
 }
 
 // Append records c. The Doc appends each actor's changes in seq order;
-// anything else breaks the index, so it panics.
+// anything else breaks the index, so it panics (if the writer goroutine
+// finds it, at the next call).
 func (h *History) Append(c *crdt.Change) {
-	if h.typing.cont && h.typesOn(c) {
+	h.in.total++
+	if k := &h.typing; k.cont {
+		if h.typesOn(c) {
+			return
+		}
+	} else if k.kind != keyNone && h.startsRun(c) {
 		return
 	}
+	// Not a keystroke that may wait: copied whole after the waiting run,
+	// and remembered, if a keystroke, for the next one to continue.
+	b := h.pending()
+	h.endRun()
+	b.copyChange(c)
 	if kind := keystrokeOf(c); kind != keyNone {
-		// Not a keystroke that may wait (typesOn said so when the last one
-		// continued its predecessor): written now, and remembered, for the
-		// next one to continue.
 		k := &h.typing
 		cont, dir := k.continues(c, kind)
-		h.writeWaiting()
-		h.append(c)
-		k.remember(c, kind, h.actors.of(c.Actor), cont, dir, h.actors)
-		return
+		k.remember(c, kind, cont, dir)
+	} else {
+		h.typing.kind, h.typing.cont = keyNone, false
 	}
-	h.writeWaiting()
-	h.typing.kind, h.typing.cont = keyNone, false
-	h.append(c)
+	if b.full() {
+		h.raise()
+		if !h.handOver() {
+			h.Flush()
+		}
+	}
 }
 
 // typesOn is Append's quick way for the common case, checked first: the
@@ -144,27 +182,46 @@ func (h *History) typesOn(c *crdt.Change) bool {
 			return false
 		}
 	}
-	return h.wait(c)
+	return h.wait(c, false)
 }
 
-// wait takes keystroke c, which continues a keystroke that continued the
-// one before it in the same way, into the run of keystrokes waiting to be
-// written (history_typing.go), if it may be written the quick way.
-func (h *History) wait(c *crdt.Change) bool {
-	k := &h.typing
-	switch n := len(h.waiting.times); {
-	case n == 0:
-		// Whether the whole run may be written the quick way is settled
-		// at its start: nothing else is written while it waits.
-		if !h.log.canTypeOn(maxWaiting) {
-			return false
-		}
-	case n == maxWaiting:
+// startsRun is Append's way for a keystroke c that continues the last
+// change, a keystroke that did not continue its own predecessor: c starts
+// a waiting run, whose first keystroke the writer writes the usual way
+// (writeRun). It returns false, having done nothing, if c does not
+// continue the last change.
+func (h *History) startsRun(c *crdt.Change) bool {
+	kind := keystrokeOf(c)
+	if kind == keyNone {
 		return false
 	}
-	h.waiting.times = append(h.waiting.times, c.Time)
+	k := &h.typing
+	ok, dir := k.continues(c, kind)
+	if !ok {
+		return false
+	}
+	k.cont, k.dir = true, dir
+	return h.wait(c, true)
+}
+
+// wait takes keystroke c, which continues the last keystroke, into the
+// run of keystrokes waiting to be written (history_typing.go), unless the
+// run is as long as it may be. first says that the last keystroke did not
+// continue its own predecessor (then the run is new).
+func (h *History) wait(c *crdt.Change, first bool) bool {
+	b := h.pending()
+	switch h.in.waiting {
+	case 0:
+		h.in.times0, h.in.text0 = int32(len(b.times)), int32(len(b.text))
+		h.in.first = first
+	case maxWaiting:
+		return false
+	}
+	h.in.waiting++
+	b.times = append(b.times, c.Time)
+	k := &h.typing
 	if k.kind == keyType {
-		h.waiting.text = append(h.waiting.text, c.Ops[0].Text[0])
+		b.text = append(b.text, c.Ops[0].Text[0])
 	} else {
 		k.elem.Counter = c.Ops[0].Elem.Counter
 	}
@@ -172,52 +229,9 @@ func (h *History) wait(c *crdt.Change) bool {
 	return true
 }
 
-// maxWaiting bounds the keystrokes waiting to be written, so that writing
-// them never holds up a read for long.
+// maxWaiting bounds the keystrokes of a waiting run, so that writing them
+// never holds up a read for long.
 const maxWaiting = 1 << 14
-
-// writeWaiting writes the keystrokes waiting (see wait) as the usual way
-// would have written them one by one: a run at a time between checkpoints.
-// Everything that reads the log, or appends to it, calls it first.
-func (h *History) writeWaiting() {
-	n := len(h.waiting.times)
-	if n == 0 {
-		return
-	}
-	k := &h.typing
-	// k describes the last keystroke waiting; the first came n before it.
-	seq, own, elem := k.seq-uint64(n)+1, k.own-uint64(n)+1, k.elem.Counter
-	if k.kind == keyDelete {
-		elem -= uint64((n - 1) * k.dir) // the first one's: the run moves by dir each keystroke
-	}
-	times, text := h.waiting.times, h.waiting.text
-	for len(times) > 0 {
-		if h.n%chunkRows == 0 {
-			h.marks.record(h.log)
-		}
-		m := min(len(times), chunkRows-h.n%chunkRows)
-		run := typingRun{seq: seq, own: own, elem: elem, times: times[:m]}
-		if k.kind == keyType {
-			run.text, text = text[:m], text[m:]
-		}
-		h.log.typeOn(k, run)
-		h.logs[k.a].appendRun(seq, m, h.n/chunkRows, own)
-		h.n += m
-		h.nOps += m
-		times = times[m:]
-		seq, own = seq+uint64(m), own+uint64(m)
-		elem += uint64(m * k.dir)
-	}
-	if h.whole != nil {
-		h.lastKey.startOp, h.lastKey.seq = k.own, k.seq // the actor is the same
-	}
-	h.waiting.times, h.waiting.text = h.waiting.times[:0], h.waiting.text[:0]
-	if cap(h.waiting.times) > 1024 {
-		// A long run's buffers are not kept: a server holds thousands of
-		// documents, each with a History.
-		h.waiting.times, h.waiting.text = nil, nil
-	}
-}
 
 func (h *History) append(c *crdt.Change) {
 	if h.whole != nil {
@@ -247,7 +261,7 @@ func (h *History) append(c *crdt.Change) {
 	h.nOps += len(c.Ops)
 }
 
-func (h *History) Len() int { return h.n + len(h.waiting.times) }
+func (h *History) Len() int { return h.in.total }
 
 // CopiesChanges reports that Append keeps nothing of the change it is
 // given (crdt.ChangeCopier).
@@ -256,7 +270,8 @@ func (h *History) CopiesChanges() bool { return true }
 // All decodes every change, all of them cut from one array of changes and
 // one of ops.
 func (h *History) All() []*crdt.Change {
-	h.writeWaiting()
+	h.settle()
+	defer h.mu.Unlock()
 	if h.n == 0 {
 		return nil
 	}
@@ -268,7 +283,8 @@ func (h *History) All() []*crdt.Change {
 func (h *History) windows() int { return (h.n + chunkRows - 1) / chunkRows }
 
 func (h *History) Since(v causal.VersionVector) []*crdt.Change {
-	h.writeWaiting()
+	h.settle()
+	defer h.mu.Unlock()
 	var windows []int
 	for ai := range h.logs {
 		log := &h.logs[ai]
@@ -305,7 +321,8 @@ func (h *History) Since(v causal.VersionVector) []*crdt.Change {
 }
 
 func (h *History) Get(id causal.ChangeID) (*crdt.Change, bool) {
-	h.writeWaiting()
+	h.settle()
+	defer h.mu.Unlock()
 	log, ok := h.logOf(id)
 	if !ok {
 		return nil, false
@@ -332,11 +349,13 @@ func (h *History) MaxOp(id causal.ChangeID) (uint64, bool) {
 	// The Doc asks for the previous change of every change it applies: a
 	// keystroke still waiting is answered from the run, without writing
 	// it (the run's keystrokes are one op each, one after the other).
-	if n := uint64(len(h.waiting.times)); n > 0 && id.Actor == h.typing.actor {
+	if n := uint64(h.in.waiting); n > 0 && id.Actor == h.typing.actor {
 		if k := &h.typing; id.Seq <= k.seq && id.Seq > k.seq-n {
 			return k.own - (k.seq - id.Seq), true
 		}
 	}
+	h.settle()
+	defer h.mu.Unlock()
 	log, ok := h.logOf(id)
 	if !ok {
 		return 0, false
@@ -344,8 +363,8 @@ func (h *History) MaxOp(id causal.ChangeID) (uint64, bool) {
 	return log.maxOp(id.Seq), true
 }
 
-// logOf returns the index of id's actor if it holds id. Changes still
-// waiting to be written are not in it: Get writes them first.
+// logOf returns the index of id's actor if it holds id: a change
+// appended is in it once written (settle).
 func (h *History) logOf(id causal.ChangeID) (*actorLog, bool) {
 	a, ok := h.actors.lookup(id.Actor) // checking each applied change's deps asks for the same few actors
 	if !ok || a >= len(h.logs) || id.Seq == 0 || id.Seq > h.logs[a].n {

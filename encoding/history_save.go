@@ -37,12 +37,12 @@ type saving struct {
 }
 
 // startSave settles a save of h (see saving), starting its state worker
-// (see save_parallel.go) before the caller reads the state.
+// (see save_parallel.go) before the caller reads the state. The caller
+// holds h.mu (settle) until save returns.
 func (h *History) startSave(opt Options) (s saving) {
 	if h == nil || h.whole == nil {
 		return s
 	}
-	h.writeWaiting()
 	h.whole.settle() // before the state worker may read the columns
 	// The state's containers were created by ops of the history, so its
 	// actors are already in the table.
@@ -60,7 +60,6 @@ func (h *History) save(st *State, places *textPlaces, s saving, opt Options) (b 
 		s.sw.abandon()
 		return nil, false, nil
 	}
-	h.writeWaiting()
 	if err := checkState(st); err != nil {
 		s.sw.abandon()
 		return nil, true, err

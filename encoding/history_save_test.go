@@ -44,7 +44,7 @@ func TestHistorySaveMatchesEncodeDocument(t *testing.T) {
 			})
 			must(t, err)
 		}
-		if h.whole == nil {
+		if !h.canonical() {
 			t.Fatal("a single writer's history lost its continuous writer")
 		}
 		for _, opt := range []Options{{}, {Compress: true}} {

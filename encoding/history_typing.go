@@ -34,7 +34,7 @@ type keystroke struct {
 	kind  int  // keyNone, keyType or keyDelete
 	cont  bool // it continued the change before it
 	actor causal.ActorID
-	a     int // its index in the actor table
+	a     int // its index in the actor table (set by writeRun)
 	seq   uint64
 	own   uint64 // its op's counter
 	obj   causal.OpID
@@ -95,15 +95,13 @@ func (k *keystroke) continues(c *crdt.Change, kind int) (ok bool, dir int) {
 	return false, 0
 }
 
-// remember records keystroke c (of the given kind, appended at actor
-// index a) as the last change; cont and dir are what continues said.
-func (k *keystroke) remember(c *crdt.Change, kind, a int, cont bool, dir int, actors *actorTable) {
+// remember records keystroke c (of the given kind) as the last change;
+// cont and dir are what continues said. (The actor indices are the
+// writer's to fill in: see writeRun.)
+func (k *keystroke) remember(c *crdt.Change, kind int, cont bool, dir int) {
 	op := &c.Ops[0]
-	*k = keystroke{kind: kind, cont: cont, actor: c.Actor, a: a, seq: c.Seq, own: c.StartOp,
+	*k = keystroke{kind: kind, cont: cont, actor: c.Actor, seq: c.Seq, own: c.StartOp,
 		obj: op.Obj, right: op.Right, elem: op.Elem, dir: dir}
-	if kind == keyDelete {
-		k.elemA = actors.of(op.Elem.Actor)
-	}
 }
 
 // canTypeOn reports whether typeOn may write the next keystroke, with

@@ -170,6 +170,22 @@ func (ty *typist) check(t *testing.T, what string) {
 // bytes, and its checkpoints (every chunkRows changes, some falling inside
 // runs of typing) decode.
 func TestHistoryTypingMatchesEncodeDocument(t *testing.T) {
+	t.Run("quick", typingMatchesEncodeDocument)
+	// Every run of keystrokes written the usual way, each rebuilt from the
+	// run (as when the text tracking has given up): the same bytes.
+	t.Run("usual", func(t *testing.T) {
+		quickRuns = false
+		defer func() { quickRuns = true }()
+		typingMatchesEncodeDocument(t)
+	})
+	// Written by the writer goroutine, a few jobs at a time.
+	t.Run("behind", func(t *testing.T) {
+		smallBatches(t, 2, 7)
+		typingMatchesEncodeDocument(t)
+	})
+}
+
+func typingMatchesEncodeDocument(t *testing.T) {
 	for seed := uint64(0); seed < 12; seed++ {
 		ty := newTypist(t, seed)
 		ty.lateOnly = seed%3 == 2

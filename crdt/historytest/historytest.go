@@ -37,8 +37,16 @@ func Run(t *testing.T, newHistory func() crdt.History) {
 				cs = TypingHistory(seed, n)
 			}
 			h := newHistory()
+			copier, _ := h.(crdt.ChangeCopier)
+			copies := copier != nil && copier.CopiesChanges()
 			for i, c := range cs {
-				h.Append(clone(c))
+				cc := clone(c)
+				h.Append(cc)
+				if copies {
+					// It said it keeps nothing of the change: the caller
+					// may reuse its memory at once, as Doc.Edit does.
+					scribble(cc)
+				}
 				if i == len(cs)-1 || r.IntN(max(1, n/6)) == 0 {
 					check(t, h, cs[:i+1], r)
 					if t.Failed() {
@@ -149,6 +157,21 @@ func clone(c *crdt.Change) *crdt.Change {
 		d.Ops[i].Pred = slices.Clone(d.Ops[i].Pred)
 	}
 	return &d
+}
+
+// scribble overwrites c and what it points to, as a Doc reusing a
+// change's memory for the next one would.
+func scribble(c *crdt.Change) {
+	for i := range c.Deps {
+		c.Deps[i] = causal.ChangeID{Actor: Actor(9), Seq: 99}
+	}
+	for i := range c.Ops {
+		for j := range c.Ops[i].Pred {
+			c.Ops[i].Pred[j] = causal.OpID{Counter: 99, Actor: Actor(9)}
+		}
+		c.Ops[i] = crdt.Op{Action: crdt.ActDelete, Key: "scribbled", Pred: c.Ops[i].Pred}
+	}
+	*c = crdt.Change{Actor: Actor(9), Seq: 99, Deps: c.Deps, Ops: c.Ops}
 }
 
 // Actor returns a fixed actor ID; the test histories use actors 1 to 5.

@@ -1,0 +1,409 @@
+package encoding
+
+import (
+	"runtime"
+
+	"github.com/converge-sync/converge/causal"
+	"github.com/converge-sync/converge/crdt"
+)
+
+// Writing behind the document.
+//
+// Encoding a change into the log is about a third of what a keystroke
+// costs a document, and nothing the document does next needs it: only
+// reads of the history do (Get, Since, All, MaxOp of a change the run
+// does not answer, saving). So History.Append does on the caller's
+// goroutine only what decides how a change is written, and hands the
+// writing to another goroutine:
+//
+//   - a keystroke that types on (history_typing.go) keeps its time and
+//     character in the waiting run, as before;
+//   - any other change is copied, whole, into the pending batch, after the
+//     waiting run, which is closed there as one job.
+//
+// When the pending batch holds batchJobs jobs it is queued, and a writer
+// goroutine, started on demand and gone once the queue is empty, writes the
+// queue in order. Every read first queues the pending batch and writes
+// whatever is queued itself, under the same lock (settle), so it sees every
+// change appended before it, as if they had been written one by one; a
+// write on the caller's goroutine takes no longer than it took before.
+//
+// On one processor (GOMAXPROCS 1, as in a browser) a second goroutine
+// cannot run beside the document, so a full batch is written at once on
+// the caller's goroutine, as a read would.
+
+// batchJobs is how many jobs a batch gathers before it is queued: enough
+// that starting the writer is rare (a few hundred times a second of the
+// fastest replay), few enough that a read that finds a batch waiting
+// writes it in a few tens of microseconds.
+var batchJobs = 1024
+
+// batchKeystrokes is how many keystrokes a batch's runs hold before it is
+// queued.
+var batchKeystrokes = 8192
+
+// (batchJobs and batchKeystrokes are variables for tests, which make them
+// small to have the writer goroutine write beside the appends.)
+
+// maxQueued bounds the batches queued for the writer: past it the caller
+// writes them itself, so that a writer that falls behind (the machine
+// busy) holds up the document instead of letting the copies pile up.
+const maxQueued = 8
+
+// batch is a run of jobs for the writer: changes, copied, and runs of
+// keystrokes typed on, in the order they were appended.
+type batch struct {
+	jobs    []int32 // ≥ 0: an index in changes; < 0: ^ an index in runs
+	changes []crdt.Change
+	runs    []runJob
+	// What the copied changes point to, and the runs' times and characters.
+	ops   []crdt.Op
+	deps  []causal.ChangeID
+	preds []causal.OpID
+	times []int64
+	text  []byte
+}
+
+// runJob is a run of keystrokes typed on: the last of them (k), and where
+// their times and (typing) characters are in the batch.
+type runJob struct {
+	k             keystroke
+	first         bool // the first keystroke is to be written the usual way (see startsRun)
+	times0, text0 int32
+	times1, text1 int32
+}
+
+func (b *batch) reset() {
+	clear(b.changes) // drop the strings they point to
+	clear(b.ops)
+	b.jobs, b.changes, b.runs = b.jobs[:0], b.changes[:0], b.runs[:0]
+	b.ops, b.deps, b.preds = b.ops[:0], b.deps[:0], b.preds[:0]
+	b.times, b.text = b.times[:0], b.text[:0]
+}
+
+// small reports whether b is worth keeping for another batch: one that a
+// long run or a large change grew is let go, since a server holds
+// thousands of documents, each with a History.
+func (b *batch) small() bool {
+	return cap(b.times) <= 2*(batchKeystrokes+maxWaiting) && cap(b.ops) <= 4*batchJobs && cap(b.preds) <= 4*batchJobs
+}
+
+// full reports whether b is to be queued: batchJobs jobs, or runs of
+// batchKeystrokes keystrokes.
+func (b *batch) full() bool {
+	return len(b.jobs) >= batchJobs || len(b.times) >= batchKeystrokes
+}
+
+// copyChange appends a copy of c, and of everything it points to that its
+// maker may reuse, as the next job.
+func (b *batch) copyChange(c *crdt.Change) {
+	b.jobs = append(b.jobs, int32(len(b.changes)))
+	cc := *c
+	if len(c.Deps) > 0 {
+		i := len(b.deps)
+		b.deps = append(b.deps, c.Deps...)
+		cc.Deps = b.deps[i:len(b.deps):len(b.deps)]
+	}
+	i := len(b.ops)
+	b.ops = append(b.ops, c.Ops...)
+	cc.Ops = b.ops[i:len(b.ops):len(b.ops)]
+	for k := range cc.Ops {
+		if op := &cc.Ops[k]; len(op.Pred) > 0 {
+			j := len(b.preds)
+			b.preds = append(b.preds, op.Pred...)
+			op.Pred = b.preds[j:len(b.preds):len(b.preds)]
+		}
+	}
+	// (An earlier copy whose ops or preds were left behind by a growing
+	// array still points to the old one, which stays valid.)
+	b.changes = append(b.changes, cc)
+}
+
+// pending returns the batch the caller's goroutine fills.
+func (h *History) pending() *batch {
+	if h.in.batch == nil {
+		h.in.batch = h.freeBatch()
+	}
+	return h.in.batch
+}
+
+// endRun closes the waiting run, if any, as a job of the pending batch.
+func (h *History) endRun() {
+	if h.in.waiting == 0 {
+		return
+	}
+	b := h.in.batch
+	b.jobs = append(b.jobs, ^int32(len(b.runs)))
+	b.runs = append(b.runs, runJob{k: h.typing, first: h.in.first, times0: h.in.times0, text0: h.in.text0,
+		times1: int32(len(b.times)), text1: int32(len(b.text))})
+	h.in.waiting = 0
+}
+
+// handOver queues the pending batch for the writer goroutine, starting
+// one unless one is running. It returns false if the caller should write
+// the queue itself now (one processor, or the writer far behind).
+func (h *History) handOver() bool {
+	h.endRun()
+	b := h.in.batch
+	if b == nil || len(b.jobs) == 0 {
+		return true
+	}
+	h.in.batch, h.in.handed = nil, true
+	h.q.Lock()
+	defer h.q.Unlock()
+	h.q.queue = append(h.q.queue, b)
+	if len(h.q.queue) > maxQueued || runtime.GOMAXPROCS(0) == 1 {
+		return false
+	}
+	if !h.q.running {
+		h.q.running = true
+		go h.writeBehind()
+	}
+	return true
+}
+
+// writeBehind is the writer goroutine: it writes the queue until it is
+// empty. A panic (a change appended out of its actor's order) is kept, to
+// be raised again on the caller's goroutine at its next call.
+func (h *History) writeBehind() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	defer func() {
+		if p := recover(); p != nil {
+			h.q.Lock()
+			h.q.failed, h.q.queue, h.q.running = p, nil, false
+			h.q.Unlock()
+		}
+	}()
+	for {
+		b := h.take(true)
+		if b == nil {
+			return
+		}
+		h.writeBatch(b)
+		h.recycle(b)
+	}
+}
+
+// take returns the first batch queued, or nil; the writer goroutine
+// (writer true) marks itself stopped when the queue is empty.
+func (h *History) take(writer bool) *batch {
+	h.q.Lock()
+	defer h.q.Unlock()
+	if len(h.q.queue) == 0 {
+		if writer {
+			h.q.running = false
+		}
+		return nil
+	}
+	b := h.q.queue[0]
+	h.q.queue[0] = nil
+	h.q.queue = h.q.queue[1:]
+	if len(h.q.queue) == 0 {
+		h.q.queue = nil
+	}
+	return b
+}
+
+func (h *History) recycle(b *batch) {
+	if !b.small() {
+		return
+	}
+	b.reset()
+	h.q.Lock()
+	if len(h.q.free) < maxFree {
+		h.q.free = append(h.q.free, b)
+	}
+	h.q.Unlock()
+}
+
+func (h *History) freeBatch() *batch {
+	h.q.Lock()
+	defer h.q.Unlock()
+	if n := len(h.q.free); n > 0 {
+		b := h.q.free[n-1]
+		h.q.free = h.q.free[:n-1]
+		return b
+	}
+	return newBatch()
+}
+
+// maxFree is how many written batches a History keeps for reuse.
+const maxFree = 3
+
+// newBatch returns a batch sized for a batch of typing: filled from
+// zero by append, a batch's arrays were reallocated more than it was
+// reused.
+func newBatch() *batch {
+	return &batch{jobs: make([]int32, 0, batchJobs), changes: make([]crdt.Change, 0, batchJobs/2),
+		ops: make([]crdt.Op, 0, batchJobs/2), runs: make([]runJob, 0, batchJobs/2),
+		times: make([]int64, 0, batchKeystrokes), text: make([]byte, 0, batchKeystrokes)}
+}
+
+// raise panics again with what the writer goroutine panicked with, now
+// and at every call after.
+func (h *History) raise() {
+	if h.in.failed == nil {
+		h.q.Lock()
+		h.in.failed = h.q.failed
+		h.q.Unlock()
+	}
+	if h.in.failed != nil {
+		panic(h.in.failed)
+	}
+}
+
+// settle writes every change appended so far, on the caller's goroutine
+// (after the writer goroutine has finished what it took), and returns with
+// h.mu held: the caller reads the log, then unlocks. A panic while
+// writing, here or on the writer goroutine, is raised here, and at every
+// call after.
+func (h *History) settle() {
+	if h.in.failed != nil {
+		panic(h.in.failed)
+	}
+	h.endRun()
+	handed := h.in.handed
+	h.in.handed = false
+	h.mu.Lock()
+	defer func() {
+		if p := recover(); p != nil {
+			h.in.failed = p
+			h.mu.Unlock()
+			panic(p)
+		}
+	}()
+	if handed {
+		h.q.Lock()
+		p := h.q.failed
+		h.q.Unlock()
+		if p != nil {
+			panic(p)
+		}
+		for b := h.take(false); b != nil; b = h.take(false) {
+			h.writeBatch(b)
+			h.recycle(b)
+		}
+	}
+	// The pending batch is written here, not queued: a document applying
+	// changes asks MaxOp before each, so this is its every change's way.
+	if b := h.in.batch; b != nil && len(b.jobs) > 0 {
+		h.writeBatch(b)
+		b.reset()
+		if !b.small() {
+			h.in.batch = nil
+		}
+	}
+}
+
+// Flush writes every change appended so far. A History does so by itself
+// before anything reads it; Flush has it done now: to time everything a
+// document's changes cost, say. (With nothing appended since, the log may
+// then be read without the lock.)
+func (h *History) Flush() {
+	h.settle()
+	h.mu.Unlock()
+}
+
+// writeBatch writes b's jobs to the log, in order.
+func (h *History) writeBatch(b *batch) {
+	for _, j := range b.jobs {
+		if j >= 0 {
+			h.append(&b.changes[j])
+			continue
+		}
+		r := &b.runs[^j]
+		h.writeRun(r.k, r.first, b.times[r.times0:r.times1], b.text[r.text0:r.text1])
+	}
+}
+
+// writeRun writes a run of keystrokes typed on (their times, and typing,
+// their characters), the last of which is k, as the usual way would have
+// written them one by one: a run at a time between checkpoints. The first
+// keystroke is written the usual way if first (its predecessor did not
+// continue its own, so the open runs of the columns are not yet typing's),
+// and so are all of them if the quick way may not write them
+// (canTypeOn), each rebuilt from k.
+func (h *History) writeRun(k keystroke, first bool, times []int64, text []byte) {
+	n := len(times)
+	k.a = h.actors.of(k.actor)
+	if k.kind == keyDelete {
+		k.elemA = h.actors.of(k.elem.Actor)
+	}
+	// k describes the last keystroke; the first came n before it.
+	seq, own, elem := k.seq-uint64(n)+1, k.own-uint64(n)+1, k.elem.Counter
+	if k.kind == keyDelete {
+		elem -= uint64((n - 1) * k.dir) // the first one's: the run moves by dir each keystroke
+	}
+	usual := n
+	if quickRuns && h.log.canTypeOn(n) {
+		usual = 0
+		if first {
+			usual = 1
+		}
+	}
+	for range usual {
+		h.append(h.rebuild(&k, seq, own, elem, times[0], text))
+		seq, own, elem = seq+1, own+1, elem+uint64(k.dir)
+		times = times[1:]
+		if k.kind == keyType {
+			text = text[1:]
+		}
+	}
+	for len(times) > 0 {
+		if h.n%chunkRows == 0 {
+			h.marks.record(h.log)
+		}
+		m := min(len(times), chunkRows-h.n%chunkRows)
+		run := typingRun{seq: seq, own: own, elem: elem, times: times[:m]}
+		if k.kind == keyType {
+			run.text, text = text[:m], text[m:]
+		}
+		h.log.typeOn(&k, run)
+		h.logs[k.a].appendRun(seq, m, h.n/chunkRows, own)
+		h.n += m
+		h.nOps += m
+		times = times[m:]
+		seq, own = seq+uint64(m), own+uint64(m)
+		elem += uint64(m * k.dir)
+	}
+	if h.whole != nil {
+		h.lastKey.startOp, h.lastKey.seq = k.own, k.seq // the actor is the same
+	}
+}
+
+// quickRuns is false only in tests, to write every run of keystrokes the
+// usual way and compare.
+var quickRuns = true
+
+// rebuild returns, in h.rebuilt, the keystroke of a run that k ends with
+// the given seq, op counter, deleted character (deleting), time and
+// (typing) character, text[0].
+func (h *History) rebuild(k *keystroke, seq, own, elem uint64, time int64, text []byte) *crdt.Change {
+	c := &h.rebuilt.c
+	*c = crdt.Change{Actor: k.actor, Seq: seq, StartOp: own, Time: time, Ops: h.rebuilt.op[:]}
+	op := &c.Ops[0]
+	*op = crdt.Op{Obj: k.obj}
+	if k.kind == keyType {
+		op.Action = crdt.ActInsertText
+		op.Left = causal.OpID{Counter: own - 1, Actor: k.actor}
+		op.Right = k.right
+		op.Text = oneByte(text[0])
+	} else {
+		op.Action = crdt.ActDeleteText
+		op.Elem = causal.OpID{Counter: elem, Actor: k.elem.Actor}
+		op.Len = 1
+	}
+	return c
+}
+
+// oneByte returns the string of one ASCII byte without allocating.
+func oneByte(b byte) string { return asciiStrings[b&0x7f : b&0x7f+1] }
+
+var asciiStrings = func() string {
+	b := make([]byte, 128)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return string(b)
+}()
