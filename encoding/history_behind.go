@@ -69,6 +69,8 @@ type batch struct {
 type runJob struct {
 	k             keystroke
 	first         bool // the first keystroke is to be written the usual way (see startsRun)
+	head          bool // and the second too: the first continues nothing (typing, it follows headLeft)
+	headLeft      causal.OpID
 	times0, text0 int32
 	times1, text1 int32
 }
@@ -134,7 +136,8 @@ func (h *History) endRun() {
 	}
 	b := h.in.batch
 	b.jobs = append(b.jobs, ^int32(len(b.runs)))
-	b.runs = append(b.runs, runJob{k: h.typing, first: h.in.first, times0: h.in.times0, text0: h.in.text0,
+	b.runs = append(b.runs, runJob{k: h.typing, first: h.in.first, head: h.in.head, headLeft: h.in.headLeft,
+		times0: h.in.times0, text0: h.in.text0,
 		times1: int32(len(b.times)), text1: int32(len(b.text))})
 	h.in.waiting = 0
 }
@@ -228,17 +231,12 @@ func (h *History) freeBatch() *batch {
 	return newBatch()
 }
 
-// maxFree is how many written batches a History keeps for reuse.
+// maxFree is how many written batches a History keeps for reuse: a batch
+// grows by append to its size (its arrays reallocated as they fill) only
+// the first few times.
 const maxFree = 3
 
-// newBatch returns a batch sized for a batch of typing: filled from
-// zero by append, a batch's arrays were reallocated more than it was
-// reused.
-func newBatch() *batch {
-	return &batch{jobs: make([]int32, 0, batchJobs), changes: make([]crdt.Change, 0, batchJobs/2),
-		ops: make([]crdt.Op, 0, batchJobs/2), runs: make([]runJob, 0, batchJobs/2),
-		times: make([]int64, 0, batchKeystrokes), text: make([]byte, 0, batchKeystrokes)}
-}
+func newBatch() *batch { return &batch{} }
 
 // raise panics again with what the writer goroutine panicked with, now
 // and at every call after.
@@ -296,13 +294,19 @@ func (h *History) settle() {
 	}
 }
 
-// Flush writes every change appended so far. A History does so by itself
-// before anything reads it; Flush has it done now: to time everything a
-// document's changes cost, say. (With nothing appended since, the log may
-// then be read without the lock.)
+// Flush writes every change appended so far, and lets go of the buffers
+// that hold changes for the writer (a few hundred KB while typing fast). A
+// History writes by itself before anything reads it; Flush has it done
+// now: to time everything a document's changes cost, or when a document
+// goes idle. (With nothing appended since, the log may then be read
+// without the lock.)
 func (h *History) Flush() {
 	h.settle()
 	h.mu.Unlock()
+	h.in.batch = nil
+	h.q.Lock()
+	h.q.free = nil
+	h.q.Unlock()
 }
 
 // writeBatch writes b's jobs to the log, in order.
@@ -313,18 +317,20 @@ func (h *History) writeBatch(b *batch) {
 			continue
 		}
 		r := &b.runs[^j]
-		h.writeRun(r.k, r.first, b.times[r.times0:r.times1], b.text[r.text0:r.text1])
+		h.writeRun(r, b.times[r.times0:r.times1], b.text[r.text0:r.text1])
 	}
 }
 
-// writeRun writes a run of keystrokes typed on (their times, and typing,
-// their characters), the last of which is k, as the usual way would have
-// written them one by one: a run at a time between checkpoints. The first
-// keystroke is written the usual way if first (its predecessor did not
-// continue its own, so the open runs of the columns are not yet typing's),
-// and so are all of them if the quick way may not write them
-// (canTypeOn), each rebuilt from k.
-func (h *History) writeRun(k keystroke, first bool, times []int64, text []byte) {
+// writeRun writes run r of keystrokes typed on (their times, and typing,
+// their characters), the last of which is r.k, as the usual way would have
+// written them one by one: a run at a time between checkpoints. Its first
+// keystrokes are written the usual way while the open runs of the columns
+// are not yet typing's: the first if it continues a keystroke that did not
+// continue its own (r.first), the first two if the first continues nothing
+// (r.head). All of them are if the quick way may not write them
+// (canTypeOn). Each is rebuilt from r.k.
+func (h *History) writeRun(r *runJob, times []int64, text []byte) {
+	k := r.k
 	n := len(times)
 	k.a = h.actors.of(k.actor)
 	if k.kind == keyDelete {
@@ -337,13 +343,21 @@ func (h *History) writeRun(k keystroke, first bool, times []int64, text []byte) 
 	}
 	usual := n
 	if quickRuns && h.log.canTypeOn(n) {
-		usual = 0
-		if first {
+		switch {
+		case r.head:
+			usual = min(n, 2)
+		case r.first:
 			usual = 1
+		default:
+			usual = 0
 		}
 	}
-	for range usual {
-		h.append(h.rebuild(&k, seq, own, elem, times[0], text))
+	for i := range usual {
+		c := h.rebuild(&k, seq, own, elem, times[0], text)
+		if i == 0 && r.head && k.kind == keyType {
+			c.Ops[0].Left = r.headLeft
+		}
+		h.append(c)
 		seq, own, elem = seq+1, own+1, elem+uint64(k.dir)
 		times = times[1:]
 		if k.kind == keyType {

@@ -76,6 +76,10 @@ type History struct {
 		waiting       int
 		times0, text0 int32
 		first         bool // the run's first keystroke continues one that did not continue
+		// head: the run's first keystroke continues nothing (its left
+		// origin, typing, is headLeft)
+		head     bool
+		headLeft causal.OpID
 	}
 
 	// Between the two: the batches queued for the writer.
@@ -136,16 +140,17 @@ func (h *History) Append(c *crdt.Change) {
 	} else if k.kind != keyNone && h.startsRun(c) {
 		return
 	}
-	// Not a keystroke that may wait: copied whole after the waiting run,
-	// and remembered, if a keystroke, for the next one to continue.
+	// Not a keystroke that continues the last one. A keystroke heads a
+	// new waiting run (the keystrokes that continue it will join it); any
+	// other change is copied whole after the waiting run.
 	b := h.pending()
 	h.endRun()
-	b.copyChange(c)
 	if kind := keystrokeOf(c); kind != keyNone {
-		k := &h.typing
-		cont, dir := k.continues(c, kind)
-		k.remember(c, kind, cont, dir)
+		h.typing.remember(c, kind, false, 0)
+		h.wait(c, false)
+		h.in.head, h.in.headLeft = true, c.Ops[0].Left
 	} else {
+		b.copyChange(c)
 		h.typing.kind, h.typing.cont = keyNone, false
 	}
 	if b.full() {
@@ -186,8 +191,9 @@ func (h *History) typesOn(c *crdt.Change) bool {
 }
 
 // startsRun is Append's way for a keystroke c that continues the last
-// change, a keystroke that did not continue its own predecessor: c starts
-// a waiting run, whose first keystroke the writer writes the usual way
+// change, a keystroke that did not continue its own predecessor (it heads
+// the waiting run, unless a read wrote the run since): c joins the run, or
+// starts one whose first keystroke the writer writes the usual way
 // (writeRun). It returns false, having done nothing, if c does not
 // continue the last change.
 func (h *History) startsRun(c *crdt.Change) bool {
@@ -213,7 +219,7 @@ func (h *History) wait(c *crdt.Change, first bool) bool {
 	switch h.in.waiting {
 	case 0:
 		h.in.times0, h.in.text0 = int32(len(b.times)), int32(len(b.text))
-		h.in.first = first
+		h.in.first, h.in.head = first, false
 	case maxWaiting:
 		return false
 	}
