@@ -140,6 +140,7 @@ func (h *History) endRun() {
 		times0: h.in.times0, text0: h.in.text0,
 		times1: int32(len(b.times)), text1: int32(len(b.text))})
 	h.in.waiting = 0
+	h.noteLatest(h.typing.actor, h.typing.seq, h.typing.own)
 }
 
 // handOver queues the pending batch for the writer goroutine, starting

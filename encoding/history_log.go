@@ -80,6 +80,10 @@ type History struct {
 		// origin, typing, is headLeft)
 		head     bool
 		headLeft causal.OpID
+		// latest is the last change appended by each of the last few
+		// actors to append one (see MaxOp), replaced in turn.
+		latest     [4]latestChange
+		latestNext int
 	}
 
 	// Between the two: the batches queued for the writer.
@@ -152,6 +156,7 @@ func (h *History) Append(c *crdt.Change) {
 	} else {
 		b.copyChange(c)
 		h.typing.kind, h.typing.cont = keyNone, false
+		h.noteLatest(c.Actor, c.Seq, c.MaxOp())
 	}
 	if b.full() {
 		h.raise()
@@ -233,6 +238,24 @@ func (h *History) wait(c *crdt.Change, first bool) bool {
 	}
 	k.seq, k.own = c.Seq, c.StartOp
 	return true
+}
+
+type latestChange struct {
+	actor      causal.ActorID
+	seq, maxOp uint64
+}
+
+// noteLatest records that the latest change appended by actor is seq,
+// whose last op counter is maxOp.
+func (h *History) noteLatest(actor causal.ActorID, seq, maxOp uint64) {
+	for i := range h.in.latest {
+		if l := &h.in.latest[i]; l.actor == actor {
+			l.seq, l.maxOp = seq, maxOp
+			return
+		}
+	}
+	h.in.latest[h.in.latestNext] = latestChange{actor, seq, maxOp}
+	h.in.latestNext = (h.in.latestNext + 1) % len(h.in.latest)
 }
 
 // maxWaiting bounds the keystrokes of a waiting run, so that writing them
@@ -358,6 +381,15 @@ func (h *History) MaxOp(id causal.ChangeID) (uint64, bool) {
 	if n := uint64(h.in.waiting); n > 0 && id.Actor == h.typing.actor {
 		if k := &h.typing; id.Seq <= k.seq && id.Seq > k.seq-n {
 			return k.own - (k.seq - id.Seq), true
+		}
+	}
+	// So is an actor's latest change, and the dependencies of a change
+	// applied are mostly other actors' latest: answered without writing
+	// what waits for the writer, which then goes on writing beside the
+	// document applying changes.
+	for i := range h.in.latest {
+		if l := &h.in.latest[i]; l.seq == id.Seq && l.actor == id.Actor {
+			return l.maxOp, true
 		}
 	}
 	h.settle()
