@@ -3,8 +3,12 @@
 // for a sync connection, and one for a whole document with its full history.
 //
 // The byte layout is specified in docs/format.md; this package is the
-// reference implementation of that text. Everything here is pure (no I/O, no
-// goroutines, no clock) so that it builds for js/wasm and wasip1.
+// reference implementation of that text. Nothing here does I/O or reads a
+// clock, so that it builds for js/wasm and wasip1. Two jobs use a second
+// goroutine where a second processor can run it: saving a large document
+// (save_parallel.go), and writing a History's log behind the document that
+// appends to it (history_behind.go); on one processor both run on the
+// caller's goroutine.
 //
 // Decoders treat their input as hostile: every length is checked against the
 // bytes that remain before anything is allocated, every checksum is verified,

@@ -2,6 +2,7 @@ package encoding
 
 import (
 	"runtime"
+	"sync"
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
@@ -9,28 +10,37 @@ import (
 
 // Writing behind the document.
 //
-// Encoding a change into the log is about a third of what a keystroke
-// costs a document, and nothing the document does next needs it: only
-// reads of the history do (Get, Since, All, MaxOp of a change the run
-// does not answer, saving). So History.Append does on the caller's
-// goroutine only what decides how a change is written, and hands the
-// writing to another goroutine:
+// Encoding a change into the log was about a third of what a keystroke
+// cost a document, and nothing the document does next needs it: only
+// reads of the history do (Get, Since, All, saving, and MaxOp of a change
+// it cannot answer at once). So History.Append does on the caller's
+// goroutine only what decides how a change is to be written, and leaves
+// the writing to another goroutine:
 //
-//   - a keystroke that types on (history_typing.go) keeps its time and
-//     character in the waiting run, as before;
+//   - a keystroke (history_typing.go) either continues the waiting run of
+//     keystrokes, which keeps only its time and character, or heads a new
+//     one;
 //   - any other change is copied, whole, into the pending batch, after the
 //     waiting run, which is closed there as one job.
 //
-// When the pending batch holds batchJobs jobs it is queued, and a writer
-// goroutine, started on demand and gone once the queue is empty, writes the
-// queue in order. Every read first queues the pending batch and writes
-// whatever is queued itself, under the same lock (settle), so it sees every
-// change appended before it, as if they had been written one by one; a
-// write on the caller's goroutine takes no longer than it took before.
+// A full batch (batchJobs jobs, or batchKeystrokes keystrokes) is queued,
+// and a writer goroutine, started on demand and gone once the queue is
+// empty, writes the queue in order, under h.mu. Every read first writes
+// what is queued and what is pending itself, under the same lock (settle):
+// it sees every change appended before it, as if each had been written as
+// it came. MaxOp, which a document asks for every change it applies,
+// answers from the waiting run and from each actor's latest change without
+// writing anything, so applying changes and opening a document write behind
+// too.
 //
 // On one processor (GOMAXPROCS 1, as in a browser) a second goroutine
 // cannot run beside the document, so a full batch is written at once on
 // the caller's goroutine, as a read would.
+//
+// The gain is the document's: on two cores a replay of automerge-paper
+// takes about a sixth less time, and its CPU time grows by about a tenth
+// (the copies, and the cores sharing their caches); bench/README.md has the
+// figures.
 
 // batchJobs is how many jobs a batch gathers before it is queued: enough
 // that starting the writer is rare (a few hundred times a second of the
@@ -83,9 +93,7 @@ func (b *batch) reset() {
 	b.times, b.text = b.times[:0], b.text[:0]
 }
 
-// small reports whether b is worth keeping for another batch: one that a
-// long run or a large change grew is let go, since a server holds
-// thousands of documents, each with a History.
+// small reports whether b is worth keeping for another batch.
 func (b *batch) small() bool {
 	return cap(b.times) <= 2*(batchKeystrokes+maxWaiting) && cap(b.ops) <= 4*batchJobs && cap(b.preds) <= 4*batchJobs
 }
@@ -124,7 +132,7 @@ func (b *batch) copyChange(c *crdt.Change) {
 // pending returns the batch the caller's goroutine fills.
 func (h *History) pending() *batch {
 	if h.in.batch == nil {
-		h.in.batch = h.freeBatch()
+		h.in.batch = batches.Get().(*batch)
 	}
 	return h.in.batch
 }
@@ -209,35 +217,22 @@ func (h *History) take(writer bool) *batch {
 	return b
 }
 
+// recycle returns a written batch to the pool, unless a long run or a
+// large change grew it.
 func (h *History) recycle(b *batch) {
 	if !b.small() {
 		return
 	}
 	b.reset()
-	h.q.Lock()
-	if len(h.q.free) < maxFree {
-		h.q.free = append(h.q.free, b)
-	}
-	h.q.Unlock()
+	batches.Put(b)
 }
 
-func (h *History) freeBatch() *batch {
-	h.q.Lock()
-	defer h.q.Unlock()
-	if n := len(h.q.free); n > 0 {
-		b := h.q.free[n-1]
-		h.q.free = h.q.free[:n-1]
-		return b
-	}
-	return newBatch()
-}
-
-// maxFree is how many written batches a History keeps for reuse: a batch
-// grows by append to its size (its arrays reallocated as they fill) only
-// the first few times.
-const maxFree = 3
-
-func newBatch() *batch { return &batch{} }
+// batches holds written batches for any History to reuse: a batch grows
+// to its size by append (its arrays reallocated as they fill) only the
+// first few times, and a History keeps none while it is idle, since a
+// server holds thousands of documents (the pool lets go of what stays
+// unused across garbage collections).
+var batches = sync.Pool{New: func() any { return new(batch) }}
 
 // raise panics again with what the writer goroutine panicked with, now
 // and at every call after.
@@ -284,30 +279,21 @@ func (h *History) settle() {
 			h.recycle(b)
 		}
 	}
-	// The pending batch is written here, not queued: a document applying
-	// changes asks MaxOp before each, so this is its every change's way.
-	if b := h.in.batch; b != nil && len(b.jobs) > 0 {
+	// The pending batch is written here, not queued.
+	if b := h.in.batch; b != nil {
 		h.writeBatch(b)
-		b.reset()
-		if !b.small() {
-			h.in.batch = nil
-		}
+		h.in.batch = nil
+		h.recycle(b)
 	}
 }
 
-// Flush writes every change appended so far, and lets go of the buffers
-// that hold changes for the writer (a few hundred KB while typing fast). A
-// History writes by itself before anything reads it; Flush has it done
-// now: to time everything a document's changes cost, or when a document
-// goes idle. (With nothing appended since, the log may then be read
-// without the lock.)
+// Flush writes every change appended so far. A History writes by itself
+// before anything reads it; Flush has it done now: to time everything a
+// document's changes cost, say. (With nothing appended since, the log may
+// then be read without the lock.)
 func (h *History) Flush() {
 	h.settle()
 	h.mu.Unlock()
-	h.in.batch = nil
-	h.q.Lock()
-	h.q.free = nil
-	h.q.Unlock()
 }
 
 // writeBatch writes b's jobs to the log, in order.
@@ -393,23 +379,36 @@ var quickRuns = true
 
 // rebuild returns, in h.rebuilt, the keystroke of a run that k ends with
 // the given seq, op counter, deleted character (deleting), time and
-// (typing) character, text[0].
+// (typing) character, text[0]. Each kind has an op of its own, of which
+// only the fields the kind uses are ever set.
 func (h *History) rebuild(k *keystroke, seq, own, elem uint64, time int64, text []byte) *crdt.Change {
-	c := &h.rebuilt.c
-	*c = crdt.Change{Actor: k.actor, Seq: seq, StartOp: own, Time: time, Ops: h.rebuilt.op[:]}
-	op := &c.Ops[0]
-	*op = crdt.Op{Obj: k.obj}
+	if h.rebuilt == nil {
+		h.rebuilt = new(rebuilt)
+	}
+	r := h.rebuilt
+	c := &r.c
+	c.Actor, c.Seq, c.StartOp, c.Time = k.actor, seq, own, time
 	if k.kind == keyType {
-		op.Action = crdt.ActInsertText
+		op := &r.typing[0]
+		op.Action, op.Obj = crdt.ActInsertText, k.obj
 		op.Left = causal.OpID{Counter: own - 1, Actor: k.actor}
 		op.Right = k.right
 		op.Text = oneByte(text[0])
+		c.Ops = r.typing[:]
 	} else {
-		op.Action = crdt.ActDeleteText
+		op := &r.deleting[0]
+		op.Action, op.Obj = crdt.ActDeleteText, k.obj
 		op.Elem = causal.OpID{Counter: elem, Actor: k.elem.Actor}
 		op.Len = 1
+		c.Ops = r.deleting[:]
 	}
 	return c
+}
+
+// rebuilt is where rebuild builds a keystroke.
+type rebuilt struct {
+	c                crdt.Change // no deps, no message
+	typing, deleting [1]crdt.Op
 }
 
 // oneByte returns the string of one ASCII byte without allocating.

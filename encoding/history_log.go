@@ -58,10 +58,7 @@ type History struct {
 		window  int
 		changes []*crdt.Change
 	}
-	rebuilt struct { // a keystroke of a run, written the usual way (rebuild)
-		c  crdt.Change
-		op [1]crdt.Op
-	}
+	rebuilt *rebuilt // a keystroke of a run, written the usual way (rebuild); nil until one is
 
 	// The intake: the caller's goroutine's alone.
 	typing keystroke // the last change appended, if a keystroke (history_typing.go)
@@ -90,9 +87,8 @@ type History struct {
 	q struct {
 		sync.Mutex
 		queue   []*batch
-		free    []*batch // at most maxFree, for the intake to reuse
-		running bool     // a writer goroutine is running
-		failed  any      // what the writer panicked with
+		running bool // a writer goroutine is running
+		failed  any  // what the writer panicked with
 	}
 }
 
