@@ -86,7 +86,9 @@ func TestServeRateLimit(t *testing.T) {
 	c.Subscribe("d")
 	cs := prototest.Chain(t, 8)
 	for i := range cs {
-		c.Send("d", cs[i:i+1])
+		// The server may close the connection before the last ones are
+		// written: what counts is why it closed, and what it stored.
+		_ = c.TrySend("d", cs[i:i+1])
 	}
 	if code := c.ClosedWith(); code != syncproto.CodeRateLimited {
 		t.Fatalf("closed with %v, want rate_limited", code)

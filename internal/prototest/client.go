@@ -101,6 +101,14 @@ func (c *Client) Subscribe(doc string) {
 // the session (whose Push would skip what the peer is known to hold).
 func (c *Client) Send(doc string, cs []*crdt.Change) {
 	c.t.Helper()
+	if err := c.TrySend(doc, cs); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// TrySend is Send for a test in which the other side may have closed the
+// connection by then: it returns the write's error.
+func (c *Client) TrySend(doc string, cs []*crdt.Change) error {
 	w := c.w[doc]
 	if w == nil {
 		w = encoding.NewChangeWriter()
@@ -110,9 +118,7 @@ func (c *Client) Send(doc string, cs []*crdt.Change) {
 	for _, ch := range cs {
 		m.Changes = append(m.Changes, w.Encode(ch))
 	}
-	if err := c.Conn.Write(context.Background(), syncproto.Encode(m)); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
+	return c.Conn.Write(context.Background(), syncproto.Encode(m))
 }
 
 // Chain makes n changes of one new actor, each after the last: change i
