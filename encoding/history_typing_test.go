@@ -174,6 +174,9 @@ func TestHistoryTypingMatchesEncodeDocument(t *testing.T) {
 	// Every run of keystrokes written the usual way, each rebuilt from the
 	// run (as when the text tracking has given up): the same bytes.
 	t.Run("usual", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("the same bytes by the slow way: the full run checks it")
+		}
 		quickRuns = false
 		defer func() { quickRuns = true }()
 		typingMatchesEncodeDocument(t)
