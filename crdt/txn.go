@@ -430,7 +430,7 @@ func (tx *Txn) deleteText(o *object, obj ObjID, pos, del int) error {
 		tx.a.removePatches(o, runs)
 	}
 	for _, r := range runs {
-		op := tx.newOp()
+		op := tx.newOp(ActDeleteText)
 		op.Action, op.Obj, op.Elem, op.Len = ActDeleteText, obj, r.Start, uint64(r.Len)
 		tx.next++
 	}
@@ -443,7 +443,7 @@ func (tx *Txn) insertText(o *object, obj ObjID, pos int, text string) error {
 	if !oneASCII(text) {
 		n = utf8.RuneCountInString(text)
 	}
-	op := tx.newOp() // the sequence writes the origins into it
+	op := tx.newOp(ActInsertText) // the sequence writes the origins into it
 	if err := o.seq.InsertAt(pos, id, n, text, &op.Left, &op.Right); err != nil {
 		tx.ops = tx.ops[:len(tx.ops)-1]
 		return seqLocalError(err)
@@ -460,17 +460,25 @@ func (tx *Txn) insertText(o *object, obj ObjID, pos int, text string) error {
 // mostly is: valid UTF-8 of one code point, found without a call.
 func oneASCII(s string) bool { return len(s) == 1 && s[0] < utf8.RuneSelf }
 
-// newOp appends a zero op to the transaction's ops and returns it, to be
-// filled in place: building an Op (over 200 bytes) and copying it in cost
-// more.
-func (tx *Txn) newOp() *Op {
-	if n := len(tx.ops); n < cap(tx.ops) {
-		tx.ops = tx.ops[:n+1]
-		tx.ops[n] = Op{}
-	} else {
+// newOp appends an op to the transaction's ops and returns it, for Splice
+// to fill in place with the fields of action (building an Op, over 200
+// bytes, and copying it in cost more). The ops' memory is reused from
+// change to change: a slot whose last op had the same action holds only
+// fields that action sets, which its caller sets again, so it is not
+// cleared first (clearing was a tenth of a keystroke's insertText). Only
+// Splice makes text ops, with the fields deleteText and insertText set.
+func (tx *Txn) newOp(action Action) *Op {
+	n := len(tx.ops)
+	if n == cap(tx.ops) {
 		tx.ops = append(tx.ops, Op{})
+		return &tx.ops[n]
 	}
-	return &tx.ops[len(tx.ops)-1]
+	tx.ops = tx.ops[:n+1]
+	op := &tx.ops[n]
+	if op.Action != action {
+		*op = Op{}
+	}
+	return op
 }
 
 // undoText reverses the transaction's text ops, last first. Splice pushes
