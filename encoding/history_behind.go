@@ -66,23 +66,45 @@ type batch struct {
 	jobs    []int32 // ≥ 0: an index in changes; < 0: ^ an index in runs
 	changes []crdt.Change
 	runs    []runJob
-	// What the copied changes point to, and the runs' times and characters.
-	ops   []crdt.Op
-	deps  []causal.ChangeID
-	preds []causal.OpID
-	times []int64
-	text  []byte
+	// What the copied changes point to, and the runs' times, each the
+	// difference from the time before it in its run, and characters.
+	ops    []crdt.Op
+	deps   []causal.ChangeID
+	preds  []causal.OpID
+	deltas []int32
+	text   []byte
 }
 
-// runJob is a run of keystrokes typed on: the last of them (k), and where
-// their times and (typing) characters are in the batch.
+// runJob is a run of keystrokes typed on: what the writer needs of the
+// last of them (their keystroke, history_typing.go), the first one's time,
+// and where their times and (typing) characters are in the batch. The
+// batch is the memory that crosses from the document's core to the
+// writer's, so a run takes two cache lines and a keystroke five bytes.
 type runJob struct {
-	k             keystroke
-	first         bool // the first keystroke is to be written the usual way (see startsRun)
-	head          bool // and the second too: the first continues nothing (typing, it follows headLeft)
-	headLeft      causal.OpID
-	times0, text0 int32
-	times1, text1 int32
+	actor    causal.ActorID
+	obj      causal.OpID
+	at       causal.OpID // typing: the right origin; deleting: the last character deleted
+	headLeft causal.OpID // if head, the first keystroke's left origin
+	seq, own uint64      // of the last keystroke
+	time0    int64       // of the first keystroke
+	deltas0  int32       // where the run's times are in the batch
+	text0    int32       // and its characters (typing)
+	n        int32       // keystrokes
+	kind     int8
+	dir      int8
+	first    bool // the first keystroke is to be written the usual way (see startsRun)
+	head     bool // and the second too: the first continues nothing (typing, it follows headLeft)
+}
+
+// keystroke returns the last keystroke of r, its actor indices unset.
+func (r *runJob) keystroke() keystroke {
+	k := keystroke{kind: int(r.kind), cont: true, actor: r.actor, seq: r.seq, own: r.own, obj: r.obj, dir: int(r.dir)}
+	if k.kind == keyType {
+		k.right = r.at
+	} else {
+		k.elem = r.at
+	}
+	return k
 }
 
 func (b *batch) reset() {
@@ -90,18 +112,18 @@ func (b *batch) reset() {
 	clear(b.ops)
 	b.jobs, b.changes, b.runs = b.jobs[:0], b.changes[:0], b.runs[:0]
 	b.ops, b.deps, b.preds = b.ops[:0], b.deps[:0], b.preds[:0]
-	b.times, b.text = b.times[:0], b.text[:0]
+	b.deltas, b.text = b.deltas[:0], b.text[:0]
 }
 
 // small reports whether b is worth keeping for another batch.
 func (b *batch) small() bool {
-	return cap(b.times) <= 2*(batchKeystrokes+maxWaiting) && cap(b.ops) <= 4*batchJobs && cap(b.preds) <= 4*batchJobs
+	return cap(b.deltas) <= 2*(batchKeystrokes+maxWaiting) && cap(b.ops) <= 4*batchJobs && cap(b.preds) <= 4*batchJobs
 }
 
 // full reports whether b is to be queued: batchJobs jobs, or runs of
 // batchKeystrokes keystrokes.
 func (b *batch) full() bool {
-	return len(b.jobs) >= batchJobs || len(b.times) >= batchKeystrokes
+	return len(b.jobs) >= batchJobs || len(b.deltas) >= batchKeystrokes
 }
 
 // copyChange appends a copy of c, and of everything it points to that its
@@ -144,9 +166,14 @@ func (h *History) endRun() {
 	}
 	b := h.in.batch
 	b.jobs = append(b.jobs, ^int32(len(b.runs)))
-	b.runs = append(b.runs, runJob{k: h.typing, first: h.in.first, head: h.in.head, headLeft: h.in.headLeft,
-		times0: h.in.times0, text0: h.in.text0,
-		times1: int32(len(b.times)), text1: int32(len(b.text))})
+	k := &h.typing
+	r := runJob{actor: k.actor, obj: k.obj, at: k.right, headLeft: h.in.headLeft, seq: k.seq, own: k.own,
+		time0: h.in.time0, deltas0: h.in.deltas0, text0: h.in.text0, n: int32(h.in.waiting),
+		kind: int8(k.kind), dir: int8(k.dir), first: h.in.first, head: h.in.head}
+	if k.kind == keyDelete {
+		r.at = k.elem
+	}
+	b.runs = append(b.runs, r)
 	h.in.waiting = 0
 	h.noteLatest(h.typing.actor, h.typing.seq, h.typing.own)
 }
@@ -304,20 +331,33 @@ func (h *History) writeBatch(b *batch) {
 			continue
 		}
 		r := &b.runs[^j]
-		h.writeRun(r, b.times[r.times0:r.times1], b.text[r.text0:r.text1])
+		times, t := h.times[:0], r.time0
+		for _, d := range b.deltas[r.deltas0 : r.deltas0+r.n] {
+			t += int64(d)
+			times = append(times, t)
+		}
+		h.times = times
+		text := b.text[r.text0:]
+		if r.kind == keyType {
+			text = text[:r.n]
+		}
+		h.writeRun(r, times, text)
+	}
+	if cap(h.times) > 4096 {
+		h.times = nil // a long run's: not kept for the life of the document
 	}
 }
 
 // writeRun writes run r of keystrokes typed on (their times, and typing,
-// their characters), the last of which is r.k, as the usual way would have
+// their characters), the last of which is r's keystroke, as the usual way would have
 // written them one by one: a run at a time between checkpoints. Its first
 // keystrokes are written the usual way while the open runs of the columns
 // are not yet typing's: the first if it continues a keystroke that did not
 // continue its own (r.first), the first two if the first continues nothing
 // (r.head). All of them are if the quick way may not write them
-// (canTypeOn). Each is rebuilt from r.k.
+// (canTypeOn). Each is rebuilt from the last.
 func (h *History) writeRun(r *runJob, times []int64, text []byte) {
-	k := r.k
+	k := r.keystroke()
 	n := len(times)
 	k.a = h.actors.of(k.actor)
 	if k.kind == keyDelete {

@@ -58,6 +58,7 @@ type History struct {
 		window  int
 		changes []*crdt.Change
 	}
+	times   []int64  // a run's times, for writeRun
 	rebuilt *rebuilt // a keystroke of a run, written the usual way (rebuild); nil until one is
 
 	// The intake: the caller's goroutine's alone.
@@ -70,9 +71,10 @@ type History struct {
 		// waiting is the number of keystrokes typed on that Append took
 		// into the run at the end of the pending batch (see wait), whose
 		// times (and, typing, characters) start at times0 (text0).
-		waiting       int
-		times0, text0 int32
-		first         bool // the run's first keystroke continues one that did not continue
+		waiting         int
+		deltas0, text0  int32
+		time0, lastTime int64 // the run's first keystroke's time, and its last's
+		first           bool  // the run's first keystroke continues one that did not continue
 		// head: the run's first keystroke continues nothing (its left
 		// origin, typing, is headLeft)
 		head     bool
@@ -219,13 +221,19 @@ func (h *History) wait(c *crdt.Change, first bool) bool {
 	b := h.pending()
 	switch h.in.waiting {
 	case 0:
-		h.in.times0, h.in.text0 = int32(len(b.times)), int32(len(b.text))
+		h.in.deltas0, h.in.text0 = int32(len(b.deltas)), int32(len(b.text))
 		h.in.first, h.in.head = first, false
+		h.in.time0, h.in.lastTime = c.Time, c.Time
 	case maxWaiting:
 		return false
 	}
+	d := c.Time - h.in.lastTime
+	if d != int64(int32(d)) {
+		return false // 25 days since the keystroke before: a run of its own
+	}
 	h.in.waiting++
-	b.times = append(b.times, c.Time)
+	h.in.lastTime = c.Time
+	b.deltas = append(b.deltas, int32(d))
 	k := &h.typing
 	if k.kind == keyType {
 		b.text = append(b.text, c.Ops[0].Text[0])
