@@ -38,14 +38,14 @@ import (
 // the caller's goroutine, as a read would.
 //
 // The gain is the document's: on two cores a replay of automerge-paper
-// takes about a sixth less time, and its CPU time grows by about a tenth
-// (the copies, and the cores sharing their caches); bench/README.md has the
-// figures.
+// takes about a tenth less time (seph-blog1 a quarter), and its CPU time
+// grows by about a fifth (the copies, and the cores sharing their caches);
+// bench/README.md has the figures.
 
 // batchJobs is how many jobs a batch gathers before it is queued: enough
-// that starting the writer is rare (a few hundred times a second of the
-// fastest replay), few enough that a read that finds a batch waiting
-// writes it in a few tens of microseconds.
+// that starting the writer is rare (some thirty times in a replay of
+// automerge-paper), few enough that a read that finds a batch waiting
+// writes it in a few hundred microseconds.
 var batchJobs = 1024
 
 // batchKeystrokes is how many keystrokes a batch's runs hold before it is
