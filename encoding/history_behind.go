@@ -295,12 +295,7 @@ func (h *History) settle() {
 		}
 	}()
 	if handed {
-		h.q.Lock()
-		p := h.q.failed
-		h.q.Unlock()
-		if p != nil {
-			panic(p)
-		}
+		h.raise() // what the writer goroutine panicked with, if it did
 		for b := h.take(false); b != nil; b = h.take(false) {
 			h.writeBatch(b)
 			h.recycle(b)

@@ -1,7 +1,6 @@
 package encoding
 
 import (
-	"bytes"
 	"runtime"
 	"strings"
 	"testing"
@@ -82,29 +81,14 @@ func TestHistoryOutOfOrderPanics(t *testing.T) {
 // time before it (a clock set back), reads back with its own time.
 func TestHistoryKeystrokeTimes(t *testing.T) {
 	a := causal.ActorID{0x01}
-	text := causal.OpID{Counter: 1, Actor: a}
-	changes := []*crdt.Change{
-		{Actor: a, Seq: 1, StartOp: 1, Ops: []crdt.Op{{Action: crdt.ActPut, Key: "t", Value: crdt.NewText()}}},
-		{Actor: a, Seq: 2, StartOp: 2, Ops: []crdt.Op{{Action: crdt.ActInsertText, Obj: text, Text: "a"}}},
-	}
+	changes, text := textTyped(a, "a")
 	times := []int64{5, 6, 7, 7 + 1<<40, 8 + 1<<40, 3, 4, -1 << 50, 1 << 62, 1<<62 + 1}
 	for i, tm := range times {
 		seq, op := uint64(3+i), uint64(3+i)
 		changes = append(changes, &crdt.Change{Actor: a, Seq: seq, StartOp: op, Time: tm,
 			Ops: []crdt.Op{{Action: crdt.ActInsertText, Obj: text, Left: causal.OpID{Counter: op - 1, Actor: a}, Text: "b"}}})
 	}
-	for _, behind := range []bool{false, true} {
-		if behind {
-			smallBatches(t, 2, 3)
-		}
-		h := NewHistory()
-		for _, c := range changes {
-			h.Append(c)
-		}
-		for i, c := range h.All() {
-			if !bytes.Equal(EncodeChange(c), EncodeChange(changes[i])) {
-				t.Fatalf("behind %v: change %d reads back with time %d, not %d", behind, i, c.Time, changes[i].Time)
-			}
-		}
-	}
+	readsBack(t, changes)
+	smallBatches(t, 2, 3) // written behind
+	readsBack(t, changes)
 }

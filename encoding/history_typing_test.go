@@ -208,17 +208,30 @@ func typingMatchesEncodeDocument(t *testing.T) {
 // quick way is taken only while the side stays the same.
 func TestHistoryDeleteRunsTurning(t *testing.T) {
 	a := causal.ActorID{0x01}
-	text := causal.OpID{Counter: 1, Actor: a}
-	changes := []*crdt.Change{
-		{Actor: a, Seq: 1, StartOp: 1, Ops: []crdt.Op{{Action: crdt.ActPut, Key: "t", Value: crdt.NewText()}}},
-		{Actor: a, Seq: 2, StartOp: 2, Ops: []crdt.Op{{Action: crdt.ActInsertText, Obj: text, Text: "abcdefghij"}}},
-	}
+	changes, text := textTyped(a, "abcdefghij")
 	seq, op := uint64(3), uint64(12)
 	for _, e := range []uint64{6, 5, 4, 5, 6, 7, 6, 5, 4, 3, 4, 5, 9, 10, 11, 10, 9} {
 		changes = append(changes, &crdt.Change{Actor: a, Seq: seq, StartOp: op, Time: int64(seq),
 			Ops: []crdt.Op{{Action: crdt.ActDeleteText, Obj: text, Elem: causal.OpID{Counter: e, Actor: a}, Len: 1}}})
 		seq, op = seq+1, op+1
 	}
+	readsBack(t, changes)
+}
+
+// textTyped returns the changes by actor a that create a text at the
+// root's key "t" and type s into it, and the text's ID.
+func textTyped(a causal.ActorID, s string) ([]*crdt.Change, causal.OpID) {
+	text := causal.OpID{Counter: 1, Actor: a}
+	return []*crdt.Change{
+		{Actor: a, Seq: 1, StartOp: 1, Ops: []crdt.Op{{Action: crdt.ActPut, Key: "t", Value: crdt.NewText()}}},
+		{Actor: a, Seq: 2, StartOp: 2, Ops: []crdt.Op{{Action: crdt.ActInsertText, Obj: text, Text: s}}},
+	}, text
+}
+
+// readsBack appends changes to a new History and checks that All gives
+// each of them back as it was.
+func readsBack(t *testing.T, changes []*crdt.Change) {
+	t.Helper()
 	h := NewHistory()
 	for _, c := range changes {
 		h.Append(c)
@@ -226,7 +239,7 @@ func TestHistoryDeleteRunsTurning(t *testing.T) {
 	got := h.All()
 	for i, c := range changes {
 		if !bytes.Equal(EncodeChange(got[i]), EncodeChange(c)) {
-			t.Fatalf("change %d reads back as %+v, not %+v", i, got[i].Ops, c.Ops)
+			t.Fatalf("change %d reads back as %+v (time %d), not %+v (time %d)", i, got[i].Ops, got[i].Time, c.Ops, c.Time)
 		}
 	}
 }
