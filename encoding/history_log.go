@@ -59,6 +59,7 @@ type History struct {
 		changes []*crdt.Change
 	}
 	times   []int64  // a run's times, for writeRun
+	chars   []byte   // and (typing) its characters
 	rebuilt *rebuilt // a keystroke of a run, written the usual way (rebuild); nil until one is
 
 	// The intake: the caller's goroutine's alone.
@@ -70,9 +71,9 @@ type History struct {
 		failed any    // what the writer goroutine panicked with, once raised
 		// waiting is the number of keystrokes typed on that Append took
 		// into the run at the end of the pending batch (see wait), whose
-		// times (and, typing, characters) start at times0 (text0).
+		// keystrokes start at keys0.
 		waiting         int
-		deltas0, text0  int32
+		keys0           int32
 		time0, lastTime int64 // the run's first keystroke's time, and its last's
 		first           bool  // the run's first keystroke continues one that did not continue
 		// head: the run's first keystroke continues nothing (its left
@@ -221,25 +222,26 @@ func (h *History) wait(c *crdt.Change, first bool) bool {
 	b := h.pending()
 	switch h.in.waiting {
 	case 0:
-		h.in.deltas0, h.in.text0 = int32(len(b.deltas)), int32(len(b.text))
+		h.in.keys0 = int32(len(b.keys))
 		h.in.first, h.in.head = first, false
 		h.in.time0, h.in.lastTime = c.Time, c.Time
 	case maxWaiting:
 		return false
 	}
-	d := c.Time - h.in.lastTime
-	if d != int64(int32(d)) {
-		return false // 25 days since the keystroke before: a run of its own
+	gap := c.Time - h.in.lastTime
+	if gap < -maxKeyGap || gap > maxKeyGap {
+		return false // hours since the keystroke before: a run of its own
 	}
 	h.in.waiting++
 	h.in.lastTime = c.Time
-	b.deltas = append(b.deltas, int32(d))
 	k := &h.typing
+	var ch byte
 	if k.kind == keyType {
-		b.text = append(b.text, c.Ops[0].Text[0])
+		ch = c.Ops[0].Text[0]
 	} else {
 		k.elem.Counter = c.Ops[0].Elem.Counter
 	}
+	b.keys = append(b.keys, packKey(gap, ch))
 	k.seq, k.own = c.Seq, c.StartOp
 	return true
 }

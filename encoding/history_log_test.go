@@ -77,12 +77,17 @@ func TestHistoryOutOfOrderPanics(t *testing.T) {
 }
 
 // A run of keystrokes keeps each time as its difference from the one
-// before, in 32 bits: a keystroke weeks after the one before, or with a
-// time before it (a clock set back), reads back with its own time.
+// before, in 24 bits: a keystroke hours after the one before, or with a
+// time before it (a clock set back), reads back with its own time, and so
+// do gaps at the limit and just past it, either way.
 func TestHistoryKeystrokeTimes(t *testing.T) {
 	a := causal.ActorID{0x01}
 	changes, text := textTyped(a, "a")
-	times := []int64{5, 6, 7, 7 + 1<<40, 8 + 1<<40, 3, 4, -1 << 50, 1 << 62, 1<<62 + 1}
+	times := []int64{5, 6, 7}
+	for _, gap := range []int64{maxKeyGap, 1, maxKeyGap + 1, 1, -maxKeyGap, 1, -maxKeyGap - 1, 1, 1 << 40, 1, -(1 << 40)} {
+		times = append(times, times[len(times)-1]+gap)
+	}
+	times = append(times, 3, 4, -1<<50, 1<<62, 1<<62+1)
 	for i, tm := range times {
 		seq, op := uint64(3+i), uint64(3+i)
 		changes = append(changes, &crdt.Change{Actor: a, Seq: seq, StartOp: op, Time: tm,
