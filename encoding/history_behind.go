@@ -337,10 +337,13 @@ func (h *History) writeBatch(b *batch) {
 		}
 		r := &b.runs[^j]
 		times, text, t := h.times[:0], h.chars[:0], r.time0
+		typing := r.kind == keyType // a deleting run has no characters
 		for _, k := range b.keys[r.keys0 : r.keys0+r.n] {
 			t += keyGap(k)
 			times = append(times, t)
-			text = append(text, byte(k))
+			if typing {
+				text = append(text, byte(k))
+			}
 		}
 		h.times, h.chars = times, text
 		h.writeRun(r, times, text)
