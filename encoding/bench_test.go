@@ -212,3 +212,31 @@ func BenchmarkPaperEditAfterOpen(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPaperHistoryAppend measures a History taking every change of
+// automerge-paper and writing them all: the whole of its work, intake and
+// writer, without the document's. With -cpu 1 the writing is inline (as
+// on one processor), so the time is its total CPU; with -cpu 2 the writer
+// runs beside the appends, and cpu-ns/op is both goroutines' CPU.
+func BenchmarkPaperHistoryAppend(b *testing.B) {
+	cs, _ := paperHistory(b)
+	var cpu int64
+	for b.Loop() {
+		// The trace's changes are some 90 MB of pointers: a collection
+		// while timing would mostly mark them.
+		b.StopTimer()
+		runtime.GC()
+		b.StartTimer()
+		c0 := cpuTime()
+		h := NewHistory()
+		for _, c := range cs {
+			h.Append(c)
+		}
+		h.Flush()
+		cpu += cpuTime() - c0
+		if h.Len() != len(cs) {
+			b.Fatal("changes lost")
+		}
+	}
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+}

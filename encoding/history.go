@@ -388,18 +388,8 @@ func (w *historyWriter) column(i int) []byte {
 }
 
 func (w *historyWriter) change(c *crdt.Change) {
-	w.settle()
-	w.nChanges++
 	a := w.actors.of(c.Actor)
-	w.fitSeqs()
-	w.actor = a
-	w.u[colChActor].add(uint64(a))
-	w.s[colChSeq].add(int64(c.Seq - (w.lastSeq[a] + 1)))
-	w.s[colChStartOp].add(int64(c.StartOp - (w.maxOp + 1)))
-	w.d[colChTime].add(uint64(c.Time))
-	w.u[colChMsgLen].add(uint64(len(c.Message)))
-	w.raw[colChMsg] = append(room(w.raw[colChMsg], len(c.Message)), c.Message...)
-	w.u[colChDepCount].add(uint64(len(c.Deps)))
+	w.changeHeader(a, c.Seq, c.StartOp, c.Time, c.Message, len(c.Deps))
 	for _, d := range c.Deps {
 		da := w.actors.of(d.Actor)
 		w.fitSeqs()
@@ -412,9 +402,52 @@ func (w *historyWriter) change(c *crdt.Change) {
 		w.op(&c.Ops[i], own)
 		own += c.Ops[i].Width()
 	}
-	w.nOps += len(c.Ops)
-	w.lastSeq[a] = c.Seq
-	w.maxOp = own - 1
+	w.changeDone(a, c.Seq, own-1, len(c.Ops))
+}
+
+// changeHeader writes what a change by the actor of index a says of
+// itself before its dependencies: its actor, seq, start op, time, message
+// and how many dependencies it has.
+func (w *historyWriter) changeHeader(a int, seq, startOp uint64, time int64, msg string, deps int) {
+	w.settle()
+	w.nChanges++
+	w.fitSeqs()
+	w.actor = a
+	w.u[colChActor].add(uint64(a))
+	w.s[colChSeq].add(int64(seq - (w.lastSeq[a] + 1)))
+	w.s[colChStartOp].add(int64(startOp - (w.maxOp + 1)))
+	w.d[colChTime].add(uint64(time))
+	w.u[colChMsgLen].add(uint64(len(msg)))
+	w.raw[colChMsg] = append(room(w.raw[colChMsg], len(msg)), msg...)
+	w.u[colChDepCount].add(uint64(deps))
+}
+
+// changeDone records that the change (seq of the actor of index a, nOps
+// ops, the last of them maxOp) is written.
+func (w *historyWriter) changeDone(a int, seq, maxOp uint64, nOps int) {
+	w.nOps += nOps
+	w.lastSeq[a] = seq
+	w.maxOp = maxOp
+}
+
+// keystroke writes keystroke k (history_typing.go) of the given seq, op
+// counter and time, as change writes the change it stands for: typing
+// ch after left, or deleting the character elem of k.elem's actor. A run
+// of keystrokes whose columns are not yet typing's (history_behind.go,
+// writeRun) begins so, without building a change: the actors' indices are
+// known, and only what varies between keystrokes is looked at.
+func (w *historyWriter) keystroke(k *keystroke, seq, own uint64, time int64, left *causal.OpID, ch byte, elem uint64) {
+	w.changeHeader(k.a, seq, own, time, "", 0)
+	w.u[colChOpCount].add(1)
+	if k.kind == keyType {
+		w.opObject(crdt.ActInsertText, &k.obj)
+		w.insertText(&k.obj, left, &k.right, own, 1, oneByte(ch))
+	} else {
+		w.opObject(crdt.ActDeleteText, &k.obj)
+		e := causal.OpID{Counter: elem, Actor: k.elem.Actor}
+		w.deleteText(&e, k.elemA, 1)
+	}
+	w.changeDone(k.a, seq, own, 1)
 }
 
 // fitSeqs makes room in lastSeq for every actor of the table, which in a
@@ -426,14 +459,7 @@ func (w *historyWriter) fitSeqs() {
 }
 
 func (w *historyWriter) op(op *crdt.Op, own uint64) {
-	w.u[colOpAction].add(uint64(op.Action))
-	if op.Obj != w.lastObj { // the zero values agree: ref(zero) is 0
-		w.lastObj, w.lastObjRef = op.Obj, w.actors.ref(op.Obj)
-	}
-	w.u[colOpObjActor].add(w.lastObjRef)
-	if !op.Obj.IsZero() {
-		w.u[colOpObjCtr].add(op.Obj.Counter)
-	}
+	w.opObject(op.Action, &op.Obj)
 	switch op.Action {
 	case crdt.ActPut, crdt.ActDelete, crdt.ActIncrement:
 		w.u[colTgtActor].add(w.actors.ref(op.Elem))
@@ -451,51 +477,83 @@ func (w *historyWriter) op(op *crdt.Op, own uint64) {
 			w.u[colPredActor].add(w.actors.ref(p))
 			w.s[colPredCtr].add(int64(own - p.Counter))
 		}
-	case crdt.ActInsert, crdt.ActInsertText:
-		w.u[colLeftActor].add(w.actors.ref(op.Left))
-		if !op.Left.IsZero() {
-			w.s[colLeftCtr].add(int64(op.Left.Counter - w.cur.lastIns))
-		}
-		w.u[colRightActor].add(w.actors.ref(op.Right))
-		if !op.Right.IsZero() {
-			code := rightShift + w.cur.rightCode(op.Left.Counter, op.Right.Counter)
-			if w.right1 != nil {
-				w.right1.add(code - rightShift)
-			}
-			if w.text != nil && op.Action == crdt.ActInsertText {
-				if p, ok := w.text.predictRight(op.Obj, op.Left, w.actors); ok && p == op.Right {
-					code = rightPredicted
-				}
-			}
-			w.u[colRightCtr].add(code)
-			w.cur.prevRight = op.Right.Counter
-		}
-		w.cur.lastIns = own + op.Width() - 1
-		if op.Action == crdt.ActInsert {
-			w.value(op.Value)
-		} else {
-			w.u[colTextLen].add(uint64(len(op.Text)))
-			start := len(w.raw[colText])
-			w.raw[colText] = append(room(w.raw[colText], len(op.Text)), op.Text...)
-			if w.text != nil {
-				la := -1
-				if !op.Left.IsZero() {
-					la = w.actors.of(op.Left.Actor)
-				}
-				w.text.insert(w.raw[colText], w.actor, w.actors.ids[w.actor], own, op.Obj, op.Left, la, op.Right, op.Text, start)
-			}
-		}
+	case crdt.ActInsert:
+		w.origins(op.Action, &op.Obj, &op.Left, &op.Right, own, op.Width())
+		w.value(op.Value)
+	case crdt.ActInsertText:
+		w.insertText(&op.Obj, &op.Left, &op.Right, own, op.Width(), op.Text)
 	case crdt.ActDeleteText:
-		w.u[colDelActor].add(w.actors.ref(op.Elem))
+		a := -1
 		if !op.Elem.IsZero() {
-			w.u[colDelCtr].add(w.cur.delCode(op.Elem.Counter, op.Len))
-			w.cur.prevDel, w.cur.prevLen = op.Elem.Counter, op.Len
-			if w.text != nil {
-				w.text.delete(w.actors.of(op.Elem.Actor), op.Elem.Counter, op.Len)
+			a = w.actors.of(op.Elem.Actor)
+		}
+		w.deleteText(&op.Elem, a, op.Len)
+	}
+}
+
+// opObject writes an op's action and object.
+func (w *historyWriter) opObject(action crdt.Action, obj *causal.OpID) {
+	w.u[colOpAction].add(uint64(action))
+	if *obj != w.lastObj { // the zero values agree: ref(zero) is 0
+		w.lastObj, w.lastObjRef = *obj, w.actors.ref(*obj)
+	}
+	w.u[colOpObjActor].add(w.lastObjRef)
+	if !obj.IsZero() {
+		w.u[colOpObjCtr].add(obj.Counter)
+	}
+}
+
+// origins writes the origins of an insert of width elements from own.
+func (w *historyWriter) origins(action crdt.Action, obj, left, right *causal.OpID, own, width uint64) {
+	w.u[colLeftActor].add(w.actors.ref(*left))
+	if !left.IsZero() {
+		w.s[colLeftCtr].add(int64(left.Counter - w.cur.lastIns))
+	}
+	w.u[colRightActor].add(w.actors.ref(*right))
+	if !right.IsZero() {
+		code := rightShift + w.cur.rightCode(left.Counter, right.Counter)
+		if w.right1 != nil {
+			w.right1.add(code - rightShift)
+		}
+		if w.text != nil && action == crdt.ActInsertText {
+			if p, ok := w.text.predictRight(*obj, *left, w.actors); ok && p == *right {
+				code = rightPredicted
 			}
 		}
-		w.u[colDelLen].add(op.Len)
+		w.u[colRightCtr].add(code)
+		w.cur.prevRight = right.Counter
 	}
+	w.cur.lastIns = own + width - 1
+}
+
+// insertText writes what follows the object of an insertText op of text
+// (width characters) at own.
+func (w *historyWriter) insertText(obj, left, right *causal.OpID, own, width uint64, text string) {
+	w.origins(crdt.ActInsertText, obj, left, right, own, width)
+	w.u[colTextLen].add(uint64(len(text)))
+	start := len(w.raw[colText])
+	w.raw[colText] = append(room(w.raw[colText], len(text)), text...)
+	if w.text != nil {
+		la := -1
+		if !left.IsZero() {
+			la = w.actors.of(left.Actor)
+		}
+		w.text.insert(w.raw[colText], w.actor, w.actors.ids[w.actor], own, *obj, *left, la, *right, text, start)
+	}
+}
+
+// deleteText writes what follows the object of a deleteText op of n
+// elements from elem, whose actor's index is elemA (unless elem is zero).
+func (w *historyWriter) deleteText(elem *causal.OpID, elemA int, n uint64) {
+	w.u[colDelActor].add(w.actors.ref(*elem))
+	if !elem.IsZero() {
+		w.u[colDelCtr].add(w.cur.delCode(elem.Counter, n))
+		w.cur.prevDel, w.cur.prevLen = elem.Counter, n
+		if w.text != nil {
+			w.text.delete(elemA, elem.Counter, n)
+		}
+	}
+	w.u[colDelLen].add(n)
 }
 
 func (w *historyWriter) value(v crdt.Value) {

@@ -356,11 +356,11 @@ func (h *History) writeBatch(b *batch) {
 // writeRun writes run r of keystrokes typed on (their times, and typing,
 // their characters), the last of which is r's keystroke, as the usual way would have
 // written them one by one: a run at a time between checkpoints. Its first
-// keystrokes are written the usual way while the open runs of the columns
-// are not yet typing's: the first if it continues a keystroke that did not
-// continue its own (r.first), the first two if the first continues nothing
-// (r.head). All of them are if the quick way may not write them
-// (canTypeOn). Each is rebuilt from the last.
+// keystrokes are written one by one (appendKeystroke, each worked out from
+// the last) while the open runs of the columns are not yet typing's: the
+// first if it continues a keystroke that did not continue its own
+// (r.first), the first two if the first continues nothing (r.head). All of
+// them are if the quick way may not write them (canTypeOn).
 func (h *History) writeRun(r *runJob, times []int64, text []byte) {
 	k := r.keystroke()
 	n := len(times)
@@ -385,16 +385,18 @@ func (h *History) writeRun(r *runJob, times []int64, text []byte) {
 		}
 	}
 	for i := range usual {
-		c := h.rebuild(&k, seq, own, elem, times[0], text)
-		if i == 0 && r.head && k.kind == keyType {
-			c.Ops[0].Left = r.headLeft
+		var ch byte
+		left := causal.OpID{Counter: own - 1, Actor: k.actor}
+		if k.kind == keyType {
+			ch = text[0]
+			text = text[1:]
+			if i == 0 && r.head {
+				left = r.headLeft
+			}
 		}
-		h.append(c)
+		h.appendKeystroke(&k, seq, own, times[0], &left, ch, elem)
 		seq, own, elem = seq+1, own+1, elem+uint64(k.dir)
 		times = times[1:]
-		if k.kind == keyType {
-			text = text[1:]
-		}
 	}
 	for len(times) > 0 {
 		if h.n%chunkRows == 0 {
@@ -421,40 +423,6 @@ func (h *History) writeRun(r *runJob, times []int64, text []byte) {
 // quickRuns is false only in tests, to write every run of keystrokes the
 // usual way and compare.
 var quickRuns = true
-
-// rebuild returns, in h.rebuilt, the keystroke of a run that k ends with
-// the given seq, op counter, deleted character (deleting), time and
-// (typing) character, text[0]. Each kind has an op of its own, of which
-// only the fields the kind uses are ever set.
-func (h *History) rebuild(k *keystroke, seq, own, elem uint64, time int64, text []byte) *crdt.Change {
-	if h.rebuilt == nil {
-		h.rebuilt = new(rebuilt)
-	}
-	r := h.rebuilt
-	c := &r.c
-	c.Actor, c.Seq, c.StartOp, c.Time = k.actor, seq, own, time
-	if k.kind == keyType {
-		op := &r.typing[0]
-		op.Action, op.Obj = crdt.ActInsertText, k.obj
-		op.Left = causal.OpID{Counter: own - 1, Actor: k.actor}
-		op.Right = k.right
-		op.Text = oneByte(text[0])
-		c.Ops = r.typing[:]
-	} else {
-		op := &r.deleting[0]
-		op.Action, op.Obj = crdt.ActDeleteText, k.obj
-		op.Elem = causal.OpID{Counter: elem, Actor: k.elem.Actor}
-		op.Len = 1
-		c.Ops = r.deleting[:]
-	}
-	return c
-}
-
-// rebuilt is where rebuild builds a keystroke.
-type rebuilt struct {
-	c                crdt.Change // no deps, no message
-	typing, deleting [1]crdt.Op
-}
 
 // oneByte returns the string of one ASCII byte without allocating.
 func oneByte(b byte) string { return asciiStrings[b&0x7f : b&0x7f+1] }

@@ -58,9 +58,8 @@ type History struct {
 		window  int
 		changes []*crdt.Change
 	}
-	times   []int64  // a run's times, for writeRun
-	chars   []byte   // and (typing) its characters
-	rebuilt *rebuilt // a keystroke of a run, written the usual way (rebuild); nil until one is
+	times []int64 // a run's times, for writeRun
+	chars []byte  // and (typing) its characters
 
 	// The intake: the caller's goroutine's alone.
 	typing keystroke // the last change appended, if a keystroke (history_typing.go)
@@ -269,9 +268,26 @@ func (h *History) noteLatest(actor causal.ActorID, seq, maxOp uint64) {
 const maxWaiting = 1 << 14
 
 func (h *History) append(c *crdt.Change) {
+	log := h.admit(c.Actor, h.actors.of(c.Actor), c.Seq, c.StartOp)
+	h.log.change(c)
+	h.admitted(log, c.Seq, len(c.Ops))
+}
+
+// appendKeystroke is append for keystroke k of a run (writeRun) of the
+// given seq, op counter and time, written without building its change
+// (historyWriter.keystroke says what the other arguments are).
+func (h *History) appendKeystroke(k *keystroke, seq, own uint64, time int64, left *causal.OpID, ch byte, elem uint64) {
+	log := h.admit(k.actor, k.a, seq, own)
+	h.log.keystroke(k, seq, own, time, left, ch, elem)
+	h.admitted(log, seq, 1)
+}
+
+// admit readies the log for change seq of actor (its index a) starting at
+// op startOp, and returns the actor's index of changes.
+func (h *History) admit(actor causal.ActorID, a int, seq, startOp uint64) *actorLog {
 	if h.whole != nil {
-		key := changeKey{c.StartOp, c.Actor, c.Seq}
-		if h.n > 0 && c.StartOp <= h.lastKey.startOp && !h.lastKey.less(key) {
+		key := changeKey{startOp, actor, seq}
+		if h.n > 0 && startOp <= h.lastKey.startOp && !h.lastKey.less(key) {
 			// Applied order is not the canonical order: the log can no
 			// longer be saved as it is, so what only saving needs stops.
 			h.whole = nil
@@ -279,21 +295,24 @@ func (h *History) append(c *crdt.Change) {
 		}
 		h.lastKey = key
 	}
-	a := h.actors.of(c.Actor)
 	for len(h.logs) <= a {
 		h.logs = append(h.logs, actorLog{})
 	}
 	log := &h.logs[a]
-	if c.Seq != log.n+1 {
-		panic(fmt.Sprintf("encoding: History: change %v appended after seq %d of its actor", c.ID(), log.n))
+	if seq != log.n+1 {
+		panic(fmt.Sprintf("encoding: History: change %v appended after seq %d of its actor", causal.ChangeID{Actor: actor, Seq: seq}, log.n))
 	}
 	if h.n%chunkRows == 0 {
 		h.marks.record(h.log)
 	}
-	h.log.change(c)
-	log.append(c.Seq, h.n/chunkRows, h.log.maxOp) // the writer's maxOp is c.MaxOp()
+	return log
+}
+
+// admitted indexes change seq, of nOps ops, which the log has written.
+func (h *History) admitted(log *actorLog, seq uint64, nOps int) {
+	log.append(seq, h.n/chunkRows, h.log.maxOp) // the writer's maxOp is the change's MaxOp()
 	h.n++
-	h.nOps += len(c.Ops)
+	h.nOps += nOps
 }
 
 func (h *History) Len() int { return h.in.total }

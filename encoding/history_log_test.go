@@ -30,8 +30,8 @@ func TestHistoryContractBehind(t *testing.T) {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 		historytest.Run(t, func() crdt.History { return NewHistory() })
 	})
-	// Every run of keystrokes written the usual way, each keystroke
-	// rebuilt from its run.
+	// Every keystroke of every run written one by one
+	// (appendKeystroke), none the quick way.
 	t.Run("usual", func(t *testing.T) {
 		quickRuns = false
 		defer func() { quickRuns = true }()

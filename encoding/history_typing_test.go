@@ -171,8 +171,9 @@ func (ty *typist) check(t *testing.T, what string) {
 // runs of typing) decode.
 func TestHistoryTypingMatchesEncodeDocument(t *testing.T) {
 	t.Run("quick", typingMatchesEncodeDocument)
-	// Every run of keystrokes written the usual way, each rebuilt from the
-	// run (as when the text tracking has given up): the same bytes.
+	// Every keystroke of every run written one by one (appendKeystroke, as
+	// when the text tracking has given up), none the quick way: the same
+	// bytes as EncodeDocument writes from the changes.
 	t.Run("usual", func(t *testing.T) {
 		if testing.Short() {
 			t.Skip("the same bytes by the slow way: the full run checks it")

@@ -17,6 +17,13 @@ export function defaultTraceFiles() {
     .map((f) => path.join(defaultTraceDir, f));
 }
 
+// median of numbers; the mean of the middle two for an even count.
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
 // parseOptions reads `--name value` and `--name=value` flags, each named in
 // defaults (numbers parsed as numbers); an unknown one exits with status 2.
 export function parseOptions(argv, defaults) {

@@ -3,16 +3,22 @@
 // one after the other on this machine, and prints one markdown table with
 // every figure and its ratio to converge's.
 //
-//   node compare.mjs [--runs N] [--engines a,b] [--go-json FILE] [--node-json FILE] [FILE...]
+//   node compare.mjs [--runs N] [--rounds K] [--engines a,b] [--go-json FILE] [--node-json FILE] [FILE...]
+//
+// --rounds K runs both sides K times, in turn, and reports for each figure
+// the median of the K rounds' medians, with each round's apply ratio in a
+// note: a machine that slows down for a few seconds at a time then slows
+// one round of one side, not the whole comparison.
 //
 // --go-json / --node-json read a side's JSON lines from a file instead of
 // running it (to re-render a table, or to test this script without Go).
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultTraceFiles } from './cli.mjs';
+import { defaultTraceFiles, median } from './cli.mjs';
 
 const scriptPath = fileURLToPath(import.meta.url);
 const scriptDir = path.dirname(scriptPath);
@@ -33,13 +39,13 @@ export const METRICS = [
 function usage(msg) {
   if (msg) process.stderr.write(`compare.mjs: ${msg}\n`);
   process.stderr.write(
-    'usage: node compare.mjs [--runs N] [--engines a,b] [--go-json FILE] [--node-json FILE] [FILE...]\n',
+    'usage: node compare.mjs [--runs N] [--rounds K] [--engines a,b] [--go-json FILE] [--node-json FILE] [FILE...]\n',
   );
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const opts = { runs: 5, engines: null, goJson: null, nodeJson: null, files: [] };
+  const opts = { runs: 5, rounds: 1, engines: null, goJson: null, nodeJson: null, files: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -49,6 +55,9 @@ function parseArgs(argv) {
     if (a === '--runs') {
       opts.runs = Number(value());
       if (!Number.isInteger(opts.runs) || opts.runs < 1) usage('--runs must be a positive integer');
+    } else if (a === '--rounds') {
+      opts.rounds = Number(value());
+      if (!Number.isInteger(opts.rounds) || opts.rounds < 1) usage('--rounds must be a positive integer');
     } else if (a === '--engines') opts.engines = value();
     else if (a === '--go-json') opts.goJson = value();
     else if (a === '--node-json') opts.nodeJson = value();
@@ -80,13 +89,29 @@ export function parseLines(text) {
 
 const firstLine = (s) => (s || '').split('\n').find((l) => l.trim() !== '')?.trim() ?? '';
 
+// buildGo builds converge once, into a temporary folder, so that every
+// round runs the same binary (and none of them pays for compiling).
+function buildGo() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'converge-compare-'));
+  const bin = path.join(dir, 'converge');
+  process.stderr.write(`go build -o ${bin} ./cmd/converge (in ${repoRoot})\n`);
+  const r = spawnSync('go', ['build', '-o', bin, './cmd/converge'], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (r.error) return { dir, error: r.error.message };
+  if (r.status !== 0) return { dir, error: firstLine(r.stderr) || `go build: exit status ${r.status}` };
+  return { dir, bin };
+}
+
 // runGo returns { results } or { error } with the first line of what went
 // wrong, so the node table is still printed while the Go side does not work.
-function runGo(opts) {
+function runGo(opts, build) {
   if (opts.goJson) return { results: parseLines(readFileSync(opts.goJson, 'utf8')).map(asConverge) };
-  process.stderr.write(`go run ./cmd/converge bench trace --runs ${opts.runs} ... (in ${repoRoot})\n`);
-  const r = spawnSync('go', ['run', './cmd/converge', 'bench', 'trace', '--runs', String(opts.runs), ...opts.files], {
-    cwd: repoRoot,
+  if (build.error) return { error: build.error };
+  process.stderr.write(`converge bench trace --runs ${opts.runs} ...\n`);
+  const r = spawnSync(build.bin, ['bench', 'trace', '--runs', String(opts.runs), ...opts.files], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
     maxBuffer: 64 << 20,
@@ -180,12 +205,76 @@ export function renderTable(results, { goError = null, engines = null } = {}) {
   return out.join('\n') + '\n';
 }
 
+// combineRounds merges the results of several rounds (each a list of JSON
+// lines of both sides) into one line per (engine, trace): each figure the
+// median of the rounds' figures, ok only if every round was. It also
+// returns, per trace, each engine's apply ratio (engine ÷ converge) in
+// every round where both sides ran, in round order.
+export function combineRounds(rounds) {
+  const groups = new Map();
+  rounds.forEach((results, k) => {
+    for (const r of results) {
+      const key = `${r.engine}\u0000${r.trace}`;
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push({ ...r, round: k });
+    }
+  });
+  const combined = [];
+  for (const lines of groups.values()) {
+    const out = { ...lines[0] };
+    delete out.round;
+    out.ok = lines.every((l) => l.ok === true);
+    if (lines.length < rounds.length) out.ok = false;
+    for (const [key] of METRICS) {
+      const xs = lines.map((l) => l[key]).filter((v) => typeof v === 'number' && Number.isFinite(v));
+      if (xs.length) out[key] = median(xs);
+    }
+    if (!out.ok && !out.error) out.error = lines.find((l) => l.error)?.error ?? (lines.length < rounds.length ? 'missing from a round' : undefined);
+    combined.push(out);
+  }
+  const ratios = [];
+  const traces = [...new Set(combined.map((r) => r.trace))];
+  for (const trace of traces) {
+    const engines = [...new Set(combined.filter((r) => r.trace === trace && r.engine !== CONVERGE).map((r) => r.engine))];
+    for (const engine of engines) {
+      const per = rounds.map((results) => {
+        const c = results.find((r) => r.engine === CONVERGE && r.trace === trace);
+        const e = results.find((r) => r.engine === engine && r.trace === trace);
+        return c?.ok && e?.ok && c.applyMs > 0 ? e.applyMs / c.applyMs : null;
+      });
+      if (per.some((x) => x !== null)) ratios.push({ trace, engine, ratios: per });
+    }
+  }
+  return { results: combined, ratios };
+}
+
 function main(argv) {
   const opts = parseArgs(argv);
-  const go = runGo(opts);
-  const node = runNode(opts);
+  const build = opts.goJson ? {} : buildGo();
+  const rounds = [];
+  let goError = null;
+  try {
+    for (let k = 0; k < opts.rounds; k++) {
+      if (opts.rounds > 1) process.stderr.write(`round ${k + 1} of ${opts.rounds}\n`);
+      const go = runGo(opts, build);
+      goError ??= go.error ?? null;
+      rounds.push([...(go.results ?? []), ...runNode(opts)]);
+    }
+  } finally {
+    if (build.dir) rmSync(build.dir, { recursive: true, force: true });
+  }
   const engines = opts.engines ? opts.engines.split(',').filter(Boolean) : null;
-  process.stdout.write(renderTable([...(go.results ?? []), ...node], { goError: go.error ?? null, engines }));
+  if (opts.rounds === 1) {
+    process.stdout.write(renderTable(rounds[0], { goError, engines }));
+    return;
+  }
+  const { results, ratios } = combineRounds(rounds);
+  let md = renderTable(results, { goError, engines });
+  md += `\nThe median of ${opts.rounds} rounds (each the median of ${opts.runs} runs). Apply, engine ÷ converge, round by round:\n\n`;
+  for (const { trace, engine, ratios: per } of ratios) {
+    md += `- ${trace}, ${engine}: ${per.map((x) => (x === null ? '—' : `${x.toFixed(2)}×`)).join(', ')}\n`;
+  }
+  process.stdout.write(md);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === scriptPath) main(process.argv.slice(2));

@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultTraceFiles } from './cli.mjs';
+import { defaultTraceFiles, median } from './cli.mjs';
 
 const scriptPath = fileURLToPath(import.meta.url);
 const scriptDir = path.dirname(scriptPath);
@@ -290,12 +290,6 @@ function measureHeap(engineName, bytes) {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-export function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 const round = (x) => Math.round(x * 100) / 100;

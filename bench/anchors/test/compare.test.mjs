@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { renderTable, parseLines, ratio } from '../compare.mjs';
+import { renderTable, parseLines, ratio, combineRounds } from '../compare.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -85,4 +85,34 @@ test('compare.mjs end to end with a fake Go side', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('rounds combine into medians, with each round\'s apply ratio', () => {
+  const rounds = [
+    [conv, yjs],
+    [{ ...conv, applyMs: 130 }, { ...yjs, applyMs: 240 }],
+    [{ ...conv, applyMs: 90 }, { ...yjs, applyMs: 270 }],
+  ];
+  const { results, ratios } = combineRounds(rounds);
+  const c = results.find((r) => r.engine === 'converge');
+  const y = results.find((r) => r.engine === 'yjs');
+  assert.equal(c.applyMs, 100);
+  assert.equal(y.applyMs, 250);
+  assert.equal(c.ok, true);
+  assert.deepEqual(
+    ratios.map((r) => ({ ...r, ratios: r.ratios.map((x) => x.toFixed(2)) })),
+    [{ trace: 't1', engine: 'yjs', ratios: ['2.50', '1.85', '3.00'] }],
+  );
+  assert.deepEqual(rowCells(renderTable(results), 'apply ms'), ['100', '250 (2.50×)']);
+});
+
+test('a round that failed or lacks a side fails the combined line', () => {
+  const failed = { ...conv, ok: false, error: 'boom' };
+  let { results, ratios } = combineRounds([[conv, yjs], [failed, yjs]]);
+  assert.equal(results.find((r) => r.engine === 'converge').ok, false);
+  assert.equal(results.find((r) => r.engine === 'converge').error, 'boom');
+  assert.deepEqual(ratios[0].ratios.map((x) => x && x.toFixed(2)), ['2.50', null]);
+  ({ results } = combineRounds([[conv, yjs], [conv]]));
+  assert.equal(results.find((r) => r.engine === 'yjs').ok, false);
+  assert.match(renderTable(results), /yjs on t1 failed: missing from a round/);
 });
