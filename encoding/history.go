@@ -516,7 +516,7 @@ func (w *historyWriter) origins(action crdt.Action, obj, left, right *causal.OpI
 			w.right1.add(code - rightShift)
 		}
 		if w.text != nil && action == crdt.ActInsertText {
-			if p, ok := w.text.predictRight(*obj, *left, w.actors); ok && p == *right {
+			if p, ok := w.text.predictRight(obj, left, w.actors); ok && p == *right {
 				code = rightPredicted
 			}
 		}
@@ -538,7 +538,7 @@ func (w *historyWriter) insertText(obj, left, right *causal.OpID, own, width uin
 		if !left.IsZero() {
 			la = w.actors.of(left.Actor)
 		}
-		w.text.insert(w.raw[colText], w.actor, w.actors.ids[w.actor], own, *obj, *left, la, *right, text, start)
+		w.text.insert(w.raw[colText], w.actor, own, *obj, *left, int(w.lastObjRef)-1, la, *right, text, start)
 	}
 }
 

@@ -244,3 +244,68 @@ func readsBack(t *testing.T, changes []*crdt.Change) {
 		}
 	}
 }
+
+// Counters past what the right-origin predictions pack (2^40) are legal:
+// a document whose ops have them, typed in runs that jump back to where
+// others were typed (so that the predictions matter), saves, and loads
+// with the same text and history, from its History and from its changes
+// alike.
+func TestHistoryHugeCounters(t *testing.T) {
+	a := causal.ActorID{0x01}
+	start := uint64(1) << 41
+	text := causal.OpID{Counter: start, Actor: a}
+	changes := []*crdt.Change{
+		{Actor: a, Seq: 1, StartOp: start, Ops: []crdt.Op{{Action: crdt.ActPut, Key: "t", Value: crdt.NewText()}}},
+		{Actor: a, Seq: 2, StartOp: start + 1, Ops: []crdt.Op{{Action: crdt.ActInsertText, Obj: text, Text: "hello"}}},
+	}
+	typist := crdt.NewDoc(causal.ActorID{0x02})
+	if _, err := typist.Apply(changes...); err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range []struct {
+		pos, del int
+		s        string
+	}{{2, 0, "x"}, {3, 0, "y"}, {4, 0, "z"}, {4, 1, ""}, {2, 0, "q"}, {3, 0, "r"}, {0, 0, "a"}, {1, 0, "b"}, {0, 0, "c"}, {5, 2, ""}, {2, 0, "q"},
+		{1, 0, "m"}, {1, 1, ""}, {1, 0, "n"}, {9, 0, "s"}, {9, 1, ""}, {9, 0, "t"}} {
+		c, _, err := typist.Change(crdt.ChangeOptions{Time: int64(i)}, func(tx *crdt.Txn) error {
+			return tx.Splice(text, e.pos, e.del, e.s)
+		})
+		must(t, err)
+		changes = append(changes, c)
+	}
+	readsBack(t, changes)
+
+	d := crdt.NewDoc(causal.ActorID{0x03}, crdt.WithHistory(NewHistory()))
+	if _, err := d.Apply(changes...); err != nil {
+		t.Fatal(err)
+	}
+	want := textAt(t, typist, "t")
+	if got := textAt(t, d, "t"); got != want {
+		t.Fatalf("text %q, want %q", got, want)
+	}
+	saved, err := SaveDoc(d, Options{})
+	must(t, err)
+	loaded, err := LoadDoc(saved, causal.ActorID{0x03})
+	must(t, err)
+	if got := textAt(t, loaded, "t"); got != want {
+		t.Fatalf("loaded text %q, want %q", got, want)
+	}
+	if got := len(loaded.Changes()); got != len(changes) {
+		t.Fatalf("loaded %d changes, want %d", got, len(changes))
+	}
+	fromChanges, err := EncodeDocument(StateOf(d), changes, Options{})
+	must(t, err)
+	if !bytes.Equal(saved, fromChanges) {
+		t.Fatalf("saved from the History (%d bytes) differs from EncodeDocument (%d bytes)", len(saved), len(fromChanges))
+	}
+}
+
+// textAt returns the text at key of d's root.
+func textAt(t *testing.T, d *crdt.Doc, key string) string {
+	t.Helper()
+	v, ok := d.Get(crdt.Root, key)
+	if !ok {
+		t.Fatalf("no %q", key)
+	}
+	return d.Text(v.Obj())
+}

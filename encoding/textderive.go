@@ -70,8 +70,9 @@ type textTrack struct {
 
 	// For predicting right origins: the first character of the latest
 	// insertText op after each element (by its left origin, or by its
-	// object for the start) that does not continue the op before it.
-	kids    map[causal.OpID]causal.OpID
+	// object for the start) that does not continue the op before it, both
+	// packed (kidKey).
+	kids    map[uint64]uint64
 	prevIns struct {
 		actor      int
 		own, width uint64
@@ -81,6 +82,31 @@ type textTrack struct {
 type pendingDel struct {
 	actor  int
 	ctr, n uint64
+}
+
+// An element in kids is its actor's index and its counter in 64 bits (an
+// 8-byte key hashes and compares faster than a 16-byte actor and a
+// counter, and a run of keystrokes jumping elsewhere asks twice); the
+// start of an object is its ID so packed, with kidStart set. An element
+// past the limits (an actor index of 2^23, a counter of 2^40) sends the
+// text to mode 0, as other sizes past what mode 1 holds do.
+const (
+	kidCtrBits = 40
+	kidStart   = 1 << 63
+)
+
+// kidKey packs an element of the actor of index a, or reports that it
+// cannot.
+func kidKey(a int, ctr uint64) (uint64, bool) {
+	if a < 0 || a >= 1<<(63-kidCtrBits) || ctr >= 1<<kidCtrBits {
+		return 0, false
+	}
+	return uint64(a)<<kidCtrBits | ctr, true
+}
+
+// kidID unpacks an element of kids.
+func kidID(k uint64, actors *actorTable) causal.OpID {
+	return causal.OpID{Counter: k & (1<<kidCtrBits - 1), Actor: actors.ids[k>>kidCtrBits]}
 }
 
 func (t *textTrack) pieceOf(actor int, ctr uint64) (int, bool) {
@@ -135,13 +161,24 @@ func (t *textTrack) lastByte(text []byte, p *textPiece, k uint64) int32 {
 // latest op inserted after left, else the character after left if it was
 // typed after left, else left's own right origin. ok is false if left is
 // not a character of the chunk's insertText ops.
-func (t *textTrack) predictRight(obj, left causal.OpID, actors *actorTable) (causal.OpID, bool) {
+func (t *textTrack) predictRight(obj, left *causal.OpID, actors *actorTable) (causal.OpID, bool) {
 	if t.bad {
 		return causal.OpID{}, false
 	}
 	if left.IsZero() {
-		k, ok := t.kids[obj]
-		return k, ok
+		oa, ok := actors.lookup(obj.Actor)
+		if !ok {
+			return causal.OpID{}, false
+		}
+		key, ok := kidKey(oa, obj.Counter)
+		if !ok {
+			return causal.OpID{}, false
+		}
+		k, ok := t.kids[key|kidStart]
+		if !ok {
+			return causal.OpID{}, false
+		}
+		return kidID(k, actors), true
 	}
 	a, ok := actors.lookup(left.Actor)
 	// Typing on: left is the last character of the latest insert, so no
@@ -149,9 +186,11 @@ func (t *textTrack) predictRight(obj, left causal.OpID, actors *actorTable) (cau
 	// pieces: the answer is that op's right origin, found without a hash.
 	pi := &t.prevIns
 	typingOn := ok && len(t.pieces) > 0 && a == pi.actor && left.Counter == pi.own+pi.width-1
-	if !typingOn {
-		if k, ok := t.kids[left]; ok {
-			return k, true
+	if !typingOn && ok {
+		if key, ok := kidKey(a, left.Counter); ok {
+			if k, ok := t.kids[key]; ok {
+				return kidID(k, actors), true
+			}
 		}
 	}
 	if !ok {
@@ -176,7 +215,7 @@ func (t *textTrack) predictRight(obj, left causal.OpID, actors *actorTable) (cau
 
 // insert records an insertText op whose text starts at byteStart in text
 // (already appended).
-func (t *textTrack) insert(text []byte, actor int, actorID causal.ActorID, own uint64, obj, left causal.OpID, leftActor int, right causal.OpID, s string, byteStart int) {
+func (t *textTrack) insert(text []byte, actor int, own uint64, obj, left causal.OpID, objActor, leftActor int, right causal.OpID, s string, byteStart int) {
 	w := uint64(utf8.RuneCountInString(s))
 	t.widths.add(w)
 	if w == 0 {
@@ -189,14 +228,20 @@ func (t *textTrack) insert(text []byte, actor int, actorID causal.ActorID, own u
 	cont := len(t.pieces) > 0 && pi.actor == actor && own == pi.own+pi.width && leftActor == actor && left.Counter == own-1
 	t.prevIns.actor, t.prevIns.own, t.prevIns.width = actor, own, w
 	if !cont {
-		key := left
+		key, ok := kidKey(leftActor, left.Counter)
 		if left.IsZero() {
-			key = obj
+			key, ok = kidKey(objActor, obj.Counter)
+			key |= kidStart
+		}
+		kid, ok2 := kidKey(actor, own)
+		if !ok || !ok2 {
+			t.bad = true
+			return
 		}
 		if t.kids == nil {
-			t.kids = map[causal.OpID]causal.OpID{}
+			t.kids = map[uint64]uint64{}
 		}
-		t.kids[key] = causal.OpID{Counter: own, Actor: actorID}
+		t.kids[key] = kid
 	}
 	if uint64(t.nChars)+w > 1<<31 || byteStart+len(s) > 1<<31 {
 		t.bad = true
@@ -260,7 +305,7 @@ func (t *textTrack) reserve(changes []*crdt.Change) {
 		}
 	}
 	t.pieces = make([]textPiece, 0, n)
-	t.kids = make(map[causal.OpID]causal.OpID, n)
+	t.kids = make(map[uint64]uint64, n)
 }
 
 func (t *textTrack) grow() {
