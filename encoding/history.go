@@ -527,7 +527,8 @@ func (w *historyWriter) origins(action crdt.Action, obj, left, right *causal.OpI
 }
 
 // insertText writes what follows the object of an insertText op of text
-// (width characters) at own.
+// (width characters) at own. (opObject has just written obj: its actor's
+// reference is w.lastObjRef.)
 func (w *historyWriter) insertText(obj, left, right *causal.OpID, own, width uint64, text string) {
 	w.origins(crdt.ActInsertText, obj, left, right, own, width)
 	w.u[colTextLen].add(uint64(len(text)))

@@ -420,8 +420,8 @@ func (h *History) writeRun(r *runJob, times []int64, text []byte) {
 	}
 }
 
-// quickRuns is false only in tests, to write every run of keystrokes the
-// usual way and compare.
+// quickRuns is false only in tests, to write every keystroke of every
+// run one by one and compare.
 var quickRuns = true
 
 // oneByte returns the string of one ASCII byte without allocating.
