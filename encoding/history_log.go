@@ -148,7 +148,7 @@ func (h *History) Append(c *crdt.Change) {
 	b := h.pending()
 	h.endRun()
 	if kind := keystrokeOf(c); kind != keyNone {
-		h.typing.remember(c, kind, false, 0)
+		h.typing.remember(c, kind)
 		h.wait(c, false)
 		h.in.head, h.in.headLeft = true, c.Ops[0].Left
 	} else {

@@ -95,13 +95,14 @@ func (k *keystroke) continues(c *crdt.Change, kind int) (ok bool, dir int) {
 	return false, 0
 }
 
-// remember records keystroke c (of the given kind) as the last change;
-// cont and dir are what continues said. (The actor indices are the
-// writer's to fill in: see writeRun.)
-func (k *keystroke) remember(c *crdt.Change, kind int, cont bool, dir int) {
+// remember records keystroke c (of the given kind) as the last change,
+// one that continues nothing (startsRun then sees whether the next one
+// continues it). (The actor indices are the writer's to fill in: see
+// writeRun.)
+func (k *keystroke) remember(c *crdt.Change, kind int) {
 	op := &c.Ops[0]
-	*k = keystroke{kind: kind, cont: cont, actor: c.Actor, seq: c.Seq, own: c.StartOp,
-		obj: op.Obj, right: op.Right, elem: op.Elem, dir: dir}
+	*k = keystroke{kind: kind, actor: c.Actor, seq: c.Seq, own: c.StartOp,
+		obj: op.Obj, right: op.Right, elem: op.Elem}
 }
 
 // canTypeOn reports whether typeOn may write the next keystroke, with

@@ -221,15 +221,14 @@ export function combineRounds(rounds) {
   });
   const combined = [];
   for (const lines of groups.values()) {
-    const out = { ...lines[0] };
-    delete out.round;
-    out.ok = lines.every((l) => l.ok === true);
-    if (lines.length < rounds.length) out.ok = false;
+    const { round: _, ...out } = lines[0];
+    const missing = lines.length < rounds.length;
+    out.ok = !missing && lines.every((l) => l.ok === true);
     for (const [key] of METRICS) {
       const xs = lines.map((l) => l[key]).filter((v) => typeof v === 'number' && Number.isFinite(v));
       if (xs.length) out[key] = median(xs);
     }
-    if (!out.ok && !out.error) out.error = lines.find((l) => l.error)?.error ?? (lines.length < rounds.length ? 'missing from a round' : undefined);
+    if (!out.ok) out.error = lines.find((l) => l.error)?.error ?? (missing ? 'missing from a round' : out.error);
     combined.push(out);
   }
   const ratios = [];
