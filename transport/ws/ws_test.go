@@ -18,7 +18,7 @@ import (
 
 // server accepts WebSocket connections with opts and hands each to the
 // test on the returned channel.
-func server(t *testing.T, opts ws.AcceptOptions) (url string, accepted <-chan transport.Conn) {
+func server(t testing.TB, opts ws.AcceptOptions) (url string, accepted <-chan transport.Conn) {
 	ch := make(chan transport.Conn, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := ws.Accept(w, r, opts)
