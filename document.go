@@ -751,7 +751,7 @@ func (r *Replica) Import(ctx context.Context, id string, saved []byte) error {
 // maybeCompact starts a background compaction once the log is long enough.
 // Called with d.mu held.
 func (d *Doc) maybeCompact() {
-	if d.r.compact <= 0 || d.logged < d.r.compact || d.compactng {
+	if d.r.compact <= 0 || d.logged < compactAfter(d.r.compact, d.doc.History().Len()) || d.compactng {
 		return
 	}
 	d.compactng = true
@@ -765,6 +765,20 @@ func (d *Doc) maybeCompact() {
 		d.compactng = false
 		d.mu.Unlock()
 	}()
+}
+
+// compactAfter is how many logged changes a document of history changes
+// gathers before they are folded into its saved copy: min, or an eighth
+// of its history if that is more. A compaction encodes the whole history
+// (one that arrived out of canonical order, as a shared document's does,
+// from its changes), so folding every min changes would cost a long
+// history time in proportion to its length at every step, and a busy long
+// document would be compacted without pause. Growing the log with the
+// history keeps what compactions cost per change the same at any length,
+// at the price of a load replaying up to an eighth of the history from
+// the log (docs/replica.md, "Compaction").
+func compactAfter(min, history int) int {
+	return max(min, history/8)
 }
 
 // compactNow folds the document's log into a new saved copy, if the log

@@ -79,7 +79,10 @@ func WithBatchedWrites() Option { return func(c *config) { c.batched = true } }
 
 // WithCompactAfter sets how many logged changes a document gathers before
 // they are folded into its saved copy in the background (default 1000;
-// 0 disables compaction except on Close).
+// 0: never in the background, only when Compact is called). A document of
+// a long history waits for more: an eighth of its history, if that is more
+// than n, so that each compaction, which encodes the whole history, is
+// paid for by as many new changes (docs/replica.md, "Compaction").
 func WithCompactAfter(n int) Option { return func(c *config) { c.compact = n } }
 
 // WithMaxChangeSize sets the largest change Doc.Change makes, in bytes
@@ -469,7 +472,7 @@ func (r *Replica) checkOpen() error {
 }
 
 // Compact folds every document's change log into its saved copy now (it
-// otherwise happens in the background, and on Close). progress, if not nil,
+// otherwise happens in the background, see WithCompactAfter). progress, if not nil,
 // is called after each document with the count done and the total.
 func (r *Replica) Compact(ctx context.Context, progress func(done, total int)) error {
 	// Batched changes are folded too: they must be in the log first.

@@ -336,6 +336,51 @@ func TestCompactionFoldsTheLog(t *testing.T) {
 	}
 }
 
+// A document's log is folded into its saved copy once it holds
+// WithCompactAfter's changes or an eighth of the history, whichever is
+// more: a long history is not encoded again every few changes.
+func TestCompactionWaitsLongerForALongHistory(t *testing.T) {
+	st := memory.New()
+	r := openT(t, "", WithStore(st), WithCompactAfter(10))
+	d := docT(t, r, "d")
+	folds, longest, before := 0, 0, 0
+	for i := 1; i <= 2000; i++ {
+		if err := d.Change(ctx, func(tx *Txn) error { return tx.Increment("/n", 1) }); err != nil {
+			t.Fatal(err)
+		}
+		r.bg.Wait() // the compaction that change started, if any, has ended
+		d.mu.Lock()
+		logged := d.logged
+		d.mu.Unlock()
+		want := max(10, i/8)
+		if logged == 0 {
+			folds++
+			if before+1 < want {
+				t.Fatalf("change %d folded a log of %d changes; a history of %d waits for %d", i, before+1, i, want)
+			}
+		}
+		if logged >= want {
+			t.Fatalf("after change %d the log holds %d changes, at least the %d that start a compaction", i, logged, want)
+		}
+		longest, before = max(longest, logged), logged
+	}
+	// Folded at 10, 20, … until the history is 80 long, then each time
+	// the log is an eighth of it: some 40 folds in all, not 200.
+	if folds < 20 || folds > 60 {
+		t.Fatalf("%d compactions in 2,000 changes", folds)
+	}
+	if longest < 200 {
+		t.Fatalf("the log never held more than %d changes; an eighth of a history of 2,000 is 250", longest)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d2 := docT(t, openT(t, "", WithStore(st)), "d")
+	if got, err := d2.Get("/n"); err != nil || got != int64(2000) {
+		t.Fatalf("/n = %v, %v after reopening", got, err)
+	}
+}
+
 func TestBadDocIDs(t *testing.T) {
 	r := openT(t, "", WithStore(memory.New()))
 	for _, id := range []string{"", "\xff", string(make([]byte, 2000))} {

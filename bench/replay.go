@@ -11,6 +11,7 @@ import (
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
 	"github.com/converge-sync/converge/encoding"
+	"github.com/converge-sync/converge/internal/cputime"
 	"github.com/converge-sync/converge/internal/trace"
 )
 
@@ -275,13 +276,13 @@ func Run(tr *trace.Trace, opt Options) Result {
 		textObj, _ := d.Get(crdt.Root, textKey)
 		res.OK = d.Text(textObj.Obj()) == want
 
-		start, cpu := time.Now(), cpuTime()
+		start, cpu := time.Now(), cputime.Used()
 		saved, err := encoding.SaveDoc(d, encoding.Options{Compress: true})
 		if err != nil {
 			return fail(fmt.Errorf("save: %w", err))
 		}
 		enc = append(enc, ms(time.Since(start)))
-		encCPU = append(encCPU, float64(cpuTime()-cpu)/1e6)
+		encCPU = append(encCPU, float64(cputime.Used()-cpu)/1e6)
 		res.Bytes = len(saved)
 		runtime.KeepAlive(d)
 		d = nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
+	"github.com/converge-sync/converge/internal/cputime"
 	"github.com/converge-sync/converge/internal/trace"
 )
 
@@ -84,7 +85,7 @@ func BenchmarkTrace(b *testing.B) {
 	for _, tr := range loadTraces(b) {
 		b.Run(tr.Name, func(b *testing.B) {
 			b.ReportAllocs()
-			cpu := cpuTime()
+			cpu := cputime.Used()
 			for i := 0; i < b.N; i++ {
 				if _, _, _, err := Replay(tr, 1); err != nil {
 					b.Fatal(err)
@@ -92,7 +93,7 @@ func BenchmarkTrace(b *testing.B) {
 			}
 			// CPU time, on all threads (the garbage collector's too), moves
 			// less than wall time when other work shares the machine.
-			b.ReportMetric(float64(cpuTime()-cpu)/1e6/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(cputime.Used()-cpu)/1e6/float64(b.N), "cpu-ms/op")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*tr.NumPatches()), "ns/edit")
 		})
 	}

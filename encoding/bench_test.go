@@ -4,9 +4,11 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
+	"github.com/converge-sync/converge/internal/cputime"
 )
 
 // Benchmarks on the automerge-paper trace (259,778 single-author changes).
@@ -130,13 +132,13 @@ func BenchmarkPaperSave(b *testing.B) {
 // collector's included), steadier than wall time on a shared machine.
 func BenchmarkPaperOpen(b *testing.B) {
 	saved := paperSaved(b, Options{Compress: true})
-	cpu := cpuTime()
+	cpu := cputime.Used()
 	for b.Loop() {
 		if _, err := LoadDoc(saved, causal.ActorID{2}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Used()-cpu)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkPaperOpenReplay is BenchmarkPaperOpen the way LoadDoc falls
@@ -145,7 +147,7 @@ func BenchmarkPaperOpen(b *testing.B) {
 // order saves.
 func BenchmarkPaperOpenReplay(b *testing.B) {
 	saved := paperSaved(b, Options{Compress: true})
-	cpu := cpuTime()
+	cpu := cputime.Used()
 	for b.Loop() {
 		dec, err := DecodeDocument(saved)
 		if err != nil {
@@ -155,7 +157,7 @@ func BenchmarkPaperOpenReplay(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Used()-cpu)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkPaperHistoryAll measures reading every change back from a live
@@ -203,12 +205,12 @@ func BenchmarkPaperEditAfterOpen(b *testing.B) {
 			v, _ := d.Get(crdt.Root, "text")
 			text := v.Obj()
 			rng := rand.New(rand.NewPCG(1, 1))
-			cpu := cpuTime()
+			cpu := cputime.Used()
 			for b.Loop() {
 				n := d.Len(text)
 				d.Change(crdt.ChangeOptions{}, func(tx *crdt.Txn) error { return tx.Splice(text, rng.IntN(n+1), 0, "x") })
 			}
-			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Used()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -220,20 +222,20 @@ func BenchmarkPaperEditAfterOpen(b *testing.B) {
 // runs beside the appends, and cpu-ns/op is both goroutines' CPU.
 func BenchmarkPaperHistoryAppend(b *testing.B) {
 	cs, _ := paperHistory(b)
-	var cpu int64
+	var cpu time.Duration
 	for b.Loop() {
 		// The trace's changes are some 90 MB of pointers: a collection
 		// while timing would mostly mark them.
 		b.StopTimer()
 		runtime.GC()
 		b.StartTimer()
-		c0 := cpuTime()
+		c0 := cputime.Used()
 		h := NewHistory()
 		for _, c := range cs {
 			h.Append(c)
 		}
 		h.Flush()
-		cpu += cpuTime() - c0
+		cpu += cputime.Used() - c0
 		if h.Len() != len(cs) {
 			b.Fatal("changes lost")
 		}

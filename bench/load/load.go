@@ -15,6 +15,7 @@ import (
 
 	"github.com/converge-sync/converge/causal"
 	"github.com/converge-sync/converge/crdt"
+	"github.com/converge-sync/converge/internal/cputime"
 	"github.com/converge-sync/converge/syncproto"
 	"github.com/converge-sync/converge/transport"
 	"github.com/converge-sync/converge/transport/ws"
@@ -110,7 +111,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	g := newGenerator(cfg)
 	defer g.close()
-	cpu0 := cpuSeconds()
+	cpu0 := cputime.Used().Seconds()
 	connectStart := time.Now()
 	if err := g.connect(ctx); err != nil {
 		return nil, err
@@ -137,7 +138,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if res.Expected > res.Deliveries {
 		res.Lost = res.Expected - res.Deliveries
 	}
-	res.ClientCPUS = cpuSeconds() - cpu0
+	res.ClientCPUS = cputime.Used().Seconds() - cpu0
 	return res, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/converge-sync/converge/causal"
+	"github.com/converge-sync/converge/internal/cputime"
 )
 
 // Benchmarks over the editing traces. Each reports, besides the usual
@@ -22,13 +23,13 @@ func measure(b *testing.B, edits int, replay func() any) {
 	runtime.ReadMemStats(&ms)
 	mallocs := ms.Mallocs
 	b.ResetTimer()
-	cpu := cpuTime()
+	cpu := cputime.Used()
 	var last any
 	for i := 0; i < b.N; i++ {
 		last = replay()
 	}
 	b.StopTimer()
-	cpu = cpuTime() - cpu
+	cpu = cputime.Used() - cpu
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(cpu)/float64(b.N*edits), "cpu-ns/edit")
 	b.ReportMetric(float64(ms.Mallocs-mallocs)/float64(b.N*edits), "allocs/edit")

@@ -1,5 +1,3 @@
-//go:build unix
-
 package ws_test
 
 import (
@@ -7,10 +5,10 @@ import (
 	"fmt"
 	"net"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/converge-sync/converge/internal/cputime"
 	"github.com/converge-sync/converge/transport"
 	"github.com/converge-sync/converge/transport/ws"
 )
@@ -147,7 +145,7 @@ func pacedFrames(b *testing.B, via string, conns, rate, size int) {
 	}
 
 	b.ResetTimer()
-	start, cpu0 := time.Now(), processCPU()
+	start, cpu0 := time.Now(), cputime.Used()
 	perTick := max(1, rate/1000)
 	tick := time.NewTicker(time.Millisecond)
 	next := 0
@@ -167,7 +165,7 @@ func pacedFrames(b *testing.B, via string, conns, rate, size int) {
 		close(ch)
 	}
 	written.Wait()
-	elapsed, cpu := time.Since(start), processCPU()-cpu0
+	elapsed, cpu := time.Since(start), cputime.Used()-cpu0
 	b.StopTimer()
 
 	cancel()
@@ -185,13 +183,4 @@ func pacedFrames(b *testing.B, via string, conns, rate, size int) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "frames/s")
 	b.ReportMetric(cpu.Seconds()*1e6/float64(b.N), "cpu-µs/frame")
 	b.ReportMetric(cpu.Seconds()/elapsed.Seconds(), "cores")
-}
-
-// processCPU is the user and system CPU time of this process so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
