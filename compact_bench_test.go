@@ -68,6 +68,20 @@ func collaborativeHistory(b *testing.B, n, writers int) []*crdt.Change {
 	return out
 }
 
+// openBenchDoc opens the replica in dir and its document "collab".
+func openBenchDoc(b *testing.B, dir string, opts ...Option) (*Replica, *Doc) {
+	b.Helper()
+	r, err := Open(ctx, dir, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := r.Doc(ctx, "collab")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r, d
+}
+
 // BenchmarkReplicaCollaborativeHistory: a replica with the default
 // compaction (a server, say) merging a history two people typed at once,
 // 100 changes per Merge, each compaction it starts finished before the
@@ -82,14 +96,7 @@ func BenchmarkReplicaCollaborativeHistory(b *testing.B) {
 			b.ResetTimer()
 			cpu, compactions := cputime.Used(), 0
 			for range b.N {
-				r, err := Open(ctx, b.TempDir())
-				if err != nil {
-					b.Fatal(err)
-				}
-				d, err := r.Doc(ctx, "collab")
-				if err != nil {
-					b.Fatal(err)
-				}
+				r, d := openBenchDoc(b, b.TempDir())
 				for i := 0; i < len(history); i += 100 {
 					if err := d.Merge(ctx, history[i:min(i+100, len(history))]...); err != nil {
 						b.Fatal(err)
@@ -122,14 +129,7 @@ func BenchmarkReplicaCollaborativeLoad(b *testing.B) {
 		for _, logged := range []int{0, len(history) / 8} {
 			b.Run(fmt.Sprintf("writers=%d/logged=%d", writers, logged), func(b *testing.B) {
 				dir := b.TempDir()
-				r, err := Open(ctx, dir, WithCompactAfter(0))
-				if err != nil {
-					b.Fatal(err)
-				}
-				d, err := r.Doc(ctx, "collab")
-				if err != nil {
-					b.Fatal(err)
-				}
+				r, d := openBenchDoc(b, dir, WithCompactAfter(0))
 				saved := len(history) - logged
 				if err := d.Merge(ctx, history[:saved]...); err != nil {
 					b.Fatal(err)
@@ -145,14 +145,7 @@ func BenchmarkReplicaCollaborativeLoad(b *testing.B) {
 				}
 				b.ResetTimer()
 				for range b.N {
-					r, err := Open(ctx, dir, WithCompactAfter(0))
-					if err != nil {
-						b.Fatal(err)
-					}
-					d, err := r.Doc(ctx, "collab")
-					if err != nil {
-						b.Fatal(err)
-					}
+					r, d := openBenchDoc(b, dir, WithCompactAfter(0))
 					if n := d.doc.History().Len(); n != len(history) {
 						b.Fatalf("loaded %d changes of %d", n, len(history))
 					}
