@@ -472,8 +472,9 @@ func (r *Replica) checkOpen() error {
 }
 
 // Compact folds every document's change log into its saved copy now (it
-// otherwise happens in the background, see WithCompactAfter). progress, if not nil,
-// is called after each document with the count done and the total.
+// otherwise happens in the background, see WithCompactAfter). progress, if
+// not nil, is called after each document with the count done and the
+// total.
 func (r *Replica) Compact(ctx context.Context, progress func(done, total int)) error {
 	// Batched changes are folded too: they must be in the log first.
 	if err := r.Flush(ctx); err != nil {
