@@ -431,7 +431,7 @@ func (tx *Txn) deleteText(o *object, obj ObjID, pos, del int) error {
 	}
 	for _, r := range runs {
 		op := tx.newOp(ActDeleteText)
-		op.Action, op.Obj, op.Elem, op.Len = ActDeleteText, obj, r.Start, uint64(r.Len)
+		op.Obj, op.Elem, op.Len = obj, r.Start, uint64(r.Len)
 		tx.next++
 	}
 	return nil
@@ -452,7 +452,7 @@ func (tx *Txn) insertText(o *object, obj ObjID, pos int, text string) error {
 		tx.a.splicePatch(o, pos, text)
 	}
 	tx.next += uint64(n)
-	op.Action, op.Obj, op.Text = ActInsertText, obj, text
+	op.Obj, op.Text = obj, text
 	return nil
 }
 
@@ -460,23 +460,23 @@ func (tx *Txn) insertText(o *object, obj ObjID, pos int, text string) error {
 // mostly is: valid UTF-8 of one code point, found without a call.
 func oneASCII(s string) bool { return len(s) == 1 && s[0] < utf8.RuneSelf }
 
-// newOp appends an op to the transaction's ops and returns it, for Splice
-// to fill in place with the fields of action (building an Op, over 200
-// bytes, and copying it in cost more). The ops' memory is reused from
-// change to change: a slot whose last op had the same action holds only
-// fields that action sets, which its caller sets again, so it is not
+// newOp appends an op of action to the transaction's ops and returns it,
+// for Splice to fill in place with the fields of action (building an Op,
+// over 200 bytes, and copying it in cost more). The ops' memory is reused
+// from change to change: a slot whose last op had the same action holds
+// only fields that action sets, which its caller sets again, so it is not
 // cleared first (clearing was a tenth of a keystroke's insertText). Only
 // Splice makes text ops, with the fields deleteText and insertText set.
 func (tx *Txn) newOp(action Action) *Op {
 	n := len(tx.ops)
 	if n == cap(tx.ops) {
-		tx.ops = append(tx.ops, Op{})
+		tx.ops = append(tx.ops, Op{Action: action})
 		return &tx.ops[n]
 	}
 	tx.ops = tx.ops[:n+1]
 	op := &tx.ops[n]
 	if op.Action != action {
-		*op = Op{}
+		*op = Op{Action: action}
 	}
 	return op
 }

@@ -354,13 +354,14 @@ func (h *History) writeBatch(b *batch) {
 }
 
 // writeRun writes run r of keystrokes typed on (their times, and typing,
-// their characters), the last of which is r's keystroke, as the usual way would have
-// written them one by one: a run at a time between checkpoints. Its first
-// keystrokes are written one by one (appendKeystroke, each worked out from
-// the last) while the open runs of the columns are not yet typing's: the
-// first if it continues a keystroke that did not continue its own
-// (r.first), the first two if the first continues nothing (r.head). All of
-// them are if the quick way may not write them (canTypeOn).
+// their characters), the last of which is r's keystroke, as the usual way
+// would have written them one by one: a run at a time between checkpoints.
+// Its first keystrokes are written one by one (appendKeystroke, each
+// worked out from the last) while the open runs of the columns are not yet
+// typing's: the first if it continues a keystroke that did not continue
+// its own (r.first), the first two if the first continues nothing
+// (r.head). All of them are if the quick way may not write them
+// (canTypeOn).
 func (h *History) writeRun(r *runJob, times []int64, text []byte) {
 	k := r.keystroke()
 	n := len(times)

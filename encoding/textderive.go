@@ -228,10 +228,13 @@ func (t *textTrack) insert(text []byte, actor int, own uint64, obj, left causal.
 	cont := len(t.pieces) > 0 && pi.actor == actor && own == pi.own+pi.width && leftActor == actor && left.Counter == own-1
 	t.prevIns.actor, t.prevIns.own, t.prevIns.width = actor, own, w
 	if !cont {
-		key, ok := kidKey(leftActor, left.Counter)
+		var key uint64
+		var ok bool
 		if left.IsZero() {
 			key, ok = kidKey(objActor, obj.Counter)
 			key |= kidStart
+		} else {
+			key, ok = kidKey(leftActor, left.Counter)
 		}
 		kid, ok2 := kidKey(actor, own)
 		if !ok || !ok2 {
